@@ -1,0 +1,32 @@
+"""Model families and the registry that builds one from the config's `model` section."""
+from __future__ import annotations
+
+import importlib
+
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+# family name → (module, class name). Each module has `default_config()`.
+FAMILIES = {
+    "vivit": ("vivit_jax.models.vivit", "ViViT"),
+}
+
+
+def _module(family: str):
+    if family not in FAMILIES:
+        raise ValueError(f"model.family={family!r}: expected one of {sorted(FAMILIES)}")
+    return importlib.import_module(FAMILIES[family][0])
+
+
+def default_model_config(family: str) -> ml_collections.ConfigDict:
+    """All fields the given family reads, with their defaults."""
+    return _module(family).default_config()
+
+
+def build_model(model_cfg: ml_collections.ConfigDict, *, num_classes: int,
+                input_shape: tuple[int, int, int], dtype=jnp.float32,
+                rngs: nnx.Rngs) -> nnx.Module:
+    """Instantiates the model the config names. `input_shape` is (frames, height, width)."""
+    cls = getattr(_module(model_cfg.family), FAMILIES[model_cfg.family][1])
+    return cls(num_classes, cfg=model_cfg, input_shape=input_shape, dtype=dtype, rngs=rngs)

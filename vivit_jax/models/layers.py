@@ -1,0 +1,210 @@
+"""Shared building blocks: the one attention core and the one transformer block.
+
+Every model family (ViViT 1-4, TimeSformer, VidTr, STAT) is built from these; the
+factorised variants are reshapes around `dot_product_attention` and `EncoderBlock`, not
+copies. Parameter names follow google-research/vision_transformer checkpoints
+(`LayerNorm_0`, `MultiHeadDotProductAttention_1/{query,key,value,out}`, `LayerNorm_2`,
+`MlpBlock_3/Dense_{0,1}`, `encoderblock_{i}`, `encoder_norm`) so that loading a ViT is
+nearly an identity map.
+
+Every parameter carries logical axis names in its `logical_axes` metadata (`embed`, `mlp`,
+`heads`, `kv`, `classes`); `vivit_jax.sharding` maps them to mesh axes from the config.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+Dtype = Any
+Initializer = Callable[..., jax.Array]
+
+
+def with_axes(init: Initializer, axes: Sequence[str | None]) -> Initializer:
+    """Tags an initializer with logical axis names (read by vivit_jax.sharding)."""
+    return nnx.with_metadata(init, logical_axes=tuple(axes))
+
+
+def dot_product_attention(
+        q: jax.Array,
+        k: jax.Array,
+        v: jax.Array,
+        *,
+        return_weights: bool = False,
+        implementation: str | None = None,
+) -> tuple[jax.Array, jax.Array | None]:
+    """The attention core shared by every family.
+
+    Args:
+        q: queries `[..., Nq, H, D]`; leading dims are batch-like (factorised models fold
+            space or time into them).
+        k, v: keys/values `[..., Nk, H, D]`.
+        return_weights: also return the softmax weights `[..., H, Nq, Nk]` (explicit path,
+            for attention rollout). When False the fused `jax.nn.dot_product_attention` runs
+            (cuDNN flash attention on GPU where `implementation='cudnn'`).
+        implementation: passed to `jax.nn.dot_product_attention` (None, 'xla', 'cudnn').
+
+    Returns:
+        `(out [..., Nq, H, D], weights or None)`.
+    """
+    lead = q.shape[:-3]
+    if return_weights:
+        scale = q.shape[-1] ** -0.5
+        logits = jnp.einsum("...qhd,...khd->...hqk", q * scale, k)
+        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
+        out = jnp.einsum("...hqk,...khd->...qhd", weights, v)
+        return out, weights
+    # jax.nn.dot_product_attention wants exactly [B, N, H, D].
+    fold = lambda x: x.reshape((-1,) + x.shape[-3:])
+    out = jax.nn.dot_product_attention(fold(q), fold(k), fold(v), implementation=implementation)
+    return out.reshape(lead + out.shape[-3:]), None
+
+
+class Attention(nnx.Module):
+    """Multi-head dot-product attention with ViT parameter names and shapes.
+
+    query/key/value kernels are `[embed, heads, kv]`, the output kernel `[heads, kv, embed]`,
+    exactly as in ViT `.npz` checkpoints.
+    """
+
+    def __init__(self, dim: int, num_heads: int, *, dtype: Dtype = jnp.float32,
+                              attention_impl: str | None = None, rngs: nnx.Rngs):
+        if dim % num_heads:
+            raise ValueError(f"hidden_size={dim} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.attention_impl = attention_impl
+        head_dim = dim // num_heads
+        # LinearGeneral initialises the flattened 2D kernel, then reshapes.
+        kinit = nnx.initializers.xavier_uniform()
+        qkv = lambda: nnx.LinearGeneral(
+                dim, (num_heads, head_dim), axis=-1, dtype=dtype,
+                kernel_init=with_axes(kinit, ("embed", "heads", "kv")),
+                bias_init=with_axes(nnx.initializers.zeros, ("heads", "kv")), rngs=rngs)
+        self.query = qkv()
+        self.key = qkv()
+        self.value = qkv()
+        self.out = nnx.LinearGeneral(
+                (num_heads, head_dim), dim, axis=(-2, -1), dtype=dtype,
+                kernel_init=with_axes(kinit,
+                                                            ("heads", "kv", "embed")),
+                bias_init=with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
+
+    def __call__(self, x: jax.Array, *, return_weights: bool = False):
+        """Self-attention over the second-to-last axis of `x [..., N, D]`."""
+        out, w = dot_product_attention(self.query(x), self.key(x), self.value(x),
+                                                                      return_weights=return_weights,
+                                                                      implementation=self.attention_impl)
+        return self.out(out), w
+
+
+class MlpBlock(nnx.Module):
+    """ViT MLP: Dense_0 → GELU → dropout → Dense_1 → dropout."""
+
+    def __init__(self, dim: int, mlp_dim: int, *, dropout: float = 0.0,
+                              dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
+        kinit = nnx.initializers.xavier_uniform()
+        binit = nnx.initializers.normal(1e-6)
+        self.Dense_0 = nnx.Linear(dim, mlp_dim, dtype=dtype, rngs=rngs,
+                                                            kernel_init=with_axes(kinit, ("embed", "mlp")),
+                                                            bias_init=with_axes(binit, ("mlp",)))
+        self.Dense_1 = nnx.Linear(mlp_dim, dim, dtype=dtype, rngs=rngs,
+                                                            kernel_init=with_axes(kinit, ("mlp", "embed")),
+                                                            bias_init=with_axes(binit, ("embed",)))
+        self.dropout = nnx.Dropout(dropout)
+
+    def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
+        x = nnx.gelu(self.Dense_0(x), approximate=False)
+        x = self.dropout(x, deterministic=not train, rngs=rngs)
+        return self.dropout(self.Dense_1(x), deterministic=not train, rngs=rngs)
+
+
+def layer_norm(dim: int, *, dtype: Dtype = jnp.float32, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm with ViT's epsilon and logical axes on its parameters."""
+    return nnx.LayerNorm(dim, epsilon=1e-6, dtype=dtype, rngs=rngs,
+                                              scale_init=with_axes(nnx.initializers.ones, ("embed",)),
+                                              bias_init=with_axes(nnx.initializers.zeros, ("embed",)))
+
+
+def drop_path(x: jax.Array, rate: float, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
+    """Stochastic depth: drops the whole residual branch per example."""
+    if not train or rate == 0.0:
+        return x
+    if rngs is None:
+        raise ValueError("drop_path in training mode needs rngs (pass rngs=nnx.Rngs(dropout=key))")
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, x / keep, jnp.zeros_like(x))
+
+
+class EncoderBlock(nnx.Module):
+    """Pre-LN transformer block (ViT `Encoder1DBlock`), the one block of every family.
+
+    `attend` lets a factorised model run the attention sub-layer on a reshaped view of the
+    tokens (e.g. per frame, per spatial position); by default it is self-attention over
+    axis -2 of `x`.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.0,
+                              attention_dropout: float = 0.0, drop_path: float = 0.0,
+                              dtype: Dtype = jnp.float32, attention_impl: str | None = None,
+                              rngs: nnx.Rngs):
+        self.LayerNorm_0 = layer_norm(dim, dtype=dtype, rngs=rngs)
+        self.MultiHeadDotProductAttention_1 = Attention(
+                dim, num_heads, dtype=dtype, attention_impl=attention_impl, rngs=rngs)
+        self.LayerNorm_2 = layer_norm(dim, dtype=dtype, rngs=rngs)
+        self.MlpBlock_3 = MlpBlock(dim, mlp_dim, dropout=dropout, dtype=dtype, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+        self.drop_path_rate = drop_path
+        del attention_dropout  # The fused core has no attention-weight dropout (as big_vision).
+
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                              return_weights: bool = False) -> tuple[jax.Array, jax.Array | None]:
+        y, w = self.MultiHeadDotProductAttention_1(self.LayerNorm_0(x), return_weights=return_weights)
+        y = self.dropout(y, deterministic=not train, rngs=rngs)
+        x = x + drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
+        x = x + drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        return x, w
+
+
+def stochastic_depth_rates(max_rate: float, depth: int) -> list[float]:
+    """Linear stochastic-depth schedule over depth: 0 for the first block, max for the last."""
+    if depth <= 1:
+        return [max_rate] * depth
+    return [max_rate * i / (depth - 1) for i in range(depth)]
+
+
+class Encoder(nnx.Module):
+    """Stack of `EncoderBlock`s named `encoderblock_{i}` plus `encoder_norm`.
+
+    Position embeddings live in the model (they differ per family); this is only the stack.
+    """
+
+    def __init__(self, depth: int, dim: int, num_heads: int, mlp_dim: int, *,
+                              dropout: float = 0.0, drop_path: float = 0.0, dtype: Dtype = jnp.float32,
+                              attention_impl: str | None = None, remat: bool = False, rngs: nnx.Rngs):
+        self.depth = depth
+        self.remat = remat
+        for i, rate in enumerate(stochastic_depth_rates(drop_path, depth)):
+            setattr(self, f"encoderblock_{i}", EncoderBlock(
+                    dim, num_heads, mlp_dim, dropout=dropout, drop_path=rate, dtype=dtype,
+                    attention_impl=attention_impl, rngs=rngs))
+        self.encoder_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
+
+    def blocks(self) -> list[EncoderBlock]:
+        return [getattr(self, f"encoderblock_{i}") for i in range(self.depth)]
+
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                              return_weights: bool = False) -> tuple[jax.Array, list[jax.Array]]:
+        weights = []
+        for block in self.blocks():
+            if self.remat and train:
+                x, w = nnx.remat(lambda b, x, r: b(x, train=True, rngs=r))(block, x, rngs)
+            else:
+                x, w = block(x, train=train, rngs=rngs, return_weights=return_weights)
+            if w is not None:
+                weights.append(w)
+        return self.encoder_norm(x), weights
