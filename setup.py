@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.26",
     "pillow>=10",
     "tqdm>=4.66",
+    "tensorboardX>=2.6",  # TensorBoard event files (tensorflow-cpu lacks the TB backend).
     "matplotlib>=3.8",
 ]
 

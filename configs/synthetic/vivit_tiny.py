@@ -49,6 +49,7 @@ def get_config(arg=None):
 
     if arg == "runlocal":
         c.num_train_steps = 20
+        c.optim.warmup_steps = 2
         c.log_every_steps = 5
         c.eval_every_steps = 10
         c.checkpoint_every_steps = 10

@@ -10,6 +10,9 @@ from flax import nnx
 # family name → (module, class name). Each module has `default_config()`.
 FAMILIES = {
     "vivit": ("vivit_jax.models.vivit", "ViViT"),
+    "timesformer": ("vivit_jax.models.timesformer", "TimeSformer"),
+    "vidtr": ("vivit_jax.models.vidtr", "VidTr"),
+    "stat": ("vivit_jax.models.stat", "STAT"),
 }
 
 

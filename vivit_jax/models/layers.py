@@ -92,11 +92,20 @@ class Attention(nnx.Module):
                                                             ("heads", "kv", "embed")),
                 bias_init=with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
 
-    def __call__(self, x: jax.Array, *, return_weights: bool = False):
-        """Self-attention over the second-to-last axis of `x [..., N, D]`."""
-        out, w = dot_product_attention(self.query(x), self.key(x), self.value(x),
-                                                                      return_weights=return_weights,
-                                                                      implementation=self.attention_impl)
+    def qkv(self, x: jax.Array, kv: jax.Array | None = None):
+        """Projects queries from `x` and keys/values from `kv` (default `x`): `[..., N, H, D]`."""
+        kv = x if kv is None else kv
+        return self.query(x), self.key(kv), self.value(kv)
+
+    def __call__(self, x: jax.Array, kv: jax.Array | None = None, *,
+                 return_weights: bool = False):
+        """Attention of the tokens of `x [..., N, D]` over those of `kv [..., M, D]`.
+
+        Leading dims are batch-like: a factorised model reshapes space or time into them.
+        """
+        q, k, v = self.qkv(x, kv)
+        out, w = dot_product_attention(q, k, v, return_weights=return_weights,
+                                       implementation=self.attention_impl)
         return self.out(out), w
 
 
@@ -142,9 +151,9 @@ def drop_path(x: jax.Array, rate: float, *, train: bool, rngs: nnx.Rngs | None) 
 class EncoderBlock(nnx.Module):
     """Pre-LN transformer block (ViT `Encoder1DBlock`), the one block of every family.
 
-    `attend` lets a factorised model run the attention sub-layer on a reshaped view of the
-    tokens (e.g. per frame, per spatial position); by default it is self-attention over
-    axis -2 of `x`.
+    `attend(attention_module, normed_x, return_weights) -> (y, weights)` lets a factorised
+    model run the attention sub-layer on a reshaped view of the tokens (per frame, per
+    spatial position, over pooled keys…); by default it is self-attention over axis -2.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.0,

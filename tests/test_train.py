@@ -1,0 +1,139 @@
+"""The trainer end to end on a tiny synthetic_motion: learning, resume, meshes, NaN guard."""
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax import config as config_lib
+from vivit_jax import train
+
+TINY = "configs/synthetic/vivit_tiny.py:runlocal"
+
+
+def small_config(repo, data_cache, *overrides):
+    base = [f"--config.dataset.data_dir={data_cache}", "--config.log_every_steps=1",
+            "--config.eval_every_steps=0", "--config.model.hidden_size=32",
+            "--config.model.num_heads=2", "--config.model.mlp_dim=64",
+            "--config.batch_size=16", "--config.eval_batch_size=16"]
+    return config_lib.load(str(repo / TINY), base + list(overrides))
+
+
+def read_metrics(workdir, split="train"):
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["split"] == split]
+
+
+def final_params(workdir):
+    ckpt = ckpt_lib.Checkpointer(workdir, every_steps=1, keep=10)
+    step = ckpt.latest_step()
+    state = ckpt.manager.restore(step)
+    ckpt.close()
+    return step, state["params"]
+
+
+def test_training_learns_and_writes_outputs(repo, data_cache, tmp_path):
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=30",
+                       "--config.checkpoint_every_steps=10", "--config.keep_checkpoints=2")
+    res = train.train_and_evaluate(cfg, str(tmp_path))
+    losses = [r["loss"] for r in read_metrics(tmp_path)]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.1  # The loss falls.
+    assert res["validation"]["num_examples"] == 32 and res["test"]["num_examples"] == 32
+    assert {"loss", "accuracy", "lr", "clips_per_s", "grad_norm"} <= set(read_metrics(tmp_path)[0])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == \
+        ["20", "30"]  # keep_checkpoints=2
+    assert json.loads((tmp_path / "results.json").read_text())["step"] == 30
+    assert list((tmp_path / "tensorboard").iterdir())
+
+
+def test_resume_after_stop_continues_the_same_run(repo, data_cache, tmp_path):
+    overrides = ["--config.num_train_steps=8", "--config.checkpoint_every_steps=4",
+                 "--config.model.dropout=0.1", "--config.model.drop_path=0.1",
+                 "--config.eval_test_split=false"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(straight))
+    train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(resumed),
+                             stop_at_step=4)
+    assert final_params(resumed)[0] == 4
+    train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(resumed))
+    step_a, pa = final_params(straight)
+    step_b, pb = final_params(resumed)
+    assert step_a == step_b == 8
+    for a, b in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    la = [r["loss"] for r in read_metrics(straight)]
+    lb = [r["loss"] for r in read_metrics(resumed)]
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+
+
+def test_data_parallel_8_devices_matches_1_device(repo, data_cache, tmp_path):
+    assert jax.device_count() == 8, "conftest sets 8 fake CPU devices"
+    overrides = ["--config.num_train_steps=6", "--config.eval_test_split=false",
+                 "--config.grad_accum_steps=2"]
+    one, eight = tmp_path / "one", tmp_path / "eight"
+    train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(one),
+                             devices=jax.devices()[:1])
+    train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(eight))
+    la = [r["loss"] for r in read_metrics(one)]
+    lb = [r["loss"] for r in read_metrics(eight)]
+    assert len(la) == 6
+    np.testing.assert_allclose(la, lb, rtol=1e-4, atol=1e-5)
+
+
+def test_grad_accumulation_matches_one_big_batch(repo, data_cache, tmp_path):
+    runs = {}
+    for accum in (1, 4):
+        wd = tmp_path / f"accum{accum}"
+        train.train_and_evaluate(small_config(
+            repo, data_cache, "--config.num_train_steps=3", "--config.eval_test_split=false",
+            f"--config.grad_accum_steps={accum}"), str(wd), devices=jax.devices()[:1])
+        runs[accum] = [r["loss"] for r in read_metrics(wd)]
+    np.testing.assert_allclose(runs[1], runs[4], rtol=1e-4)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo, data_cache, tmp_path):
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=40",
+                       "--config.checkpoint_every_steps=1", "--config.optim.lr=1e30",
+                       "--config.optim.grad_clip_norm=0.0", "--config.optim.warmup_steps=0",
+                       "--config.optim.schedule=constant", "--config.keep_checkpoints=50")
+    with pytest.raises(train.TrainingDiverged, match=r"non-finite loss or gradient at step (\d+)"
+                       ) as e:
+        train.train_and_evaluate(cfg, str(tmp_path))
+    bad_step = int(str(e.value).split("at step ")[1].split()[0].rstrip(";"))
+    step, params = final_params(tmp_path)
+    assert step == bad_step - 1  # Every step before the bad one was saved, none after.
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "vivit_jax.main", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_errors_are_one_clear_line(repo, tmp_path):
+    r = _cli("--config", "configs/nope.py", "--workdir", str(tmp_path / "w"), cwd=repo)
+    assert r.returncode != 0
+    assert r.stderr.strip() == "vivit-train: error: config file 'configs/nope.py' does not exist"
+
+    r = _cli("--config", TINY, "--workdir", str(tmp_path / "w"), "--config.batch_sise=3",
+             cwd=repo)
+    assert r.returncode == 2 and "did you mean 'batch_size'" in r.stderr
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    r = _cli("--config", TINY, "--workdir", str(blocker / "sub"), cwd=repo)
+    assert r.returncode != 0 and f"workdir '{blocker / 'sub'}' is not writable" in r.stderr
+    assert blocker.read_text() == "keep me"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "w2").mkdir()
+    (tmp_path / "w2" / "notes.txt").write_text("mine")
+    r = _cli("--config", TINY, "--workdir", str(tmp_path / "w2"), "--config.dataset.name=dmvr",
+             f"--config.dataset.data_dir={empty}", cwd=repo)
+    assert r.returncode != 0 and str(empty) in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "w2" / "notes.txt").read_text() == "mine"

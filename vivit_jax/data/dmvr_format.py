@@ -1,0 +1,301 @@
+"""DMVR SequenceExample schema: write, parse, shard naming and the shared label map.
+
+The schema is DMVR's (google-deepmind/dmvr, `examples/generate_from_file.py` writes it,
+`modalities.py` reads it), so shards made by DMVR's tools read here and ours read there:
+
+  feature_lists  image/encoded          one bytes feature per frame (JPEG)
+  context        clip/label/index       int64 list (several for multi-label)
+                 clip/label/text        bytes list (the label names)
+                 video/filename         bytes
+                 clip/start/timestamp   int64, microseconds
+                 clip/end/timestamp     int64, microseconds
+                 caption/string         bytes list (optional)
+
+Every context key is optional when parsing. Shards are TFRecord files named
+`{split}-{i:05d}-of-{n:05d}`. One label map, `label_map.json` = `{"labels": [...]}`
+(index i <-> labels[i]), lives beside the shards and is shared by all splits (DMVR's
+converter builds one per CSV, so its splits can disagree; ours cannot).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pathlib
+import re
+from collections.abc import Iterable, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+IMAGE_KEY = "image/encoded"
+LABEL_INDEX_KEY = "clip/label/index"
+LABEL_TEXT_KEY = "clip/label/text"
+# Some DMVR readers/writers use `clip/label/string` for the names; accepted when parsing.
+LABEL_STRING_KEY = "clip/label/string"
+VIDEO_FILENAME_KEY = "video/filename"
+START_KEY = "clip/start/timestamp"
+END_KEY = "clip/end/timestamp"
+CAPTION_KEY = "caption/string"
+
+LABEL_MAP_FILE = "label_map.json"
+COUNTS_FILE = "num_examples.json"
+_SHARD_RE = r"^{split}-(\d{{5}})-of-(\d{{5}})$"
+
+_TF_CONFIGURED = False
+
+
+def configure_tf() -> None:
+    """Hides GPUs from TensorFlow (tf.data only; JAX owns the accelerators). Idempotent."""
+    global _TF_CONFIGURED
+    if _TF_CONFIGURED:
+        return
+    _TF_CONFIGURED = True
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except (RuntimeError, ValueError):  # Runtime already initialised: nothing to do.
+        pass
+
+
+def encode_jpeg(frame_hw3_uint8: np.ndarray, quality: int = 95) -> bytes:
+    """Encodes one [H, W, 3] uint8 frame as JPEG (PIL; 4:4:4 chroma keeps small colour edges)."""
+    frame = np.asarray(frame_hw3_uint8)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+        raise ValueError(f"expected a [H, W, 3] uint8 frame, got {frame.dtype} {frame.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality, subsampling=0)
+    return buf.getvalue()
+
+
+def make_sequence_example(
+    frames_jpeg: Sequence[bytes],
+    *,
+    label_index: Sequence[int],
+    label_text: Sequence[str],
+    video_id: str,
+    start_us: int = 0,
+    end_us: int | None = None,
+    caption: Sequence[str] = (),
+) -> bytes:
+    """Builds one serialized DMVR SequenceExample. `end_us=None` leaves the end timestamp out."""
+    if not frames_jpeg:
+        raise ValueError(f"video {video_id!r} has no frames")
+    ex = tf.train.SequenceExample()
+    ctx = ex.context.feature
+    ctx[LABEL_INDEX_KEY].int64_list.value[:] = [int(i) for i in label_index]
+    ctx[LABEL_TEXT_KEY].bytes_list.value[:] = [t.encode() for t in label_text]
+    ctx[VIDEO_FILENAME_KEY].bytes_list.value[:] = [video_id.encode()]
+    ctx[START_KEY].int64_list.value[:] = [int(start_us)]
+    if end_us is not None:
+        ctx[END_KEY].int64_list.value[:] = [int(end_us)]
+    if caption:
+        ctx[CAPTION_KEY].bytes_list.value[:] = [c.encode() for c in caption]
+    frames = ex.feature_lists.feature_list[IMAGE_KEY]
+    for jpeg in frames_jpeg:
+        frames.feature.add().bytes_list.value[:] = [jpeg]
+    return ex.SerializeToString()
+
+
+_CONTEXT_FEATURES = {
+    LABEL_INDEX_KEY: tf.io.VarLenFeature(tf.int64),
+    LABEL_TEXT_KEY: tf.io.VarLenFeature(tf.string),
+    LABEL_STRING_KEY: tf.io.VarLenFeature(tf.string),
+    VIDEO_FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    START_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    END_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+    CAPTION_KEY: tf.io.VarLenFeature(tf.string),
+}
+_SEQUENCE_FEATURES = {IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)}
+
+
+def parse_sequence_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Parses one serialized record (graph-compatible; use inside `tf.data` map).
+
+    Returns `frames` string [T] (JPEG), `label_index` int64 [L], `label_text` string [L'],
+    `video_id` string [], `start_us` int64 [] (0 if absent), `end_us` int64 [] (-1 if
+    absent), `caption` string [C]. Missing optional context keys give empty/default values.
+    """
+    ctx, seq = tf.io.parse_single_sequence_example(
+        serialized, context_features=_CONTEXT_FEATURES, sequence_features=_SEQUENCE_FEATURES
+    )
+    dense = lambda key: tf.sparse.to_dense(ctx[key])  # noqa: E731
+    return {
+        "frames": seq[IMAGE_KEY],
+        "label_index": dense(LABEL_INDEX_KEY),
+        "label_text": tf.concat([dense(LABEL_TEXT_KEY), dense(LABEL_STRING_KEY)], axis=0),
+        "video_id": ctx[VIDEO_FILENAME_KEY],
+        "start_us": ctx[START_KEY],
+        "end_us": ctx[END_KEY],
+        "caption": dense(CAPTION_KEY),
+    }
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    """DMVR shard file name, e.g. `train-00000-of-00004`."""
+    return f"{split}-{index:05d}-of-{num_shards:05d}"
+
+
+class ShardWriter:
+    """Writes records round-robin into `num_shards` DMVR-named TFRecord shards.
+
+    Shards are written under hidden temporary names and renamed to their final names only
+    when the writer closes without error, so an interrupted run never leaves a half shard
+    under a final name. Use as a context manager.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, split: str, num_shards: int):
+        if num_shards < 1:
+            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        self.out_dir = pathlib.Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.split, self.num_shards = split, num_shards
+        self.paths = [self.out_dir / shard_name(split, i, num_shards) for i in range(num_shards)]
+        self._tmp = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
+        self._writers = [tf.io.TFRecordWriter(str(p)) for p in self._tmp]
+        self.counts = [0] * num_shards
+        self._n = 0
+
+    def write(self, serialized: bytes) -> None:
+        """Appends one serialized record to the next shard (round-robin)."""
+        i = self._n % self.num_shards
+        self._writers[i].write(serialized)
+        self.counts[i] += 1
+        self._n += 1
+
+    def close(self, commit: bool = True) -> list[pathlib.Path]:
+        """Flushes; if `commit`, renames temporaries to final names, else deletes them."""
+        for w in self._writers:
+            w.close()
+        for tmp, final in zip(self._tmp, self.paths):
+            if commit:
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
+        if commit:
+            _update_counts(self.out_dir, self.split, self.paths, self.counts)
+        return self.paths
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(commit=exc_type is None)
+
+
+def write_shards(
+    out_dir: str | os.PathLike, split: str, examples_iterable: Iterable[bytes], num_shards: int
+) -> list[pathlib.Path]:
+    """Writes records into `{out_dir}/{split}-XXXXX-of-NNNNN` shards; returns their paths."""
+    with ShardWriter(out_dir, split, num_shards) as writer:
+        for serialized in examples_iterable:
+            writer.write(serialized)
+    return writer.paths
+
+
+def list_shards(data_dir: str | os.PathLike, split: str) -> list[str]:
+    """Sorted shard paths of `split` in `data_dir`; raises FileNotFoundError when none."""
+    data_dir = pathlib.Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    pattern = re.compile(_SHARD_RE.format(split=re.escape(split)))
+    found = {}
+    for p in data_dir.iterdir():
+        m = pattern.match(p.name)
+        if m:
+            found[p.name] = (int(m.group(1)), int(m.group(2)))
+    if not found:
+        raise FileNotFoundError(
+            f"no shards for split {split!r} in {data_dir} "
+            f"(expected files named {split}-00000-of-000NN)"
+        )
+    totals = {n for _, n in found.values()}
+    if len(totals) != 1:
+        raise ValueError(
+            f"shards of split {split!r} in {data_dir} disagree on their count: {sorted(found)}"
+        )
+    (n,) = totals
+    missing = sorted(set(range(n)) - {i for i, _ in found.values()})
+    if missing:
+        names = ", ".join(shard_name(split, i, n) for i in missing[:3])
+        raise FileNotFoundError(f"split {split!r} in {data_dir} is incomplete: missing {names}")
+    return [str(data_dir / name) for name in sorted(found)]
+
+
+def write_label_map(data_dir: str | os.PathLike, labels: Sequence[str]) -> pathlib.Path:
+    """Writes `label_map.json` = `{"labels": [...]}`; label index i <-> labels[i].
+
+    The order is kept as given (the synthetic set uses its class order); tools that build a
+    map from label names (e.g. CSVs) should pass `sorted(set(names))`.
+    """
+    labels = [str(x) for x in labels]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"label map has duplicate labels: {labels}")
+    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"labels": labels}, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_label_map(data_dir: str | os.PathLike) -> list[str]:
+    """Reads `label_map.json` beside the shards (a `{"labels": [...]}` object or a plain list)."""
+    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"label map {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"label map {path} is not valid JSON: {e}") from e
+    labels = data.get("labels") if isinstance(data, dict) else data
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ValueError(f'label map {path} must be {{"labels": [str, ...]}} or a list of strings')
+    return labels
+
+
+# --- Record counts, cached beside the shards ------------------------------------------
+
+
+def _shard_key(path: pathlib.Path) -> list:
+    return [path.name, path.stat().st_size]
+
+
+def _read_counts(data_dir: pathlib.Path) -> dict:
+    try:
+        return json.loads((data_dir / COUNTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _update_counts(data_dir: pathlib.Path, split: str, paths, counts) -> None:
+    """Caches per-shard record counts in `num_examples.json` (best effort: dir may be read-only)."""
+    cache = _read_counts(data_dir)
+    cache[split] = [[*_shard_key(pathlib.Path(p)), int(c)] for p, c in zip(paths, counts)]
+    try:
+        tmp = data_dir / f".{COUNTS_FILE}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(cache, indent=1) + "\n")
+        os.replace(tmp, data_dir / COUNTS_FILE)
+    except OSError:
+        pass
+
+
+def shard_counts(data_dir: str | os.PathLike, split: str) -> dict[str, int]:
+    """Number of records in each shard of `split` ({path: count}), cached in `num_examples.json`.
+
+    The cache entry is trusted only if shard names and byte sizes still match; otherwise the
+    records are counted (a full read) and the cache rewritten.
+    """
+    data_dir = pathlib.Path(data_dir)
+    files = [pathlib.Path(f) for f in list_shards(data_dir, split)]
+    cached = _read_counts(data_dir).get(split)
+    if cached and [c[:2] for c in cached] == [_shard_key(f) for f in files]:
+        return {str(f): int(c[2]) for f, c in zip(files, cached)}
+    counts = [
+        int(tf.data.TFRecordDataset(str(f)).reduce(np.int64(0), lambda n, _: n + 1)) for f in files
+    ]
+    _update_counts(data_dir, split, files, counts)
+    return {str(f): c for f, c in zip(files, counts)}

@@ -1,0 +1,354 @@
+"""The trainer: one `train_and_evaluate(config, workdir)`, in the order a reader needs it.
+
+logging → mesh → input → model & optimizer → shard & init → update step → checkpoint
+→ evals → loop. The train state is a plain pytree `{"params", "opt", "step"}`; the update
+step is a pure function (`nnx.merge` of the graph with the params inside it), jitted with
+explicit shardings and a donated state.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax import metric_writers, optim, sharding
+from vivit_jax.data import pipeline
+from vivit_jax.models import build_model
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN/Inf; the message names the step."""
+
+
+def _log(msg: str) -> None:
+    if jax.process_index() == 0:
+        print(msg, flush=True)
+
+
+def softmax_xent(logits: jax.Array, labels: jax.Array, num_classes: int,
+                 smoothing: float) -> jax.Array:
+    """Per-example cross-entropy against (label-smoothed) one-hot targets."""
+    onehot = jax.nn.one_hot(labels, num_classes)
+    if smoothing:
+        onehot = onehot * (1.0 - smoothing) + smoothing / num_classes
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), onehot)
+
+
+def model_input_shape(config) -> tuple[int, int, int]:
+    d = config.dataset
+    return (d.num_frames, d.image_size, d.image_size)
+
+
+def create_model(config, rngs: nnx.Rngs) -> nnx.Module:
+    if config.dtype not in DTYPES:
+        raise ValueError(f"config.dtype={config.dtype!r}: expected one of {sorted(DTYPES)}")
+    return build_model(config.model, num_classes=config.dataset.num_classes,
+                       input_shape=model_input_shape(config), dtype=DTYPES[config.dtype],
+                       rngs=rngs)
+
+
+def make_train_step(graphdef, tx, config):
+    """The pure update: (state, batch, rng) → (state, metrics)."""
+    num_classes = config.dataset.num_classes
+    accum = int(config.grad_accum_steps)
+    dtype = DTYPES[config.dtype]
+
+    def loss_fn(params, video, labels, rng):
+        model = nnx.merge(graphdef, params)
+        logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
+        loss = softmax_xent(logits, labels, num_classes, config.label_smoothing).mean()
+        correct = (jnp.argmax(logits, -1) == labels).mean()
+        return loss, correct
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step_fn(state, batch, rng):
+        rng = jax.random.fold_in(rng, state["step"])
+        params = state["params"]
+        if accum == 1:
+            (loss, acc), grads = grad_fn(params, batch["video"], batch["label"], rng)
+        else:
+            # Micro-batches of the global batch; gradients averaged (same as one big batch).
+            micro = jax.tree.map(
+                lambda x: x.reshape((accum, x.shape[0] // accum) + x.shape[1:]), batch)
+
+            def body(carry, inp):
+                i, mb = inp
+                (l, a), g = grad_fn(params, mb["video"], mb["label"], jax.random.fold_in(rng, i))
+                return jax.tree.map(jnp.add, carry, (l, a, g)), None
+
+            zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, params))
+            (loss, acc, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(accum), micro))
+            loss, acc, grads = jax.tree.map(lambda x: x / accum, (loss, acc, grads))
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        updates, opt = tx.update(grads, state["opt"], params)
+        new_params = optax.apply_updates(params, updates)
+        # A non-finite step leaves the state untouched; the host stops on the flag.
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+        new_state = {"params": keep(new_params, params), "opt": keep(opt, state["opt"]),
+                     "step": state["step"] + 1}
+        return new_state, {"loss": loss, "accuracy": acc, "grad_norm": grad_norm,
+                           "finite": finite}
+
+    return step_fn
+
+
+def make_eval_step(graphdef, config):
+    """(params, batch) → summed {loss, correct, top5, count} over real (unpadded) examples."""
+    num_classes = config.dataset.num_classes
+    dtype = DTYPES[config.dtype]
+
+    def eval_fn(params, batch):
+        model = nnx.merge(graphdef, params)
+        logits, _ = model(batch["video"].astype(dtype), train=False)
+        mask = batch["mask"]
+        loss = softmax_xent(logits, batch["label"], num_classes, 0.0)
+        correct = jnp.argmax(logits, -1) == batch["label"]
+        k = min(5, num_classes)
+        top5 = (jax.lax.top_k(logits, k)[1] == batch["label"][:, None]).any(-1)
+        return {"loss": (loss * mask).sum(), "correct": (correct * mask).sum(),
+                "top5": (top5 * mask).sum(), "count": mask.sum()}
+
+    return eval_fn
+
+
+def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
+    """One full pass over `split`; every example counted once (padding masked)."""
+    totals: dict[str, float] = {}
+    it = pipeline.eval_iterator(config.dataset, split, global_batch_size=config.eval_batch_size,
+                                process_index=jax.process_index(),
+                                process_count=jax.process_count())
+    for batch in it:
+        batch = _to_global(batch, batch_sh)
+        out = jax.device_get(eval_step(params, batch))
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    n = max(totals.get("count", 0.0), 1.0)
+    return {"loss": totals.get("loss", 0.0) / n, "top1": totals.get("correct", 0.0) / n,
+            "top5": totals.get("top5", 0.0) / n, "num_examples": totals.get("count", 0.0)}
+
+
+def _to_global(local_batch: dict[str, np.ndarray], batch_sh) -> dict[str, jax.Array]:
+    return {k: jax.make_array_from_process_local_data(batch_sh, np.asarray(v))
+            for k, v in local_batch.items()}
+
+
+def check_workdir(workdir: pathlib.Path) -> None:
+    """Fails early, naming the directory, if it cannot be written."""
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        probe = workdir / f".write_probe_{jax.process_index()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(f"workdir {str(workdir)!r} is not writable: {e.strerror}") from None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       devices=None, stop_at_step: int | None = None) -> dict[str, Any]:
+    """Trains (resuming from `workdir` if it has checkpoints) and returns final metrics.
+
+    `devices` restricts the mesh to a subset of `jax.devices()` (default: all).
+    `stop_at_step` ends this run early at that step with a checkpoint, as a preemption
+    would; the next call resumes from it and continues the same curve.
+    """
+    # ----------------------------------------------------------------------------------
+    # Logging and workdir.
+    # ----------------------------------------------------------------------------------
+    workdir = pathlib.Path(workdir).absolute()
+    check_workdir(workdir)
+    is_main = jax.process_index() == 0
+    if is_main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+
+    # ----------------------------------------------------------------------------------
+    # Mesh.
+    # ----------------------------------------------------------------------------------
+    mesh = sharding.make_mesh(config.mesh, devices)
+    batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+    _log(f"devices: {mesh.size} × {mesh.devices.flat[0].platform} "
+         f"({jax.process_count()} process(es)); mesh {dict(mesh.shape)}")
+    n_batch_shards = mesh.shape["data"] * mesh.shape["fsdp"]
+    for name in ("batch_size", "eval_batch_size"):
+        if config[name] % n_batch_shards:
+            raise ValueError(f"config.{name}={config[name]} is not divisible by the "
+                             f"data×fsdp mesh size {n_batch_shards}")
+    if config.batch_size % config.grad_accum_steps:
+        raise ValueError(f"config.batch_size={config.batch_size} is not divisible by "
+                         f"config.grad_accum_steps={config.grad_accum_steps}")
+
+    # ----------------------------------------------------------------------------------
+    # Input.
+    # ----------------------------------------------------------------------------------
+    data_dir = pipeline.resolve_data_dir(config.dataset)
+    _log(f"data: {config.dataset.name} from {data_dir}; "
+         f"{pipeline.num_examples(config.dataset, config.dataset.train_split)} training clips")
+
+    # ----------------------------------------------------------------------------------
+    # Model and optimizer (abstract: nothing is allocated yet).
+    # ----------------------------------------------------------------------------------
+    abstract_model = nnx.eval_shape(lambda: create_model(config, nnx.Rngs(0)))
+    graphdef, abstract_state = nnx.split(abstract_model, nnx.Param)
+    axes = sharding.logical_axes(abstract_state)
+    abstract_params = nnx.to_pure_dict(abstract_state)
+    num_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(abstract_params))
+    _log(f"model: {config.model.family} {config.model.variant}, {num_params:,} parameters, "
+         f"input {model_input_shape(config)}, compute {config.dtype}")
+    tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
+
+    # ----------------------------------------------------------------------------------
+    # Shard and initialise: parameters are created already sharded, never on one host.
+    # ----------------------------------------------------------------------------------
+    param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)
+    abstract_opt = jax.eval_shape(tx.init, abstract_params)
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
+                                   transform_non_params=lambda _: repl)
+    state_sh = {"params": param_sh, "opt": opt_sh, "step": repl}
+
+    @functools.partial(jax.jit, out_shardings=state_sh)
+    def init_state(rng):
+        params = nnx.to_pure_dict(nnx.state(create_model(config, nnx.Rngs(rng)), nnx.Param))
+        return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+    # ----------------------------------------------------------------------------------
+    # Update and eval steps.
+    # ----------------------------------------------------------------------------------
+    train_step = jax.jit(make_train_step(graphdef, tx, config),
+                         in_shardings=(state_sh, batch_sh, repl),
+                         out_shardings=(state_sh, repl), donate_argnums=(0,))
+    eval_step = jax.jit(make_eval_step(graphdef, config),
+                        in_shardings=(param_sh, batch_sh), out_shardings=repl)
+
+    # ----------------------------------------------------------------------------------
+    # Checkpoint: resume if the workdir has one.
+    # ----------------------------------------------------------------------------------
+    ckpt = ckpt_lib.Checkpointer(workdir, every_steps=config.checkpoint_every_steps,
+                                 keep=config.keep_checkpoints)
+    latest = ckpt.latest_step()
+    root_rng = jax.random.key(config.seed)
+    if latest is not None:
+        abstract = ckpt_lib.abstract_with_shardings(jax.eval_shape(init_state, root_rng),
+                                                    state_sh)
+        state = ckpt.restore(latest, abstract)
+        _log(f"resumed from {ckpt.directory}/{latest}")
+    else:
+        state = init_state(jax.random.fold_in(root_rng, 0))
+    start_step = int(jax.device_get(state["step"]))
+
+    # ----------------------------------------------------------------------------------
+    # Train loop.
+    # ----------------------------------------------------------------------------------
+    total = config.num_train_steps
+    train_iter = pipeline.train_iterator(
+        config.dataset, global_batch_size=config.batch_size, seed=config.seed,
+        start_step=start_step, process_index=jax.process_index(),
+        process_count=jax.process_count())
+    progress = metric_writers.Progress(total, start_step, config.batch_size, enabled=is_main)
+    dropout_rng = jax.random.fold_in(root_rng, 1)
+    _log(f"training steps {start_step}→{total}, global batch {config.batch_size}; "
+         f"workdir {workdir}")
+    pending = None  # Metrics of the previous step, read one step late (keeps dispatch async).
+    final_eval: dict[str, float] = {}
+    last_log: dict[str, float] = {}
+    t_train = time.perf_counter()
+    step = start_step
+    last = total if stop_at_step is None else min(total, stop_at_step)
+    for step in range(start_step + 1, last + 1):
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+            batch = _to_global(next(train_iter), batch_sh)
+            state, metrics = train_step(state, batch, dropout_rng)
+        if pending is not None:
+            _check_finite(*pending)
+        pending = (step, metrics)
+        if step == start_step + 1:
+            jax.block_until_ready(metrics)
+            progress.mark_compiled(step)
+        if step % config.log_every_steps == 0 or step == total:
+            _check_finite(*pending)
+            m = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+            m["lr"] = float(schedule(step - 1))
+            rate = progress.rate(step)
+            m["clips_per_s"] = rate
+            writer.write(step, "train", m)
+            progress.report(step, rate, {k: m[k] for k in ("loss", "accuracy", "lr")})
+            last_log = m
+        if step % config.checkpoint_every_steps == 0 and step != total:
+            _check_finite(*pending)
+            ckpt.save(step, state)
+        if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
+            final_eval = evaluate(eval_step, state["params"], config,
+                                  config.dataset.eval_split, batch_sh)
+            writer.write(step, config.dataset.eval_split, final_eval)
+            _log(f"step {step}: {config.dataset.eval_split} top1 {final_eval['top1']:.4f} "
+                 f"top5 {final_eval['top5']:.4f} loss {final_eval['loss']:.4f} "
+                 f"({int(final_eval['num_examples'])} clips)")
+    if pending is not None:
+        _check_finite(*pending)
+    if step > start_step:
+        ckpt.save(step, state, force=True)
+    ckpt.close()
+    train_seconds = time.perf_counter() - t_train
+
+    results: dict[str, Any] = {"step": step, "train_seconds": round(train_seconds, 1),
+                               "train": last_log, config.dataset.eval_split: final_eval}
+    if not final_eval and step == total:  # Resumed a finished run: evaluate once more.
+        results[config.dataset.eval_split] = evaluate(eval_step, state["params"], config,
+                                                      config.dataset.eval_split, batch_sh)
+    if config.eval_test_split and config.dataset.test_split:
+        test = evaluate(eval_step, state["params"], config, config.dataset.test_split, batch_sh)
+        writer.write(step, config.dataset.test_split, test)
+        results[config.dataset.test_split] = test
+    writer.close()
+    if is_main:
+        (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    _log(_summary(results, workdir, ckpt.directory))
+    return results
+
+
+def _check_finite(step: int, metrics) -> None:
+    if not bool(jax.device_get(metrics["finite"])):
+        raise TrainingDiverged(
+            f"non-finite loss or gradient at step {step} (loss={float(metrics['loss'])}); "
+            f"training stopped, the parameters of step {step - 1} were kept and no checkpoint "
+            f"was written after it")
+
+
+def _summary(results: dict[str, Any], workdir: pathlib.Path, ckpt_dir: pathlib.Path) -> str:
+    lines = [f"done: step {results['step']} in {results['train_seconds']} s"]
+    for split, m in results.items():
+        if isinstance(m, dict) and "top1" in m:
+            lines.append(f"  {split}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  "
+                         f"loss {m['loss']:.4f}  ({int(m['num_examples'])} clips)")
+    lines += [f"  checkpoints: {ckpt_dir}", f"  metrics: {workdir / 'metrics.jsonl'} "
+              f"(TensorBoard: {workdir / 'tensorboard'})", f"  results: {workdir / 'results.json'}"]
+    return "\n".join(lines)
+
+
+def maybe_initialize_distributed() -> None:
+    """Joins a multi-process run when the environment describes one.
+
+    `VIVIT_COORDINATOR_ADDRESS` (host:port), `VIVIT_NUM_PROCESSES`, `VIVIT_PROCESS_ID` for
+    plain hosts and GPU clusters; `VIVIT_DISTRIBUTED=auto` lets JAX detect a TPU pod or
+    SLURM allocation itself.
+    """
+    import os
+    addr = os.environ.get("VIVIT_COORDINATOR_ADDRESS")
+    if addr:
+        jax.distributed.initialize(addr, int(os.environ["VIVIT_NUM_PROCESSES"]),
+                                   int(os.environ["VIVIT_PROCESS_ID"]))
+    elif os.environ.get("VIVIT_DISTRIBUTED") == "auto":
+        jax.distributed.initialize()
