@@ -37,6 +37,8 @@ setup(
     entry_points={
         "console_scripts": [
             "vivit-train=vivit_jax.main:run_train",
+            "vivit-profile=vivit_jax.evaluate.profile:main",
+            "vivit-prepare=vivit_jax.data.prepare:main",
         ],
     },
 )
