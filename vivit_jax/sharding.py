@@ -74,7 +74,9 @@ def logical_axes(state: nnx.State) -> dict:
         for key in path[:-1]:
             node = node.setdefault(key, {})
         ndim = len(np.shape(var.get_value() if hasattr(var, "get_value") else var[...]))
-        node[path[-1]] = tuple(var.get_metadata().get("logical_axes") or (None,) * ndim)
+        names = tuple(var.get_metadata().get("logical_axes") or ())
+        # Scanned layer stacks add leading (layer) axes that carry no name.
+        node[path[-1]] = (None,) * (ndim - len(names)) + names
     return tree
 
 

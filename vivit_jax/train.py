@@ -289,6 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if step % config.checkpoint_every_steps == 0 and step != total:
             _check_finite(*pending)
             ckpt.save(step, state)
+            saved_step = step
         if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
             final_eval = evaluate(eval_step, state["params"], config,
                                   config.dataset.eval_split, batch_sh)
@@ -298,7 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                  f"({int(final_eval['num_examples'])} clips)")
     if pending is not None:
         _check_finite(*pending)
-    if step > start_step:
+    if step > start_step and saved_step != step:
         ckpt.save(step, state, force=True)
     ckpt.close()
     train_seconds = time.perf_counter() - t_train

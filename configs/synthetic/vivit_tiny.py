@@ -29,12 +29,15 @@ def get_config(arg=None):
     c.dataset.name = "synthetic_motion"
     c.dataset.num_classes = 8
     c.dataset.num_frames = 8
+    c.dataset.stride = 2  # 8 of the 16 generated frames: twice the motion per clip.
     c.dataset.image_size = 32
-    c.dataset.min_resize = 32
+    c.dataset.min_resize = 36  # Random 32² crops of a 36² resize (centre crop at eval).
+    # 2400 clips overfit (train loss 0.01, val 87 % after 1500 steps); 6000 do not.
+    c.dataset.synthetic = ml_collections.ConfigDict(dict(train_size=6000))
 
     c.batch_size = 32
     c.eval_batch_size = 100
-    c.num_train_steps = 1500
+    c.num_train_steps = 3000
     c.label_smoothing = 0.0
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adamw"
@@ -44,8 +47,8 @@ def get_config(arg=None):
     c.optim.weight_decay = 0.05
 
     c.log_every_steps = 50
-    c.eval_every_steps = 500
-    c.checkpoint_every_steps = 500
+    c.eval_every_steps = 1000
+    c.checkpoint_every_steps = 1000
 
     if arg == "runlocal":
         c.num_train_steps = 20

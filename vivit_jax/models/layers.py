@@ -12,6 +12,7 @@ Every parameter carries logical axis names in its `logical_axes` metadata (`embe
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,7 +114,10 @@ class MlpBlock(nnx.Module):
     """ViT MLP: Dense_0 → GELU → dropout → Dense_1 → dropout."""
 
     def __init__(self, dim: int, mlp_dim: int, *, dropout: float = 0.0,
-                              dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
+                              dtype: Dtype = jnp.float32, rngs: nnx.Rngs,
+                              approximate_gelu: bool = False):
+        # approximate_gelu: tanh GELU, Flax's `nn.gelu` default that ViT/Scenic checkpoints use.
+        self.approximate_gelu = approximate_gelu
         kinit = nnx.initializers.xavier_uniform()
         binit = nnx.initializers.normal(1e-6)
         self.Dense_0 = nnx.Linear(dim, mlp_dim, dtype=dtype, rngs=rngs,
@@ -125,7 +129,7 @@ class MlpBlock(nnx.Module):
         self.dropout = nnx.Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
-        x = nnx.gelu(self.Dense_0(x), approximate=False)
+        x = nnx.gelu(self.Dense_0(x), approximate=self.approximate_gelu)
         x = self.dropout(x, deterministic=not train, rngs=rngs)
         return self.dropout(self.Dense_1(x), deterministic=not train, rngs=rngs)
 
@@ -137,9 +141,12 @@ def layer_norm(dim: int, *, dtype: Dtype = jnp.float32, rngs: nnx.Rngs) -> nnx.L
                                               bias_init=with_axes(nnx.initializers.zeros, ("embed",)))
 
 
-def drop_path(x: jax.Array, rate: float, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
-    """Stochastic depth: drops the whole residual branch per example."""
-    if not train or rate == 0.0:
+def drop_path(x: jax.Array, rate, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
+    """Stochastic depth: drops the whole residual branch per example.
+
+    `rate` is a float, or a traced scalar inside a scanned layer stack.
+    """
+    if not train or (isinstance(rate, (int, float)) and rate == 0.0):
         return x
     if rngs is None:
         raise ValueError("drop_path in training mode needs rngs (pass rngs=nnx.Rngs(dropout=key))")
@@ -159,23 +166,31 @@ class EncoderBlock(nnx.Module):
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.0,
                               attention_dropout: float = 0.0, drop_path: float = 0.0,
                               dtype: Dtype = jnp.float32, attention_impl: str | None = None,
-                              rngs: nnx.Rngs):
+                              rngs: nnx.Rngs, approximate_gelu: bool = False):
         self.LayerNorm_0 = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.MultiHeadDotProductAttention_1 = Attention(
                 dim, num_heads, dtype=dtype, attention_impl=attention_impl, rngs=rngs)
         self.LayerNorm_2 = layer_norm(dim, dtype=dtype, rngs=rngs)
-        self.MlpBlock_3 = MlpBlock(dim, mlp_dim, dropout=dropout, dtype=dtype, rngs=rngs)
+        self.MlpBlock_3 = MlpBlock(dim, mlp_dim, dropout=dropout, dtype=dtype, rngs=rngs,
+                                   approximate_gelu=approximate_gelu)
         self.dropout = nnx.Dropout(dropout)
         self.drop_path_rate = drop_path
         del attention_dropout  # The fused core has no attention-weight dropout (as big_vision).
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
-                              return_weights: bool = False) -> tuple[jax.Array, jax.Array | None]:
-        y, w = self.MultiHeadDotProductAttention_1(self.LayerNorm_0(x), return_weights=return_weights)
+                              return_weights: bool = False,
+                              attend: Callable | None = None, drop_path_rate=None
+                              ) -> tuple[jax.Array, jax.Array | None]:
+        rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
+        attn, normed = self.MultiHeadDotProductAttention_1, self.LayerNorm_0(x)
+        if attend is None:
+            y, w = attn(normed, return_weights=return_weights)
+        else:
+            y, w = attend(attn, normed, return_weights)
         y = self.dropout(y, deterministic=not train, rngs=rngs)
-        x = x + drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        x = x + drop_path(y, rate, train=train, rngs=rngs)
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
-        x = x + drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        x = x + drop_path(y, rate, train=train, rngs=rngs)
         return x, w
 
 
@@ -190,24 +205,43 @@ class Encoder(nnx.Module):
     """Stack of `EncoderBlock`s named `encoderblock_{i}` plus `encoder_norm`.
 
     Position embeddings live in the model (they differ per family); this is only the stack.
+    `scan=True` stores the blocks stacked on a leading layer axis under `encoderblock` and
+    runs them with `nnx.scan` (one compiled block: much faster compiles for deep models);
+    `stack_blocks` / `unstack_blocks` convert between the two parameter layouts.
     """
 
     def __init__(self, depth: int, dim: int, num_heads: int, mlp_dim: int, *,
-                              dropout: float = 0.0, drop_path: float = 0.0, dtype: Dtype = jnp.float32,
-                              attention_impl: str | None = None, remat: bool = False, rngs: nnx.Rngs):
+                 dropout: float = 0.0, drop_path: float = 0.0, dtype: Dtype = jnp.float32,
+                 attention_impl: str | None = None, remat: bool = False, scan: bool = False,
+                 rngs: nnx.Rngs, block: Callable[..., EncoderBlock] = EncoderBlock):
+        # `block`: an EncoderBlock subclass (or partial) for factorised models, same arguments.
         self.depth = depth
         self.remat = remat
-        for i, rate in enumerate(stochastic_depth_rates(drop_path, depth)):
-            setattr(self, f"encoderblock_{i}", EncoderBlock(
-                    dim, num_heads, mlp_dim, dropout=dropout, drop_path=rate, dtype=dtype,
-                    attention_impl=attention_impl, rngs=rngs))
+        self.scan = scan
+        self.drop_path_rates = tuple(stochastic_depth_rates(drop_path, depth))
+        make = functools.partial(block, dim, num_heads, mlp_dim, dropout=dropout, dtype=dtype,
+                                 attention_impl=attention_impl)
+        if scan:
+            @nnx.split_rngs(splits=depth)
+            @nnx.vmap(in_axes=(0,), out_axes=0)
+            def make_stack(rngs):
+                return make(drop_path=drop_path, rngs=rngs)  # Rates are passed per layer.
+            self.encoderblock = make_stack(rngs)
+        else:
+            for i, rate in enumerate(self.drop_path_rates):
+                setattr(self, f"encoderblock_{i}", make(drop_path=rate, rngs=rngs))
         self.encoder_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
 
     def blocks(self) -> list[EncoderBlock]:
+        if self.scan:
+            raise ValueError("blocks() is not available with model.scan=True (stacked layers)")
         return [getattr(self, f"encoderblock_{i}") for i in range(self.depth)]
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
-                              return_weights: bool = False) -> tuple[jax.Array, list[jax.Array]]:
+                 return_weights: bool = False) -> tuple[jax.Array, list[jax.Array]]:
+        if self.scan:
+            x, weights = self._scan(x, train=train, rngs=rngs, return_weights=return_weights)
+            return self.encoder_norm(x), weights
         weights = []
         for block in self.blocks():
             if self.remat and train:
@@ -217,3 +251,37 @@ class Encoder(nnx.Module):
             if w is not None:
                 weights.append(w)
         return self.encoder_norm(x), weights
+
+    def _scan(self, x, *, train, rngs, return_weights):
+        use_rng = train and rngs is not None
+        base = rngs.dropout() if use_rng else jax.random.key(0)
+        keys = jax.random.split(base, self.depth)
+        rates = jnp.asarray(self.drop_path_rates, jnp.float32)
+
+        def body(block, x, rate, key):
+            r = nnx.Rngs(dropout=key) if use_rng else None
+            return block(x, train=train, rngs=r, return_weights=return_weights,
+                         drop_path_rate=rate)
+
+        if self.remat and train:
+            body = nnx.remat(body)
+        x, w = nnx.scan(body, in_axes=(0, nnx.Carry, 0, 0), out_axes=(nnx.Carry, 0))(
+            self.encoderblock, x, rates, keys)
+        return x, ([] if w is None else list(w))
+
+
+def stack_blocks(tree: dict, depth: int) -> dict:
+    """Pure-dict params: `encoderblock_{i}` entries → one `encoderblock` stacked on axis 0."""
+    out = {k: v for k, v in tree.items() if not k.startswith("encoderblock_")}
+    out["encoderblock"] = jax.tree.map(lambda *xs: jnp.stack(xs),
+                                       *[tree[f"encoderblock_{i}"] for i in range(depth)])
+    return out
+
+
+def unstack_blocks(tree: dict) -> dict:
+    """Inverse of `stack_blocks`."""
+    out = {k: v for k, v in tree.items() if k != "encoderblock"}
+    depth = jax.tree.leaves(tree["encoderblock"])[0].shape[0]
+    for i in range(depth):
+        out[f"encoderblock_{i}"] = jax.tree.map(lambda x: x[i], tree["encoderblock"])
+    return out
