@@ -35,7 +35,11 @@ class Checkpointer:
 
     def restore(self, step: int, abstract_state):
         """Restores `step` into the shapes, dtypes and shardings of `abstract_state`."""
-        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        try:
+            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        except ValueError as e:
+            raise ValueError(f"checkpoint {self.directory / str(step)} does not fit the current "
+                             f"config (model or optimiser differs): {e}") from None
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

@@ -7,6 +7,7 @@ explicit shardings and a donated state.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pathlib
@@ -86,15 +87,16 @@ def make_train_step(graphdef, tx, config):
 
             def body(carry, inp):
                 i, mb = inp
-                (l, a), g = grad_fn(params, mb["video"], mb["label"], jax.random.fold_in(rng, i))
-                return jax.tree.map(jnp.add, carry, (l, a, g)), None
+                (ls, a), g = grad_fn(params, mb["video"], mb["label"], jax.random.fold_in(rng, i))
+                return jax.tree.map(jnp.add, carry, (ls, a, g)), None
 
             zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, params))
             (loss, acc, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(accum), micro))
             loss, acc, grads = jax.tree.map(lambda x: x / accum, (loss, acc, grads))
         grad_norm = optax.tree.norm(grads)
-        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updates, opt = tx.update(grads, state["opt"], params)
+        finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+                  & jnp.isfinite(optax.tree.norm(updates)))
         new_params = optax.apply_updates(params, updates)
         # A non-finite step leaves the state untouched; the host stops on the flag.
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
@@ -157,6 +159,46 @@ def check_workdir(workdir: pathlib.Path) -> None:
         raise PermissionError(f"workdir {str(workdir)!r} is not writable: {e.strerror}") from None
 
 
+@dataclasses.dataclass
+class StateSetup:
+    """What the trainer (and benchmarks, tests) need to build a sharded train state."""
+    graphdef: Any
+    abstract_params: dict
+    param_sh: dict
+    state_sh: dict
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    init_state: Any  # jitted rng → state, created directly with `state_sh`.
+    num_params: int
+
+
+def setup_state(config: ml_collections.ConfigDict, mesh) -> StateSetup:
+    """Abstract model → logical axes → shardings → a jitted, sharded initialiser.
+
+    Parameters are created already sharded (`out_shardings`), never on one host first.
+    """
+    abstract_model = nnx.eval_shape(lambda: create_model(config, nnx.Rngs(0)))
+    graphdef, abstract_state = nnx.split(abstract_model, nnx.Param)
+    axes = sharding.logical_axes(abstract_state)
+    abstract_params = nnx.to_pure_dict(abstract_state)
+    num_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(abstract_params))
+    tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
+    repl = sharding.replicated(mesh)
+    param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)
+    abstract_opt = jax.eval_shape(tx.init, abstract_params)
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
+                                   transform_non_params=lambda _: repl)
+    state_sh = {"params": param_sh, "opt": opt_sh, "step": repl}
+
+    @functools.partial(jax.jit, out_shardings=state_sh)
+    def init_state(rng):
+        params = nnx.to_pure_dict(nnx.state(create_model(config, nnx.Rngs(rng)), nnx.Param))
+        return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+    return StateSetup(graphdef, abstract_params, param_sh, state_sh, tx, schedule, init_state,
+                      num_params)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        devices=None, stop_at_step: int | None = None) -> dict[str, Any]:
     """Trains (resuming from `workdir` if it has checkpoints) and returns final metrics.
@@ -199,30 +241,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
          f"{pipeline.num_examples(config.dataset, config.dataset.train_split)} training clips")
 
     # ----------------------------------------------------------------------------------
-    # Model and optimizer (abstract: nothing is allocated yet).
+    # Model, optimizer, shardings (abstract until init_state runs, already sharded).
     # ----------------------------------------------------------------------------------
-    abstract_model = nnx.eval_shape(lambda: create_model(config, nnx.Rngs(0)))
-    graphdef, abstract_state = nnx.split(abstract_model, nnx.Param)
-    axes = sharding.logical_axes(abstract_state)
-    abstract_params = nnx.to_pure_dict(abstract_state)
-    num_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(abstract_params))
-    _log(f"model: {config.model.family} {config.model.variant}, {num_params:,} parameters, "
-         f"input {model_input_shape(config)}, compute {config.dtype}")
-    tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
-
-    # ----------------------------------------------------------------------------------
-    # Shard and initialise: parameters are created already sharded, never on one host.
-    # ----------------------------------------------------------------------------------
-    param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)
-    abstract_opt = jax.eval_shape(tx.init, abstract_params)
-    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
-                                   transform_non_params=lambda _: repl)
-    state_sh = {"params": param_sh, "opt": opt_sh, "step": repl}
-
-    @functools.partial(jax.jit, out_shardings=state_sh)
-    def init_state(rng):
-        params = nnx.to_pure_dict(nnx.state(create_model(config, nnx.Rngs(rng)), nnx.Param))
-        return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+    setup = setup_state(config, mesh)
+    graphdef, tx, schedule = setup.graphdef, setup.tx, setup.schedule
+    param_sh, state_sh, init_state = setup.param_sh, setup.state_sh, setup.init_state
+    _log(f"model: {config.model.family} {config.model.variant}, {setup.num_params:,} "
+         f"parameters, input {model_input_shape(config)}, compute {config.dtype}")
 
     # ----------------------------------------------------------------------------------
     # Update and eval steps.
@@ -265,43 +290,60 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     final_eval: dict[str, float] = {}
     last_log: dict[str, float] = {}
     t_train = time.perf_counter()
-    step = start_step
+    step = saved_step = start_step
     last = total if stop_at_step is None else min(total, stop_at_step)
-    for step in range(start_step + 1, last + 1):
-        with jax.profiler.StepTraceAnnotation("train", step_num=step):
-            batch = _to_global(next(train_iter), batch_sh)
-            state, metrics = train_step(state, batch, dropout_rng)
+    preemption = PreemptionWatcher()
+    try:
+        for step in range(start_step + 1, last + 1):
+            with jax.profiler.StepTraceAnnotation("train", step_num=step):
+                batch = _to_global(next(train_iter), batch_sh)
+                state, metrics = train_step(state, batch, dropout_rng)
+            if pending is not None:
+                _check_finite(*pending)
+            pending = (step, metrics)
+            if step == start_step + 1:
+                jax.block_until_ready(metrics)
+                progress.mark_compiled(step)
+            if step % config.log_every_steps == 0 or step == total:
+                _check_finite(*pending)
+                m = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+                m["lr"] = float(schedule(step - 1))
+                rate = progress.rate(step)
+                m["clips_per_s"] = rate
+                writer.write(step, "train", m)
+                progress.report(step, rate, {k: m[k] for k in ("loss", "accuracy", "lr")})
+                last_log = m
+            if step % config.checkpoint_every_steps == 0 and step != total:
+                _check_finite(*pending)
+                ckpt.save(step, state)
+                saved_step = step
+            if preemption.should_stop():
+                _log(f"SIGTERM received: checkpointing step {step} and stopping; start the same "
+                     f"command again to resume")
+                break
+            if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
+                final_eval = evaluate(eval_step, state["params"], config,
+                                      config.dataset.eval_split, batch_sh)
+                writer.write(step, config.dataset.eval_split, final_eval)
+                _log(f"step {step}: {config.dataset.eval_split} top1 {final_eval['top1']:.4f} "
+                     f"top5 {final_eval['top5']:.4f} loss {final_eval['loss']:.4f} "
+                     f"({int(final_eval['num_examples'])} clips)")
         if pending is not None:
             _check_finite(*pending)
-        pending = (step, metrics)
-        if step == start_step + 1:
-            jax.block_until_ready(metrics)
-            progress.mark_compiled(step)
-        if step % config.log_every_steps == 0 or step == total:
-            _check_finite(*pending)
-            m = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
-            m["lr"] = float(schedule(step - 1))
-            rate = progress.rate(step)
-            m["clips_per_s"] = rate
-            writer.write(step, "train", m)
-            progress.report(step, rate, {k: m[k] for k in ("loss", "accuracy", "lr")})
-            last_log = m
-        if step % config.checkpoint_every_steps == 0 and step != total:
-            _check_finite(*pending)
-            ckpt.save(step, state)
-            saved_step = step
-        if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == total:
-            final_eval = evaluate(eval_step, state["params"], config,
-                                  config.dataset.eval_split, batch_sh)
-            writer.write(step, config.dataset.eval_split, final_eval)
-            _log(f"step {step}: {config.dataset.eval_split} top1 {final_eval['top1']:.4f} "
-                 f"top5 {final_eval['top5']:.4f} loss {final_eval['loss']:.4f} "
-                 f"({int(final_eval['num_examples'])} clips)")
-    if pending is not None:
-        _check_finite(*pending)
+    except BaseException:
+        # Diverged or interrupted: let in-flight checkpoint writes finish so every
+        # checkpoint saved before the failure stays intact, then re-raise.
+        ckpt.close()
+        preemption.restore()
+        writer.close()
+        raise
     if step > start_step and saved_step != step:
         ckpt.save(step, state, force=True)
     ckpt.close()
+    preemption.restore()
+    if preemption.stopped:
+        writer.close()
+        return {"step": step, "preempted": True, "train": last_log}
     train_seconds = time.perf_counter() - t_train
 
     results: dict[str, Any] = {"step": step, "train_seconds": round(train_seconds, 1),
@@ -318,6 +360,41 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         (workdir / "results.json").write_text(json.dumps(results, indent=2))
     _log(_summary(results, workdir, ckpt.directory))
     return results
+
+
+class PreemptionWatcher:
+    """Turns SIGTERM (TPU maintenance, SLURM time limits, `kill`) into a clean stop.
+
+    The handler only sets a flag; the loop checkpoints the current step and returns. With
+    several processes the flag is OR-ed across them so that all stop at the same step.
+    """
+
+    def __init__(self):
+        import signal
+        self._signal = signal
+        self.received = False
+        self.stopped = False
+        self._previous = None
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # Not the main thread (e.g. a notebook worker): no handler.
+            self._previous = None
+
+    def _handle(self, signum, frame):
+        del signum, frame
+        self.received = True
+
+    def should_stop(self) -> bool:
+        flag = self.received
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+            flag = bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+        self.stopped = flag
+        return flag
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            self._signal.signal(self._signal.SIGTERM, self._previous)
 
 
 def _check_finite(step: int, metrics) -> None:
