@@ -9,22 +9,52 @@ def default_data_config() -> ml_collections.ConfigDict:
     """The `config.dataset` section: the embedded `synthetic_motion` set, 8×32² clips."""
     return ml_collections.ConfigDict(
         dict(
-            name="synthetic_motion",  # 'synthetic_motion' | 'dmvr'
+            # 'synthetic_motion' | 'dmvr' | 'tfds:<name>[/<config>][:<version>]', e.g.
+            # 'tfds:ucf101/ucf101_1_256' (prepared beforehand; frames decoded lazily).
+            name="synthetic_motion",
             # dmvr: directory with shards + label_map.json; synthetic_motion: cache dir
-            # ('' -> $VIVIT_JAX_CACHE or ~/.cache/vivit_jax).
+            # ('' -> $VIVIT_JAX_CACHE or ~/.cache/vivit_jax); tfds: TFDS data dir ('' default).
             data_dir="",
+            tfds_video_key="video",  # TFDS feature holding the frames.
+            tfds_label_key="label",  # TFDS feature holding the (ClassLabel) label.
             train_split="train",
             eval_split="validation",
             test_split="test",
             num_classes=8,
             num_frames=8,  # Frames per clip fed to the model.
-            stride=1,  # Temporal stride between sampled frames.
+            stride=1,  # Temporal stride between sampled frames ('dense' sampling).
+            # 'dense': num_frames consecutive frames at `stride` (random offset in training,
+            # centred / evenly spaced at test); 'tsn': one frame per each of num_frames equal
+            # segments (random in training, segment centres at test). See data/video_ops.py.
+            sampling="dense",
             image_size=32,  # Crop size fed to the model.
             min_resize=32,  # Short side resized to this before cropping.
             random_crop=True,  # Train-time random spatial crop (else centre crop).
             # Horizontal flip: MUST stay False for synthetic_motion (it swaps left/right).
             random_flip=False,
-            normalization="minus_one_to_one",  # 'minus_one_to_one' (x/127.5-1) | 'imagenet'
+            # 'minus_one_to_one' (x/127.5-1) | 'imagenet' | 'zero_one' | 'mean_std' (below).
+            normalization="minus_one_to_one",
+            mean=(0.485, 0.456, 0.406),  # Per-channel mean on [0, 1] ('mean_std').
+            std=(0.229, 0.224, 0.225),  # Per-channel std on [0, 1] ('mean_std').
+            # Train augmentation as a big_vision-style string (data/preprocess.py), e.g.
+            # "random_resized_crop(224)|flip|color_jitter(0.4)|randaug(2, 9)|random_erasing";
+            # '' = the plain fields above (min_resize, random_crop, random_flip).
+            train_pp="",
+            # On-device batch mixing, applied by the trainer with data.mix.mixup_cutmix:
+            # 0 disables each; both > 0 picks cutmix with probability mix_switch_prob.
+            mixup_alpha=0.0,
+            cutmix_alpha=0.0,
+            mix_switch_prob=0.5,
+            # Labels as a multi-hot float [num_classes] vector (Charades-style data) instead
+            # of the first label index.
+            multi_label=False,
+            # Truncated/corrupt shard: 'error' (ValueError naming it) | 'skip' (read the
+            # records before the damage, warn).
+            on_corrupt="error",
+            # Multi-view evaluation (pipeline.multiview_iterator): temporal clips x spatial
+            # crops (1 = centre, 3 = left/centre/right of the long side).
+            test_clips=1,
+            test_crops=1,
             shuffle_buffer=1024,
             prefetch=2,  # Batches prefetched by tf.data.
             # Generation parameters of synthetic_motion (part of its cache directory name).

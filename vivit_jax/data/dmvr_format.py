@@ -283,19 +283,40 @@ def _update_counts(data_dir: pathlib.Path, split: str, paths, counts) -> None:
         pass
 
 
-def shard_counts(data_dir: str | os.PathLike, split: str) -> dict[str, int]:
+def count_records(path: str | os.PathLike, on_corrupt: str = "error") -> tuple[int, bool]:
+    """(records, intact) of one TFRecord file. A truncated/corrupt file raises ValueError naming
+    it, or (`on_corrupt='skip'`) counts the records readable before the damage, with a warning."""
+    n = 0
+    try:
+        for _ in tf.data.TFRecordDataset(str(path)):
+            n += 1
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+        msg = f"shard {path} is truncated or corrupt after record {n}: {e.message.strip()}"
+        if on_corrupt != "skip":
+            raise ValueError(
+                f"{msg} (set dataset.on_corrupt='skip' to read the {n} good records)"
+            ) from e
+        print(f"WARNING: {msg}; using its first {n} records", flush=True)
+        return n, False
+    return n, True
+
+
+def shard_counts(
+    data_dir: str | os.PathLike, split: str, on_corrupt: str = "error"
+) -> dict[str, int]:
     """Number of records in each shard of `split` ({path: count}), cached in `num_examples.json`.
 
     The cache entry is trusted only if shard names and byte sizes still match; otherwise the
-    records are counted (a full read) and the cache rewritten.
+    records are counted (a full read, which also finds truncated shards: see
+    `count_records`) and the cache rewritten.
     """
     data_dir = pathlib.Path(data_dir)
     files = [pathlib.Path(f) for f in list_shards(data_dir, split)]
     cached = _read_counts(data_dir).get(split)
     if cached and [c[:2] for c in cached] == [_shard_key(f) for f in files]:
         return {str(f): int(c[2]) for f, c in zip(files, cached)}
-    counts = [
-        int(tf.data.TFRecordDataset(str(f)).reduce(np.int64(0), lambda n, _: n + 1)) for f in files
-    ]
-    _update_counts(data_dir, split, files, counts)
+    counted = [count_records(f, on_corrupt) for f in files]
+    counts = [n for n, _ in counted]
+    if all(ok for _, ok in counted):  # Never cache a damaged split: the check must rerun.
+        _update_counts(data_dir, split, files, counts)
     return {str(f): c for f, c in zip(files, counts)}

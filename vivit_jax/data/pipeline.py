@@ -1,19 +1,19 @@
-"""tf.data train/eval pipelines over DMVR shards, yielding numpy batches.
+"""tf.data train / eval / multi-view pipelines over DMVR shards or TFDS, yielding numpy batches.
 
-Train: per-process file slice → per-epoch seeded file shuffle → parallel interleave →
-seeded record shuffle → repeat → enumerate → skip(start_step · B_local) → sample a clip,
-decode, crop, flip, normalise (stateless ops seeded by (seed, process, element index)) →
-batch. The stream is a deterministic function of (seed, start_step): resuming at step k
-yields exactly the batches a run from step 0 yields from step k on. Resuming skips the
-records already consumed (read, not decoded: cheap at our sizes; for very large datasets
-it costs one read pass over `start_step · B_local` records).
+Train: this process's files (or TFDS sub-split) → per-epoch seeded shuffle of files and
+records → enumerate → skip(start_step · B_local) → sample frames (`dataset.sampling`:
+'dense' or 'tsn', see `video_ops`), decode only those, augment (`dataset.train_pp`, or the
+plain fields when empty; stateless ops seeded by (seed, process, element index)) → batch.
+The stream is a deterministic function of (seed, start_step): resuming at step k yields
+exactly the batches a run from step 0 yields from step k on. Resuming skips the records
+already consumed (read, not decoded).
 
-Eval: one ordered pass; centred temporal window, centre crop; the last batch is padded to
-full size with `mask` = 0, and every process yields the same number of batches.
+Eval: one ordered pass; one test clip (centred dense clip / TSN segment centres), short side
+→ `min_resize`, centre crop; the last batch is padded with `mask` = 0 and every process
+yields the same number of batches.
 
-DMVR sampling (`processors.sample_sequence`): train clips start at a random offset, eval
-clips are centred; frame indices wrap around (loop) when the video is shorter than
-`num_frames · stride`.
+Multi-view eval (`multiview_iterator`): T temporal clips × S spatial crops per video, kept
+together: `video` [B, T·S, F, H, W, 3], view v = clip (v // S), crop (v % S).
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vivit_jax.data import dmvr_format, synthetic  # noqa: E402
+from vivit_jax.data import dmvr_format, preprocess, sources, synthetic, video_ops  # noqa: E402
 
-KNOWN_DATASETS = ("synthetic_motion", "dmvr")
-NORMALIZATIONS = ("minus_one_to_one", "imagenet")
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+KNOWN_DATASETS = ("synthetic_motion", "dmvr", "tfds:<name>")
+NORMALIZATIONS = video_ops.NORMALIZATIONS
+SAMPLINGS = ("dense", "tsn")
 _MAX_EPOCHS = 2**31  # "Infinite": epochs are numbered so each gets its own shuffle seed.
 
 
@@ -44,8 +43,11 @@ def _cache_dir(data_dir: str) -> pathlib.Path:
     return pathlib.Path(env).expanduser() if env else pathlib.Path.home() / ".cache" / "vivit_jax"
 
 
-def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path:
-    """Directory holding the dataset's shards (generating `synthetic_motion` if needed)."""
+def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path | str:
+    """Directory holding the dataset's shards (generating `synthetic_motion` if needed).
+
+    For TFDS datasets: the TFDS data dir ('' → TFDS's default) after checking num_classes.
+    """
     name = cfg_data.name
     if name == "synthetic_motion":
         syn = cfg_data.synthetic
@@ -60,6 +62,13 @@ def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path:
             seed=syn.seed,
             num_shards=syn.num_shards,
         )
+    if sources.is_tfds(name):
+        n = sources.tfds_num_classes(cfg_data)
+        if n is not None and n != cfg_data.num_classes:
+            raise ValueError(
+                f"dataset.num_classes={cfg_data.num_classes} but TFDS {name!r} has {n} classes"
+            )
+        return cfg_data.data_dir or "(TFDS default data dir)"
     if name == "dmvr":
         if not cfg_data.data_dir:
             raise ValueError(
@@ -87,8 +96,11 @@ def process_files(files: list[str], process_index: int, process_count: int) -> l
 
 
 def num_examples(cfg_data: ml_collections.ConfigDict, split: str) -> int:
-    """Records in `split` (counted once, then cached in `num_examples.json` beside the shards)."""
-    return sum(dmvr_format.shard_counts(resolve_data_dir(cfg_data), split).values())
+    """Examples in `split` (DMVR: counted once, cached in `num_examples.json`)."""
+    if sources.is_tfds(cfg_data.name):
+        return sources.tfds_num_examples(cfg_data, split)
+    data_dir = resolve_data_dir(cfg_data)
+    return sum(dmvr_format.shard_counts(data_dir, split, cfg_data.on_corrupt).values())
 
 
 # --- Per-example ops ----------------------------------------------------------------
@@ -107,60 +119,62 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f"dataset.num_frames={cfg.num_frames} and dataset.stride={cfg.stride} must be >= 1"
         )
+    if cfg.sampling not in SAMPLINGS:
+        raise ValueError(f"unknown dataset.sampling {cfg.sampling!r}; expected one of {SAMPLINGS}")
+    if cfg.on_corrupt not in sources.ON_CORRUPT:
+        raise ValueError(
+            f"unknown dataset.on_corrupt {cfg.on_corrupt!r}; expected one of {sources.ON_CORRUPT}"
+        )
 
 
-def _sample_indices(n: tf.Tensor, cfg, seed: tf.Tensor | None) -> tf.Tensor:
-    """Frame indices of one clip; random start if `seed` is given, else centred; loops if short."""
-    span = (cfg.num_frames - 1) * cfg.stride
-    if seed is None:
-        offset = tf.maximum(0, (n - cfg.num_frames * cfg.stride) // 2)
-    else:
-        max_offset = tf.where(n > span, n - span, n)
-        offset = tf.random.stateless_uniform([], seed, 0, max_offset, dtype=tf.int32)
-    return tf.math.floormod(offset + tf.range(cfg.num_frames) * cfg.stride, n)
-
-
-def _process(serialized: tf.Tensor, cfg, seed: tf.Tensor | None) -> dict[str, tf.Tensor]:
-    """Parse → sample → decode → resize → crop → flip → normalise one record."""
-    ex = dmvr_format.parse_sequence_example(serialized)
-    frames = ex["frames"]
-    seeds = None if seed is None else tf.random.experimental.stateless_split(seed, 3)
-    idx = _sample_indices(tf.shape(frames)[0], cfg, None if seeds is None else seeds[0])
+def decode_frames(frames: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
+    """Decodes `frames[idx]` (JPEG/PNG strings) → float32 [len(idx), H, W, 3]."""
     video = tf.map_fn(
-        lambda x: tf.io.decode_jpeg(x, channels=3),
+        lambda x: tf.io.decode_image(x, channels=3, expand_animations=False),
         tf.gather(frames, idx),
         fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
     )
-    video = tf.cast(video, tf.float32)
-    h, w = tf.shape(video)[1], tf.shape(video)[2]
-    short = tf.minimum(h, w)
+    return tf.cast(video, tf.float32)
 
-    def resize():
-        scale = cfg.min_resize / tf.cast(short, tf.float32)
-        size = tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * scale), tf.int32)
-        return tf.image.resize(video, tf.maximum(size, cfg.min_resize), antialias=True)
 
-    video = tf.cond(tf.equal(short, cfg.min_resize), lambda: video, resize)
-    s = cfg.image_size
-    if seeds is not None and cfg.random_crop:  # Same crop for every frame.
-        video = tf.image.stateless_random_crop(video, [cfg.num_frames, s, s, 3], seeds[1])
-    else:
-        top = (tf.shape(video)[1] - s) // 2
-        left = (tf.shape(video)[2] - s) // 2
-        video = video[:, top : top + s, left : left + s, :]
-    if seeds is not None and cfg.random_flip:  # Same flip for every frame.
-        flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
-        video = tf.cond(flip, lambda: tf.reverse(video, axis=[2]), lambda: video)
-    video = tf.ensure_shape(video, [cfg.num_frames, s, s, 3])
-    if cfg.normalization == "imagenet":
-        video = (video / 255.0 - tf.constant(_IMAGENET_MEAN)) / tf.constant(_IMAGENET_STD)
-    else:
-        video = video / 127.5 - 1.0
+def _label(ex: dict, cfg) -> tf.Tensor:
+    """int32 [] (first label) or, with `dataset.multi_label`, a multi-hot float32 [K]."""
     labels = ex["label_index"]
     tf.debugging.assert_positive(
         tf.size(labels), message=f"record without {dmvr_format.LABEL_INDEX_KEY} (needed as label)"
     )
-    return {"video": video, "label": tf.cast(labels[0], tf.int32), "video_id": ex["video_id"]}
+    if cfg.multi_label:
+        hot = tf.one_hot(tf.cast(labels, tf.int32), cfg.num_classes, dtype=tf.float32)
+        return tf.reduce_max(hot, axis=0)
+    return tf.cast(labels[0], tf.int32)
+
+
+def _train_example(ex: dict, cfg, seed: tf.Tensor, train_fn) -> dict[str, tf.Tensor]:
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    n = tf.shape(ex["frames"])[0]
+    idx = video_ops.train_indices(n, cfg.sampling, cfg.num_frames, cfg.stride, seeds[0])
+    video = train_fn(decode_frames(ex["frames"], idx), seeds[1])
+    return {"video": video, "label": _label(ex, cfg)}
+
+
+def _eval_example(ex: dict, cfg, num_clips: int = 0, num_crops: int = 1) -> dict[str, tf.Tensor]:
+    """One centred clip [F, s, s, 3] (num_clips=0) or views [C·S, F, s, s, 3]."""
+    n = tf.shape(ex["frames"])[0]
+    f, s = cfg.num_frames, cfg.image_size
+    c = max(num_clips, 1)
+    idx = video_ops.multi_clip_indices(n, cfg.sampling, c, f, cfg.stride)  # [C, F]
+    video = video_ops.resize_smallest(decode_frames(ex["frames"], tf.reshape(idx, [-1])),
+                                      cfg.min_resize)
+    if num_crops == 3:
+        views = video_ops.three_crops(video, s)  # [3, C·F, s, s, 3]
+        views = tf.reshape(views, [3, c, f, s, s, 3])
+        video = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [c * 3, f, s, s, 3])
+    else:
+        video = tf.reshape(video_ops.center_crop(video, s), [c, f, s, s, 3])
+    video = video_ops.normalize(video, cfg.normalization, tuple(cfg.mean), tuple(cfg.std))
+    if not num_clips:
+        video = video[0]
+    return {"video": video, "label": _label(ex, cfg), "video_id": ex["video_id"]}
 
 
 def _options() -> tf.data.Options:
@@ -200,42 +214,53 @@ def train_iterator(
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Infinite train batches: `video` float32 [B_local, T, H, W, 3], `label` int32 [B_local].
+    """Infinite train batches: `video` float32 [B_local, T, H, W, 3], `label` int32 [B_local]
+    (float32 [B_local, K] multi-hot with `dataset.multi_label`).
 
     Deterministic in (seed, start_step): `start_step=k` yields batch k, k+1, … of the run
     from step 0 (elements already consumed are skipped before decoding).
     """
     dmvr_format.configure_tf()
     _check(cfg_data)
-    b_local = _local_batch(global_batch_size, process_count)
-    files, shard_records = _records(
-        dmvr_format.list_shards(resolve_data_dir(cfg_data), cfg_data.train_split),
-        process_index,
-        process_count,
-    )
     cfg = cfg_data
+    b_local = _local_batch(global_batch_size, process_count)
+    train_fn = preprocess.build_train_fn(cfg)
     base_seed = tf.constant([seed, process_index], tf.int64)
 
-    def epoch(e: tf.Tensor) -> tf.data.Dataset:
-        file_seed = tf.random.experimental.stateless_fold_in(base_seed, e)  # [2] int64
-        ds = tf.data.Dataset.from_tensor_slices(files)
-        ds = ds.shuffle(len(files), seed=file_seed[0])
-        ds = ds.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(len(files), 8),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+    if sources.is_tfds(cfg.name):
+        split = sources.tfds_process_split(cfg.train_split, process_index, process_count)
+        base = sources.tfds_examples(cfg, split)
+
+        def epoch(e: tf.Tensor) -> tf.data.Dataset:
+            shuffle_seed = tf.random.experimental.stateless_fold_in(base_seed, e)
+            return base.shuffle(cfg.shuffle_buffer, seed=shuffle_seed[1])
+    else:
+        data_dir = resolve_data_dir(cfg)
+        dmvr_format.shard_counts(data_dir, cfg.train_split, cfg.on_corrupt)  # Finds bad shards.
+        files, shard_records = _records(
+            dmvr_format.list_shards(data_dir, cfg.train_split), process_index, process_count
         )
-        if shard_records:
-            ds = ds.shard(process_count, process_index)
-        return ds.shuffle(cfg.shuffle_buffer, seed=file_seed[1])
+
+        def epoch(e: tf.Tensor) -> tf.data.Dataset:
+            file_seed = tf.random.experimental.stateless_fold_in(base_seed, e)  # [2] int64
+            ds = tf.data.Dataset.from_tensor_slices(files)
+            ds = ds.shuffle(len(files), seed=file_seed[0])
+            ds = ds.interleave(
+                lambda f: sources.read_tfrecords(f, cfg.on_corrupt),
+                cycle_length=min(len(files), 8),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+            if shard_records:
+                ds = ds.shard(process_count, process_index)
+            return ds.shuffle(cfg.shuffle_buffer, seed=file_seed[1]).map(sources.parse_dmvr)
 
     ds = tf.data.Dataset.range(_MAX_EPOCHS).flat_map(epoch)
     ds = ds.enumerate().skip(start_step * b_local)
 
-    def augment(i: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        out = _process(serialized, cfg, tf.random.experimental.stateless_fold_in(base_seed, i))
-        return {"video": out["video"], "label": out["label"]}
+    def augment(i: tf.Tensor, ex: dict) -> dict[str, tf.Tensor]:
+        return _train_example(ex, cfg, tf.random.experimental.stateless_fold_in(base_seed, i),
+                              train_fn)
 
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(b_local, drop_remainder=True).prefetch(cfg.prefetch)
@@ -244,6 +269,63 @@ def train_iterator(
 
 
 # --- Eval -------------------------------------------------------------------------------
+
+
+def _eval_source(cfg, split: str, process_index: int, process_count: int):
+    """(ordered element dataset of this process, examples per process)."""
+    if sources.is_tfds(cfg.name):
+        parts = [sources.tfds_process_split(split, p, process_count) for p in range(process_count)]
+        per_process = [sources.tfds_num_examples(cfg, s) for s in parts]
+        return sources.tfds_examples(cfg, parts[process_index]), per_process
+    counts = dmvr_format.shard_counts(resolve_data_dir(cfg), split, cfg.on_corrupt)
+    all_files = sorted(counts)
+    files, shard_records = _records(all_files, process_index, process_count)
+    if shard_records:
+        total = sum(counts.values())
+        per_process = [len(range(p, total, process_count)) for p in range(process_count)]
+    else:
+        per_process = [
+            sum(counts[f] for f in process_files(all_files, p, process_count))
+            for p in range(process_count)
+        ]
+    # Deterministic round-robin over files: for shards written by `ShardWriter` this is the
+    # original example order.
+    ds = sources.dmvr_records(files, cfg.on_corrupt)
+    if shard_records:
+        ds = ds.shard(process_count, process_index)
+    return ds.map(sources.parse_dmvr), per_process
+
+
+def _eval_batches(cfg, split, b_local, process_index, process_count, num_clips, num_crops):
+    dmvr_format.configure_tf()
+    _check(cfg)
+    ds, per_process = _eval_source(cfg, split, process_index, process_count)
+    ds = ds.map(
+        lambda ex: _eval_example(ex, cfg, num_clips, num_crops),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    spec = ds.element_spec
+    ds = ds.batch(b_local).prefetch(cfg.prefetch).with_options(_options())
+    num_batches = -(-max(per_process) // b_local)
+    first = sum(per_process[:process_index])  # Global index of this process's first video.
+    return ds.as_numpy_iterator(), spec, num_batches, first
+
+
+def _padded(batches, spec, b_local: int, num_batches: int):
+    """Pads partial/missing batches to `b_local` rows; yields (batch, number of real rows)."""
+    for _ in range(num_batches):
+        batch = next(batches, None)
+        n = 0 if batch is None else len(batch["label"])
+        out = {}
+        for k, s in spec.items():
+            if s.dtype == tf.string:
+                out[k] = np.full((b_local,), b"", dtype=object)
+            else:
+                out[k] = np.zeros((b_local, *s.shape), s.dtype.as_numpy_dtype)
+            if n:
+                out[k][:n] = batch[k]
+        yield out, n
 
 
 def eval_iterator(
@@ -261,49 +343,51 @@ def eval_iterator(
     with all-masked batches where its slice is shorter). `include_ids=True` adds `video_id`
     (bytes; b"" for padding), e.g. to check coverage — leave it off for device transfer.
     """
-    dmvr_format.configure_tf()
-    _check(cfg_data)
     b_local = _local_batch(global_batch_size, process_count)
-    data_dir = resolve_data_dir(cfg_data)
-    counts = dmvr_format.shard_counts(data_dir, split)
-    all_files = sorted(counts)
-    files, shard_records = _records(all_files, process_index, process_count)
-    if shard_records:
-        total = sum(counts.values())
-        per_process = [len(range(p, total, process_count)) for p in range(process_count)]
-    else:
-        per_process = [
-            sum(counts[f] for f in process_files(all_files, p, process_count))
-            for p in range(process_count)
-        ]
-    num_batches = -(-max(per_process) // b_local)
-
-    # Parallel reads, deterministic order (round-robin over files: for shards written by
-    # `ShardWriter` this is the original example order).
-    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
-    if shard_records:
-        ds = ds.shard(process_count, process_index)
-    ds = ds.map(
-        lambda r: _process(r, cfg_data, None),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    batches, spec, num_batches, _ = _eval_batches(
+        cfg_data, split, b_local, process_index, process_count, 0, 1
     )
-    ds = ds.batch(b_local).prefetch(cfg_data.prefetch).with_options(_options())
-    return _padded(ds.as_numpy_iterator(), b_local, num_batches, cfg_data, include_ids)
+    for out, n in _padded(batches, spec, b_local, num_batches):
+        out["mask"] = (np.arange(b_local) < n).astype(np.float32)
+        ids = out.pop("video_id")
+        if include_ids:
+            out["video_id"] = ids
+        yield out
 
 
-def _padded(batches, b_local: int, num_batches: int, cfg, include_ids: bool):
-    """Pads partial/missing batches to `b_local` rows with `mask` = 0."""
-    s = cfg.image_size
-    for _ in range(num_batches):
-        batch = next(batches, None)
-        n = 0 if batch is None else len(batch["label"])
-        video = np.zeros((b_local, cfg.num_frames, s, s, 3), np.float32)
-        label = np.zeros((b_local,), np.int32)
-        ids = np.full((b_local,), b"", dtype=object)
-        if n:
-            video[:n], label[:n], ids[:n] = batch["video"], batch["label"], batch["video_id"]
-        out = {"video": video, "label": label, "mask": (np.arange(b_local) < n).astype(np.float32)}
+def multiview_iterator(
+    cfg_data: ml_collections.ConfigDict,
+    split: str,
+    *,
+    num_clips: int,
+    num_crops: int,
+    global_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    include_ids: bool = False,
+) -> Iterator[dict[str, np.ndarray]]:
+    """One ordered pass with all views of each video kept together.
+
+    Yields `video` float32 [B_local, C·S, F, s, s, 3] (view v = temporal clip v // S,
+    spatial crop v % S; crops left/centre/right or top/centre/bottom of the long side after
+    the short side is resized to `min_resize`; S=1 is the centre crop), `label`, `mask`
+    (0 = padding) and `video_index` int32: the video's position in the split's evaluation
+    order, unique across processes and covering 0..N-1 exactly once (-1 for padding).
+    `global_batch_size` counts videos, not views.
+    """
+    if num_clips < 1 or num_crops not in (1, 3):
+        raise ValueError(f"num_clips={num_clips} must be >= 1 and num_crops={num_crops} 1 or 3")
+    b_local = _local_batch(global_batch_size, process_count)
+    batches, spec, num_batches, first = _eval_batches(
+        cfg_data, split, b_local, process_index, process_count, num_clips, num_crops
+    )
+    seen = 0
+    for out, n in _padded(batches, spec, b_local, num_batches):
+        out["mask"] = (np.arange(b_local) < n).astype(np.float32)
+        index = first + seen + np.arange(b_local, dtype=np.int32)
+        out["video_index"] = np.where(out["mask"] > 0, index, -1).astype(np.int32)
+        seen += n
+        ids = out.pop("video_id")
         if include_ids:
             out["video_id"] = ids
         yield out

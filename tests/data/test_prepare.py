@@ -1,0 +1,161 @@
+"""vivit-prepare: real mp4s → shards; fps/trim timestamps, label map, bad videos, resume."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vivit_jax.data import dmvr_format as dm
+from vivit_jax.data import prepare
+
+FPS_IN, N_FRAMES = 25, 30  # 1.2 s videos; frame k has grey level 8k.
+
+
+def _write_mp4(path, offset=0):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=FPS_IN)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.options = {"crf": "0"}  # Lossless: levels survive up to colour conversion.
+        for k in range(N_FRAMES):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * k + offset, np.uint8),
+                                           format="rgb24")
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    for name in ("a", "b", "c", "d"):
+        _write_mp4(d / f"{name}.mp4")
+    (d / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    (d / "empty.mp4").write_bytes(b"")
+    return d
+
+
+def _records(out, split):
+    recs = {}
+    for f in dm.list_shards(out, split):
+        for r in tf.data.TFRecordDataset(f):
+            ex = {k: v.numpy() for k, v in dm.parse_sequence_example(r).items()}
+            recs[ex["video_id"].decode()] = ex
+    return recs
+
+
+def _levels(ex):
+    return [int(round(tf.io.decode_jpeg(f).numpy().mean())) for f in ex["frames"]]
+
+
+def test_prepare_dmvr_csv_fps_trim_labels_and_bad_videos(videos, tmp_path):
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "video_path,start,end,label\n"
+        "a.mp4,0,,walk\n"  # Whole video.
+        "b.mp4,0.4,1.0,run\n"  # Trimmed to [0.4, 1.0).
+        "c.mp4,0,,run;jump\n"  # Multi-label.
+        "corrupt.mp4,0,,walk\n"
+        "empty.mp4,0,,walk\n"
+        "missing.mp4,0,,walk\n"
+    )
+    out = tmp_path / "out"
+    args = ["--annotations", str(csv), "--video_dir", str(videos), "--output_dir", str(out),
+            "--num_shards", "2", "--min_resize", "24", "--workers", "2"]
+    report = prepare.main(args)
+    assert dm.read_label_map(out) == ["jump", "run", "walk"]  # One sorted map.
+    assert [p.rsplit("/", 1)[-1] for p in dm.list_shards(out, "train")] == [
+        "train-00000-of-00002", "train-00001-of-00002"]
+    assert report["written"] == 3 and report["skipped_count"] == 3
+    reasons = {x["path"].rsplit("/", 1)[-1]: x["reason"] for x in report["skipped"]}
+    assert set(reasons) == {"corrupt.mp4", "empty.mp4", "missing.mp4"}
+    assert "not found" in reasons["missing.mp4"] and "empty" in reasons["empty.mp4"]
+    assert json.loads((out / "train.report.json").read_text())["skipped_count"] == 3
+    recs = _records(out, "train")
+    a, b, c = recs["a.mp4"], recs["b.mp4"], recs["c.mp4"]
+    # 10 fps: output frame j shows source frame floor(j · 2.5) of the 25 fps video.
+    assert len(a["frames"]) == 12 and (a["start_us"], a["end_us"]) == (0, 1_200_000)
+    np.testing.assert_allclose(_levels(a), [8 * int(j * 2.5) for j in range(12)], atol=3)
+    assert len(b["frames"]) == 6 and (b["start_us"], b["end_us"]) == (400_000, 1_000_000)
+    np.testing.assert_allclose(_levels(b), [8 * int((0.4 + j / 10) * 25 + 1e-6)
+                                            for j in range(6)], atol=3)
+    assert tf.io.decode_jpeg(a["frames"][0]).shape == (24, 32, 3)  # Short side 24.
+    assert a["label_index"].tolist() == [2] and a["label_text"].tolist() == [b"walk"]
+    assert c["label_index"].tolist() == [1, 0]
+    assert sum(dm.shard_counts(out, "train").values()) == 3
+
+
+def test_second_split_reuses_label_map_and_unknown_labels(videos, tmp_path):
+    out = tmp_path / "out"
+    (tmp_path / "train.csv").write_text("path,label\na.mp4,zebra\nb.mp4,ant\n")
+    prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+                  "--output_dir", str(out), "--workers", "1", "--fps", "0"])
+    assert dm.read_label_map(out) == ["ant", "zebra"]
+    assert len(_records(out, "train")["a.mp4"]["frames"]) == N_FRAMES  # fps 0: all frames.
+    val = tmp_path / "validation.csv"
+    val.write_text("path,label\nc.mp4,zebra\nd.mp4,yak\n")
+    base = ["--annotations", str(val), "--video_dir", str(videos), "--output_dir", str(out),
+            "--workers", "1"]
+    with pytest.raises(ValueError, match=r"validation.csv:3: label 'yak' is not in the label"):
+        prepare.main(base)
+    report = prepare.main(base + ["--on_unknown_label", "skip"])
+    assert report["written"] == 1 and report["skipped"][0]["reason"] == "unknown label 'yak'"
+    assert dm.read_label_map(out) == ["ant", "zebra"]  # Not rebuilt for the second split.
+    assert _records(out, "validation")["c.mp4"]["label_index"].tolist() == [1]
+    with pytest.raises(FileNotFoundError, match=r"train.csv:2: video .*missing.mp4"):
+        (tmp_path / "train.csv").write_text("path,label\nmissing.mp4,ant\n")
+        prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir",
+                      str(videos), "--output_dir", str(tmp_path / "o2"),
+                      "--on_bad_video", "error"])
+
+
+def test_resume_and_overwrite(videos, tmp_path, monkeypatch):
+    csv = tmp_path / "train.csv"
+    csv.write_text("path,label\n" + "".join(f"{v}.mp4,x\n" for v in "abcd"))
+    out = tmp_path / "out"
+    args = ["--annotations", str(csv), "--video_dir", str(videos), "--output_dir", str(out),
+            "--num_shards", "4", "--workers", "1", "--min_resize", "0", "--shuffle_seed", "-1"]
+    real, calls = prepare._convert, []
+
+    def flaky(task):
+        calls.append(task[1].path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Killed while converting the 3rd video.
+        return real(task)
+
+    monkeypatch.setattr(prepare, "_convert", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        prepare.main(args)
+    done = sorted(p.name for p in out.glob("train-*"))
+    assert done == ["train-00000-of-00004", "train-00001-of-00004"]
+    first = (out / done[0]).read_bytes()
+    calls.clear()
+    monkeypatch.setattr(prepare, "_convert", lambda t: (calls.append(t[1].path), real(t))[1])
+    report = prepare.main(args)  # Continues: only c and d are converted again.
+    assert [c.rsplit("/", 1)[-1] for c in calls] == ["c.mp4", "d.mp4"]
+    assert report["written"] == 4 and (out / done[0]).read_bytes() == first
+    with pytest.raises(FileExistsError, match="already exists.*--overwrite"):
+        prepare.main(args)
+    calls.clear()
+    prepare.main(args + ["--overwrite"])
+    assert len(calls) == 4 and len(list(out.glob("train-*"))) == 4
+
+
+def test_prepared_records_use_dmvrs_keys_and_kinds(videos, tmp_path):
+    """Same context keys/kinds as DMVR's `examples/generate_from_file.py` writes."""
+    (tmp_path / "train.csv").write_text("video_path,start,end,label,caption\n"
+                                        "a.mp4,0.2,0.8,walk,a grey fade\n")
+    out = tmp_path / "out"
+    prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+                  "--output_dir", str(out), "--workers", "1"])
+    (raw,) = list(tf.data.TFRecordDataset(dm.list_shards(out, "train")))
+    ex = tf.train.SequenceExample.FromString(raw.numpy())
+    kinds = {k: f.WhichOneof("kind") for k, f in ex.context.feature.items()}
+    assert kinds == {"clip/label/index": "int64_list", "clip/label/text": "bytes_list",
+                     "video/filename": "bytes_list", "clip/start/timestamp": "int64_list",
+                     "clip/end/timestamp": "int64_list", "caption/string": "bytes_list"}
+    frames = ex.feature_lists.feature_list["image/encoded"].feature
+    assert len(frames) == 6 and all(len(f.bytes_list.value) == 1 for f in frames)
+    assert frames[0].bytes_list.value[0][:2] == b"\xff\xd8"  # JPEG, as DMVR's decoder expects.

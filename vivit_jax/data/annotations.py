@@ -1,0 +1,134 @@
+"""Annotation readers for `vivit-prepare`: one list of `Row`s whatever the source format.
+
+Accepted (`--format auto` picks by file suffix and CSV header):
+
+  simple    CSV with header `path,label`; `label` may hold several labels joined by ';'
+            (multi-label, e.g. Charades-style); paths relative to --video_dir.
+  dmvr      DMVR's CSV `video_path,start,end[,label][,caption]` (seconds; header required).
+  kinetics  The Kinetics CSV `label,youtube_id,time_start,time_end,split` (header); files
+            are the downloaders' trimmed clips `{youtube_id}_{start:06d}_{end:06d}.<ext>`
+            (ext mp4/webm/mkv/avi), in --video_dir or --video_dir/<label>/; also accepted:
+            `{youtube_id}.<ext>`. Files are already trimmed, so no second trim is applied.
+  charades  Charades CSV (`id,...,actions,...`), files `{id}.mp4`; labels = the class ids
+            of `actions` ("c092 11.90 21.20;c147 0.00 12.60" → c092, c147), multi-label.
+  ssv2      Something-Something v2 JSON (`…-train.json` / `…-validation.json`: a list of
+            {id, template, …}); label = template with '[' and ']' removed, as the official
+            code does; files `{id}.webm`. The test JSON has no template: rows get no label.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+
+FORMATS = ("auto", "simple", "dmvr", "kinetics", "charades", "ssv2")
+_VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One video to convert. `line` is the 1-based line (CSV) or item (JSON) number."""
+
+    line: int
+    path: str  # As resolved against --video_dir (may not exist: reported per row).
+    labels: tuple[str, ...]
+    start: float = 0.0  # Seconds.
+    end: float | None = None  # Seconds; None = to the end of the file.
+    caption: str = ""
+    video_id: str = ""
+
+
+def _read_csv(path: pathlib.Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        rows = [(i + 2, {k: (v or "").strip() for k, v in r.items() if k}) for i, r in
+                enumerate(reader)]
+    return header, rows
+
+
+def detect_format(path: pathlib.Path) -> str:
+    """Format of an annotation file from its suffix and CSV header."""
+    if path.suffix == ".json":
+        return "ssv2"
+    header, _ = _read_csv(path)
+    cols = set(header)
+    if {"path", "label"} <= cols:
+        return "simple"
+    if {"video_path", "start", "end"} <= cols:
+        return "dmvr"
+    if {"youtube_id", "label"} <= cols:
+        return "kinetics"
+    if {"id", "actions"} <= cols:
+        return "charades"
+    raise ValueError(
+        f"cannot tell the format of {path} from its header {header}; pass --format "
+        f"(one of {FORMATS[1:]})"
+    )
+
+
+def _find(video_dir: pathlib.Path, stems: list[str], subdirs: list[str]) -> pathlib.Path:
+    for sub in subdirs:
+        for stem in stems:
+            for ext in _VIDEO_EXTS:
+                p = video_dir / sub / f"{stem}{ext}"
+                if p.exists():
+                    return p
+    return video_dir / subdirs[0] / f"{stems[0]}{_VIDEO_EXTS[0]}"
+
+
+def _split_labels(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(";") if x.strip())
+
+
+def read_annotations(
+    path: str | pathlib.Path, video_dir: str | pathlib.Path, fmt: str = "auto"
+) -> list[Row]:
+    """Rows of an annotation file (see module doc for the formats)."""
+    path, video_dir = pathlib.Path(path), pathlib.Path(video_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file {path} does not exist")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown --format {fmt!r}; expected one of {FORMATS}")
+    if fmt == "ssv2":
+        items = json.loads(path.read_text())
+        rows = []
+        for i, it in enumerate(items):
+            label = it.get("template", "").replace("[", "").replace("]", "")
+            vid = str(it["id"])
+            rows.append(Row(i + 1, str(_find(video_dir, [vid], ["."])),
+                            (label,) if label else (), video_id=vid))
+        return rows
+    header, records = _read_csv(path)
+    rows = []
+    for line, r in records:
+        if fmt == "simple":
+            rows.append(Row(line, str(video_dir / r["path"]), _split_labels(r["label"]),
+                            video_id=r["path"]))
+        elif fmt == "dmvr":
+            end = r.get("end", "")
+            rows.append(Row(line, str(video_dir / r["video_path"]),
+                            _split_labels(r.get("label", "")), float(r.get("start") or 0),
+                            float(end) if end else None, r.get("caption", ""), r["video_path"]))
+        elif fmt == "kinetics":
+            yid, label = r["youtube_id"], r["label"]
+            s, e = int(float(r["time_start"])), int(float(r["time_end"]))
+            stem = f"{yid}_{s:06d}_{e:06d}"
+            found = _find(video_dir, [stem, yid], [".", label, label.replace(" ", "_")])
+            rows.append(Row(line, str(found), (label,), video_id=stem))
+        elif fmt == "charades":
+            labels = tuple(a.split()[0] for a in r["actions"].split(";") if a.strip())
+            rows.append(Row(line, str(_find(video_dir, [r["id"]], ["."])), labels,
+                            video_id=r["id"]))
+    return rows
+
+
+def ssv2_label_names(labels_json: str | pathlib.Path) -> list[str]:
+    """Class names of SSv2's `something-something-v2-labels.json` ({name: "index"})."""
+    data = json.loads(pathlib.Path(labels_json).read_text())
+    return [k.replace("[", "").replace("]", "") for k in data]
