@@ -17,7 +17,11 @@ class Checkpointer:
 
     def __init__(self, workdir: str | pathlib.Path, *, every_steps: int, keep: int,
                  async_save: bool = True):
-        self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+        if "://" in str(workdir):  # gs://… : Orbax writes it through tensorstore/epath.
+            from etils import epath
+            self.directory = epath.Path(workdir) / "checkpoints"
+        else:
+            self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
         options = ocp.CheckpointManagerOptions(
             save_interval_steps=max(int(every_steps), 1), max_to_keep=keep, create=True,
             enable_async_checkpointing=async_save)

@@ -12,12 +12,18 @@ from typing import Any
 class MetricWriter:
     """Writes `{"step": s, "split": …, name: value}` lines to `metrics.jsonl` and TensorBoard.
 
-    Only process 0 writes (the values are global already).
+    Only process 0 writes (the values are global already). A remote workdir (`gs://…`,
+    which cannot be appended to) is written through a local staging directory whose files
+    are copied over after every write.
     """
 
-    def __init__(self, workdir: str | pathlib.Path, *, enabled: bool = True,
-                 tensorboard: bool = True):
+    def __init__(self, workdir, *, enabled: bool = True, tensorboard: bool = True):
         self.enabled = enabled
+        self.remote = None
+        if "://" in str(workdir):
+            import tempfile
+            self.remote = workdir
+            workdir = pathlib.Path(tempfile.mkdtemp(prefix="vivit_metrics_"))
         self.path = pathlib.Path(workdir) / "metrics.jsonl"
         self.tb_dir = pathlib.Path(workdir) / "tensorboard"
         self._tb = None
@@ -38,6 +44,17 @@ class MetricWriter:
             for k, v in metrics.items():
                 self._tb.add_scalar(f"{split}/{k}", float(v), int(step))
             self._tb.flush()
+        if self.remote is not None:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Copies the staged files to the remote workdir (overwriting)."""
+        staged = self.path.parent
+        for f in staged.rglob("*"):
+            if f.is_file():
+                dst = self.remote / f.relative_to(staged).as_posix()
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(f.read_bytes())
 
     def close(self) -> None:
         if self._tb is not None:

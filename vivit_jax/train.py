@@ -148,6 +148,15 @@ def _to_global(local_batch: dict[str, np.ndarray], batch_sh) -> dict[str, jax.Ar
             for k, v in local_batch.items()}
 
 
+def as_path(path: str):
+    """Local paths become absolute pathlib paths; `gs://…` and other URLs stay epath paths
+    (Orbax and tf.io.gfile write them), so a pod's workers can share one workdir."""
+    if "://" in str(path):
+        from etils import epath
+        return epath.Path(path)
+    return pathlib.Path(path).absolute()
+
+
 def check_workdir(workdir: pathlib.Path) -> None:
     """Fails early, naming the directory, if it cannot be written."""
     try:
@@ -210,7 +219,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # ----------------------------------------------------------------------------------
     # Logging and workdir.
     # ----------------------------------------------------------------------------------
-    workdir = pathlib.Path(workdir).absolute()
+    workdir = as_path(workdir)
     check_workdir(workdir)
     is_main = jax.process_index() == 0
     if is_main:

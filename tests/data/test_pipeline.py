@@ -206,3 +206,18 @@ def test_clear_errors(tmp_path, dmvr_dir):
         pipeline.train_iterator(_cfg(dmvr_dir, normalization="zscore"), global_batch_size=2, seed=0)
     with pytest.raises(FileNotFoundError, match="'test'"):
         pipeline.num_examples(_cfg(dmvr_dir), "test")
+
+
+def test_process_split_examples_gives_the_single_process_global_batch(dmvr_dir):
+    """With process_split='examples', 2 processes' local batches concatenate to exactly the
+    global batch of 1 process (same clips, same augmentation), also after a resume."""
+    cfg = _cfg(dmvr_dir, process_split="examples", random_crop=True, min_resize=20)
+    single = pipeline.train_iterator(cfg, global_batch_size=8, seed=3, start_step=2)
+    parts = [pipeline.train_iterator(cfg, global_batch_size=8, seed=3, start_step=2,
+                                     process_index=p, process_count=2) for p in range(2)]
+    for _ in range(3):
+        whole = next(single)
+        halves = [next(it) for it in parts]
+        np.testing.assert_array_equal(np.concatenate([h["label"] for h in halves]),
+                                      whole["label"])
+        np.testing.assert_allclose(np.concatenate([h["video"] for h in halves]), whole["video"])

@@ -55,6 +55,10 @@ def default_data_config() -> ml_collections.ConfigDict:
             # crops (1 = centre, 3 = left/centre/right of the long side).
             test_clips=1,
             test_crops=1,
+            # How processes split the training data: 'files' (each reads files[p::P]; scales
+            # to pods) or 'examples' (each reads the whole stream and keeps its slice of
+            # every global batch: batches identical for any process count; small data).
+            process_split="files",
             shuffle_buffer=1024,
             prefetch=2,  # Batches prefetched by tf.data.
             # Generation parameters of synthetic_motion (part of its cache directory name).

@@ -225,6 +225,15 @@ def train_iterator(
     cfg = cfg_data
     b_local = _local_batch(global_batch_size, process_count)
     train_fn = preprocess.build_train_fn(cfg)
+    if cfg.process_split not in ("files", "examples"):
+        raise ValueError(f"dataset.process_split={cfg.process_split!r}: expected 'files' or "
+                         f"'examples'")
+    # 'examples': every process reads the same global stream and keeps its slice of each
+    # global batch, so batches do not depend on the process count (exact reproducibility
+    # across topologies, at the cost of every host reading every record).
+    by_examples = cfg.process_split == "examples" and process_count > 1
+    if by_examples:
+        keep_index, process_index, process_count = process_index, 0, 1
     base_seed = tf.constant([seed, process_index], tf.int64)
 
     if sources.is_tfds(cfg.name):
@@ -256,7 +265,11 @@ def train_iterator(
             return ds.shuffle(cfg.shuffle_buffer, seed=file_seed[1]).map(sources.parse_dmvr)
 
     ds = tf.data.Dataset.range(_MAX_EPOCHS).flat_map(epoch)
-    ds = ds.enumerate().skip(start_step * b_local)
+    if by_examples:
+        ds = ds.enumerate().skip(start_step * global_batch_size)
+        ds = ds.filter(lambda i, ex: (i % global_batch_size) // b_local == keep_index)
+    else:
+        ds = ds.enumerate().skip(start_step * b_local)
 
     def augment(i: tf.Tensor, ex: dict) -> dict[str, tf.Tensor]:
         return _train_example(ex, cfg, tf.random.experimental.stateless_fold_in(base_seed, i),
