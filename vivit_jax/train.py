@@ -23,7 +23,7 @@ from flax import nnx
 
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import metric_writers, optim, sharding
-from vivit_jax.data import pipeline
+from vivit_jax.data import mix, pipeline
 from vivit_jax.models import build_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -38,13 +38,30 @@ def _log(msg: str) -> None:
         print(msg, flush=True)
 
 
-def softmax_xent(logits: jax.Array, labels: jax.Array, num_classes: int,
-                 smoothing: float) -> jax.Array:
-    """Per-example cross-entropy against (label-smoothed) one-hot targets."""
-    onehot = jax.nn.one_hot(labels, num_classes)
+def targets(labels: jax.Array, num_classes: int, multi_label: bool) -> jax.Array:
+    """Class indices [B] → one-hot [B, K]; multi-hot [B, K] labels pass through."""
+    return labels.astype(jnp.float32) if multi_label else jax.nn.one_hot(labels, num_classes)
+
+
+def classification_loss(logits: jax.Array, target: jax.Array, smoothing: float,
+                        multi_label: bool) -> jax.Array:
+    """Per-example loss against soft targets [B, K] (one-hot, mixed, or multi-hot).
+
+    Single-label: softmax cross-entropy with label smoothing. Multi-label (Charades-style):
+    sigmoid cross-entropy summed over classes, as Scenic does.
+    """
+    logits = logits.astype(jnp.float32)
+    if multi_label:
+        return optax.sigmoid_binary_cross_entropy(logits, target).sum(-1)
     if smoothing:
-        onehot = onehot * (1.0 - smoothing) + smoothing / num_classes
-    return optax.softmax_cross_entropy(logits.astype(jnp.float32), onehot)
+        target = target * (1.0 - smoothing) + smoothing / target.shape[-1]
+    return optax.softmax_cross_entropy(logits, target)
+
+
+def hits(logits: jax.Array, target: jax.Array, k: int = 1) -> jax.Array:
+    """1 where one of the top-k predictions is a positive class of `target` [B, K]."""
+    top = jax.lax.top_k(logits, min(k, logits.shape[-1]))[1]
+    return (jnp.take_along_axis(target, top, axis=-1) > 0).any(-1).astype(jnp.float32)
 
 
 def model_input_shape(config) -> tuple[int, int, int]:
@@ -63,23 +80,32 @@ def create_model(config, rngs: nnx.Rngs) -> nnx.Module:
 def make_train_step(graphdef, tx, config):
     """The pure update: (state, batch, rng) → (state, metrics)."""
     num_classes = config.dataset.num_classes
+    multi_label = config.dataset.multi_label
     accum = int(config.grad_accum_steps)
     dtype = DTYPES[config.dtype]
+    d = config.dataset
+    mixing = d.mixup_alpha > 0 or d.cutmix_alpha > 0
 
-    def loss_fn(params, video, labels, rng):
+    def loss_fn(params, video, target, hard, rng):
         model = nnx.merge(graphdef, params)
         logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
-        loss = softmax_xent(logits, labels, num_classes, config.label_smoothing).mean()
-        correct = (jnp.argmax(logits, -1) == labels).mean()
-        return loss, correct
+        loss = classification_loss(logits, target, config.label_smoothing, multi_label).mean()
+        return loss, hits(logits, hard).mean()
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step_fn(state, batch, rng):
         rng = jax.random.fold_in(rng, state["step"])
         params = state["params"]
+        hard = targets(batch["label"], num_classes, multi_label)
+        video, target = batch["video"], hard
+        if mixing:  # Mixup / CutMix on device; accuracy is still measured on the clean labels.
+            video, target = mix.mixup_cutmix(
+                jax.random.fold_in(rng, 2**31 - 1), video, target, mixup_alpha=d.mixup_alpha,
+                cutmix_alpha=d.cutmix_alpha, switch_prob=d.mix_switch_prob)
+        batch = {"video": video, "target": target, "hard": hard}
         if accum == 1:
-            (loss, acc), grads = grad_fn(params, batch["video"], batch["label"], rng)
+            (loss, acc), grads = grad_fn(params, video, target, hard, rng)
         else:
             # Micro-batches of the global batch; gradients averaged (same as one big batch).
             micro = jax.tree.map(
@@ -87,7 +113,8 @@ def make_train_step(graphdef, tx, config):
 
             def body(carry, inp):
                 i, mb = inp
-                (ls, a), g = grad_fn(params, mb["video"], mb["label"], jax.random.fold_in(rng, i))
+                (ls, a), g = grad_fn(params, mb["video"], mb["target"], mb["hard"],
+                                     jax.random.fold_in(rng, i))
                 return jax.tree.map(jnp.add, carry, (ls, a, g)), None
 
             zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, params))
@@ -111,16 +138,16 @@ def make_train_step(graphdef, tx, config):
 def make_eval_step(graphdef, config):
     """(params, batch) → summed {loss, correct, top5, count} over real (unpadded) examples."""
     num_classes = config.dataset.num_classes
+    multi_label = config.dataset.multi_label
     dtype = DTYPES[config.dtype]
 
     def eval_fn(params, batch):
         model = nnx.merge(graphdef, params)
         logits, _ = model(batch["video"].astype(dtype), train=False)
         mask = batch["mask"]
-        loss = softmax_xent(logits, batch["label"], num_classes, 0.0)
-        correct = jnp.argmax(logits, -1) == batch["label"]
-        k = min(5, num_classes)
-        top5 = (jax.lax.top_k(logits, k)[1] == batch["label"][:, None]).any(-1)
+        target = targets(batch["label"], num_classes, multi_label)
+        loss = classification_loss(logits, target, 0.0, multi_label)
+        correct, top5 = hits(logits, target, 1), hits(logits, target, 5)
         return {"loss": (loss * mask).sum(), "correct": (correct * mask).sum(),
                 "top5": (top5 * mask).sum(), "count": mask.sum()}
 
