@@ -31,20 +31,17 @@ def main(argv=None) -> int:
     args = p.parse_args(rest)
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
     from flax import nnx
 
     from vivit_jax import config as config_lib
-    from vivit_jax import optim, sharding, train
+    from vivit_jax import sharding, train
 
     cfg = config_lib.load(args.config, overrides)
     mesh = sharding.make_mesh(cfg.mesh)
     batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
-    model = train.create_model(cfg, nnx.Rngs(0))
-    graphdef, state = nnx.split(model, nnx.Param)
-    params = nnx.to_pure_dict(state)
-    tx, _ = optim.make_optimizer(cfg.optim, params, cfg.num_train_steps)
+    setup = train.setup_state(cfg, mesh)  # The trainer's own sharded state and step.
+    state = setup.init_state(jax.random.key(0))
     b = cfg.batch_size
     t, h, w = train.model_input_shape(cfg)
     rng = np.random.default_rng(0)
@@ -52,13 +49,15 @@ def main(argv=None) -> int:
                                      batch_sh),
              "label": jax.device_put(rng.integers(0, cfg.dataset.num_classes, b).astype(np.int32),
                                      batch_sh)}
-    step = jax.jit(train.make_train_step(graphdef, tx, cfg), donate_argnums=(0,))
-    state = {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+    step = jax.jit(train.make_train_step(setup.graphdef, setup.tx, cfg),
+                   in_shardings=(setup.state_sh, batch_sh, repl),
+                   out_shardings=(setup.state_sh, repl), donate_argnums=(0,))
     key = jax.random.key(0)
+    graphdef, dtype = setup.graphdef, train.DTYPES[cfg.dtype]
 
     @jax.jit
     def forward(params, video):
-        return nnx.merge(graphdef, params)(video.astype(train.DTYPES[cfg.dtype]))[0]
+        return nnx.merge(graphdef, params)(video.astype(dtype))[0]
 
     def timed(fn):
         fn()  # Compile and warm up.
