@@ -1,11 +1,12 @@
 """Losses and hit counts on hand-computable numbers; mixup and multi-label train end to end."""
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.test_train import read_metrics, small_config
+from tests.test_train import final_params, read_metrics, small_config
 from vivit_jax import train
 
 
@@ -43,3 +44,15 @@ def test_mixup_cutmix_and_multi_label_training_runs(repo, data_cache, tmp_path):
     # Sigmoid loss summed over 8 classes starts at 8·ln 2 for a zero-initialised head.
     assert losses[0] == pytest.approx(8 * math.log(2), rel=1e-4)
     assert res["validation"]["num_examples"] == 32
+
+
+def test_bfloat16_compute_keeps_float32_params(repo, data_cache, tmp_path):
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=3",
+                       "--config.eval_test_split=false", "--config.dtype=bfloat16")
+    res = train.train_and_evaluate(cfg, str(tmp_path), devices=None)
+    _, params = final_params(tmp_path)
+    assert {np.asarray(x).dtype for x in jax.tree.leaves(params)} == {np.dtype("float32")}
+    losses = [r["loss"] for r in read_metrics(tmp_path)]
+    # bf16 forward of a zero-initialised head: exactly chance at step 1.
+    assert losses[0] == pytest.approx(math.log(8), rel=1e-3)
+    assert np.isfinite(losses).all() and res["validation"]["num_examples"] == 32
