@@ -29,8 +29,9 @@ from collections.abc import Iterable, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
 IMAGE_KEY = "image/encoded"
 LABEL_INDEX_KEY = "clip/label/index"

@@ -26,9 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from vivit_jax.data import dmvr_format, preprocess, sources, synthetic, video_ops  # noqa: E402
+from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
 KNOWN_DATASETS = ("synthetic_motion", "dmvr", "tfds:<name>")
 NORMALIZATIONS = video_ops.NORMALIZATIONS

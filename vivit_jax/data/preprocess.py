@@ -27,9 +27,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-import tensorflow as tf
-
 from vivit_jax.data import video_ops
+from vivit_jax.data.tf_quiet import tf
 
 Op = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (video, seed[2]) -> video
 

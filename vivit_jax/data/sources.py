@@ -19,9 +19,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-
 from vivit_jax.data import dmvr_format  # noqa: E402
+from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
 TFDS_PREFIX = "tfds:"
 ON_CORRUPT = ("error", "skip")

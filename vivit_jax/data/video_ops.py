@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from vivit_jax.data.tf_quiet import tf
 
 # --- Sampling ------------------------------------------------------------------------
 
