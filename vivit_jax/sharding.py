@@ -56,7 +56,8 @@ def logical_to_spec(axes: Sequence[str | None], shape: Sequence[int], rules, mes
     spec = []
     for name, dim in zip(axes, shape):
         target = rule_map.get(name) if name is not None else None
-        targets = () if target is None else ((target,) if isinstance(target, str) else tuple(target))
+        targets = (() if target is None else
+                   ((target,) if isinstance(target, str) else tuple(target)))
         targets = tuple(t for t in targets if t not in used and mesh.shape[t] > 1)
         if targets and dim % math.prod(mesh.shape[t] for t in targets) == 0:
             used.update(targets)

@@ -30,52 +30,79 @@ def _ln(x, p):
     return (x - mu) / np.sqrt(var + 1e-6) * p["scale"] + p["bias"]
 
 
-def _gelu(x):
+def _gelu(x, approximate=True):
+    if approximate:  # tanh form (Flax's nn.gelu default, the ViT checkpoints' GELU).
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
     erf = np.vectorize(math.erf)
     return 0.5 * x * (1 + erf(x / np.sqrt(2)))
 
 
-def reference_forward(p, video, tubelet):
-    """Plain numpy ViViT model 1, written from the paper independently of the model code."""
-    p = jax.tree.map(np.asarray, p)
+def embed_tokens(p, video, tubelet):
+    """Tubelets in time-major (t, h, w) order, each flattened as (kt, kh, kw, c), projected."""
     b, t, h, w, c = video.shape
     kt, kh, kw = tubelet
-    # Tubelets in time-major (t, h, w) order, each flattened as (kt, kh, kw, c).
     x = video.reshape(b, t // kt, kt, h // kh, kh, w // kw, kw, c)
     x = x.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(b, -1, kt * kh * kw * c)
     kern = p["embedding"]["conv"]["kernel"].reshape(-1, p["embedding"]["conv"]["kernel"].shape[-1])
-    x = x @ kern + p["embedding"]["conv"]["bias"]
-    x = np.concatenate([np.broadcast_to(p["cls"], (b, 1, x.shape[-1])), x], 1)
-    tr = p["Transformer"]
-    x = x + tr["posembed_input"]["pos_embedding"]
+    return x @ kern + p["embedding"]["conv"]["bias"]
+
+
+def mha(y, a, mask=None):
+    """Multi-head attention of `y [B, N, D]`; `mask [N, N]` or `[H, N, N]` (True = may attend)."""
+    q, k, v = (np.einsum("bnd,dhk->bnhk", y, a[n]["kernel"]) + a[n]["bias"]
+               for n in ("query", "key", "value"))
+    logits = np.einsum("bqhk,bmhk->bhqm", q, k) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = np.where(mask, logits, -np.inf)
+    att = np.exp(logits - logits.max(-1, keepdims=True))
+    att /= att.sum(-1, keepdims=True)
+    o = np.einsum("bhqm,bmhk->bqhk", att, v)
+    return np.einsum("bqhk,hkd->bqd", o, a["out"]["kernel"]) + a["out"]["bias"]
+
+
+def mlp(x, blk, approximate=True):
+    m = blk["MlpBlock_3"]
+    y = _gelu(_ln(x, blk["LayerNorm_2"]) @ m["Dense_0"]["kernel"] + m["Dense_0"]["bias"],
+              approximate)
+    return x + y @ m["Dense_1"]["kernel"] + m["Dense_1"]["bias"]
+
+
+def reference_encoder(x, tr, approximate=True, attention=None):
+    """ViT encoder: pre-LN blocks + encoder_norm; `attention(x, blk)` replaces the MSA residual."""
     i = 0
     while f"encoderblock_{i}" in tr:
         blk = tr[f"encoderblock_{i}"]
-        a = blk["MultiHeadDotProductAttention_1"]
-        y = _ln(x, blk["LayerNorm_0"])
-        q, k, v = (np.einsum("bnd,dhk->bnhk", y, a[n]["kernel"]) + a[n]["bias"]
-                   for n in ("query", "key", "value"))
-        logits = np.einsum("bqhk,bmhk->bhqm", q, k) / np.sqrt(q.shape[-1])
-        att = np.exp(logits - logits.max(-1, keepdims=True))
-        att /= att.sum(-1, keepdims=True)
-        o = np.einsum("bhqm,bmhk->bqhk", att, v)
-        x = x + np.einsum("bqhk,hkd->bqd", o, a["out"]["kernel"]) + a["out"]["bias"]
-        m = blk["MlpBlock_3"]
-        y = _gelu(_ln(x, blk["LayerNorm_2"]) @ m["Dense_0"]["kernel"] + m["Dense_0"]["bias"])
-        x = x + y @ m["Dense_1"]["kernel"] + m["Dense_1"]["bias"]
+        if attention is None:
+            x = x + mha(_ln(x, blk["LayerNorm_0"]), blk["MultiHeadDotProductAttention_1"])
+        else:
+            x = attention(x, blk)
+        x = mlp(x, blk, approximate)
         i += 1
-    x = _ln(x, tr["encoder_norm"])
+    return _ln(x, tr["encoder_norm"])
+
+
+def reference_forward(p, video, tubelet, approximate=True):
+    """Plain numpy ViViT model 1, written from the paper independently of the model code."""
+    p = jax.tree.map(np.asarray, p)
+    x = embed_tokens(p, video, tubelet)
+    b = x.shape[0]
+    x = np.concatenate([np.broadcast_to(p["cls"], (b, 1, x.shape[-1])), x], 1)
+    tr = p["Transformer"]
+    x = reference_encoder(x + tr["posembed_input"]["pos_embedding"], tr, approximate)
     return x[:, 0] @ p["head"]["kernel"] + p["head"]["bias"]
 
 
-def test_logits_match_reference():
-    model = make(tiny_cfg())
+@pytest.mark.parametrize("approximate", [True, False])
+def test_logits_match_reference(approximate):
+    model = make(tiny_cfg(approximate_gelu=approximate))
     video = np.asarray(jax.random.normal(jax.random.key(1), (2, 4, 8, 8, 3)))
     logits, out = model(jnp.asarray(video))
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-    ref = reference_forward(params, video, (2, 4, 4))
+    ref = reference_forward(params, video, (2, 4, 4), approximate)
     np.testing.assert_allclose(np.asarray(logits), ref, rtol=2e-4, atol=2e-4)
     assert out["grid"] == (2, 2, 2) and out["pre_logits"].shape == (2, 32)
+    # The other GELU gives other logits: the switch is live.
+    assert np.abs(reference_forward(params, video, (2, 4, 4), not approximate) - ref).max() > 1e-5
 
 
 def test_token_order_is_time_major():

@@ -121,11 +121,11 @@ class MlpBlock(nnx.Module):
         kinit = nnx.initializers.xavier_uniform()
         binit = nnx.initializers.normal(1e-6)
         self.Dense_0 = nnx.Linear(dim, mlp_dim, dtype=dtype, rngs=rngs,
-                                                            kernel_init=with_axes(kinit, ("embed", "mlp")),
-                                                            bias_init=with_axes(binit, ("mlp",)))
+                                  kernel_init=with_axes(kinit, ("embed", "mlp")),
+                                  bias_init=with_axes(binit, ("mlp",)))
         self.Dense_1 = nnx.Linear(mlp_dim, dim, dtype=dtype, rngs=rngs,
-                                                            kernel_init=with_axes(kinit, ("mlp", "embed")),
-                                                            bias_init=with_axes(binit, ("embed",)))
+                                  kernel_init=with_axes(kinit, ("mlp", "embed")),
+                                  bias_init=with_axes(binit, ("embed",)))
         self.dropout = nnx.Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
@@ -137,8 +137,8 @@ class MlpBlock(nnx.Module):
 def layer_norm(dim: int, *, dtype: Dtype = jnp.float32, rngs: nnx.Rngs) -> nnx.LayerNorm:
     """LayerNorm with ViT's epsilon and logical axes on its parameters."""
     return nnx.LayerNorm(dim, epsilon=1e-6, dtype=dtype, rngs=rngs,
-                                              scale_init=with_axes(nnx.initializers.ones, ("embed",)),
-                                              bias_init=with_axes(nnx.initializers.zeros, ("embed",)))
+                         scale_init=with_axes(nnx.initializers.ones, ("embed",)),
+                         bias_init=with_axes(nnx.initializers.zeros, ("embed",)))
 
 
 def drop_path(x: jax.Array, rate, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
@@ -267,7 +267,9 @@ class Encoder(nnx.Module):
             body = nnx.remat(body)
         x, w = nnx.scan(body, in_axes=(0, nnx.Carry, 0, 0), out_axes=(nnx.Carry, 0))(
             self.encoderblock, x, rates, keys)
-        return x, ([] if w is None else list(w))
+        # Per-layer maps; a pytree (e.g. {'spatial', 'temporal'} of a factorised block) too.
+        return x, ([] if w is None else
+                   [jax.tree.map(lambda a, i=i: a[i], w) for i in range(self.depth)])
 
 
 def stack_blocks(tree: dict, depth: int) -> dict:

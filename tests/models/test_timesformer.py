@@ -1,0 +1,173 @@
+"""TimeSformer: divided ⊃ space-only, joint at T=1 is a ViT, embeddings interpolate, knobs."""
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from tests.models.test_vivit import reference_forward
+from vivit_jax.models import build_model, default_model_config, timesformer
+
+
+def tiny_cfg(**kw):
+    c = default_model_config("timesformer")
+    c.update(dict(variant="Ti/4", hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64))
+    c.update(kw)
+    return c
+
+
+def make(cfg, shape=(4, 8, 8), classes=5, seed=0):
+    model = build_model(cfg, num_classes=classes, input_shape=shape, rngs=nnx.Rngs(seed))
+    # The head is zero-initialised (ViT fine-tuning practice); randomise it for the tests.
+    model.head.kernel[...] = jax.random.normal(jax.random.key(9), model.head.kernel.shape)
+    return model
+
+
+@partial(nnx.jit, static_argnames=("return_attention",))
+def fwd(model, v, return_attention=False):
+    """Jitted forward: one compile per model structure and shape, far cheaper than eager ops."""
+    return model(v, return_attention=return_attention)  # out["grid"] comes back as arrays.
+
+
+@nnx.jit
+def grads(model, v):
+    """Gradients of the summed logits in training mode (dropout 0)."""
+    return nnx.grad(lambda m: m(v, train=True, rngs=nnx.Rngs(dropout=0))[0].sum())(model)
+
+
+def pure(model):
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+
+
+def video(shape=(2, 4, 8, 8), seed=1):
+    return jax.random.normal(jax.random.key(seed), shape + (3,))
+
+
+def _copy_shared(src, dst):
+    """Loads into `dst` every parameter of `src` that `dst` also has (same path and shape)."""
+    def take(d, s):
+        return {k: take(v, s[k]) if isinstance(v, dict)
+                else (s[k] if k in s and s[k].shape == v.shape else v) for k, v in d.items()}
+    state = nnx.state(dst, nnx.Param)
+    nnx.replace_by_pure_dict(state, take(nnx.to_pure_dict(state), pure(src)))
+    nnx.update(dst, state)
+
+
+def test_divided_with_zero_temporal_fc_equals_space_only():
+    divided = make(tiny_cfg())
+    space = make(tiny_cfg(attention_type="space_only"), seed=3)
+    _copy_shared(divided, space)
+    blk = divided.Transformer.encoderblock_0
+    assert float(jnp.abs(blk.temporal_fc.kernel[...]).max()) == 0.0  # Zero-initialised.
+    assert float(jnp.abs(blk.temporal_attn.query.kernel[...]).max()) > 0.0
+    v = video()
+    a, _ = fwd(divided, v)
+    b, _ = fwd(space, v)
+    # Equal up to float rounding (XLA fuses the two graphs differently under jit).
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-5)
+    # A non-zero temporal_fc makes the temporal attention count.
+    blk.temporal_fc.kernel[...] = 0.1 * jax.random.normal(jax.random.key(4), (32, 32))
+    c, _ = fwd(divided, v)
+    assert np.abs(np.asarray(c - b)).max() > 1e-3
+
+
+def test_space_only_cannot_see_frame_order():
+    v = video()
+    perm = v[:, ::-1]
+    space = make(tiny_cfg(attention_type="space_only"))
+    np.testing.assert_allclose(fwd(space, v)[0], fwd(space, perm)[0], rtol=1e-5, atol=1e-5)
+    assert not hasattr(space, "time_embed")
+    for kind in ("divided_space_time", "joint_space_time"):
+        m = make(tiny_cfg(attention_type=kind))
+        m.time_embed[...] = jax.random.normal(jax.random.key(5), m.time_embed.shape)
+        assert np.abs(np.asarray(fwd(m, v)[0] - fwd(m, perm)[0])).max() > 1e-3
+
+
+def test_joint_with_one_frame_equals_vit():
+    model = make(tiny_cfg(attention_type="joint_space_time"), shape=(1, 8, 8))
+    v = np.asarray(video((2, 1, 8, 8)))
+    logits, out = fwd(model, jnp.asarray(v))
+    ref = reference_forward(pure(model), v, (1, 4, 4))  # The independent numpy ViT.
+    np.testing.assert_allclose(np.asarray(logits), ref, rtol=2e-4, atol=2e-4)
+    assert out["pre_logits"].shape == (2, 32)
+
+
+def test_embedding_interpolation_matches_hand_values():
+    e = jnp.asarray(np.random.RandomState(0).randn(1, 2, 3), jnp.float32)
+    e0, e1 = e[0, 0], e[0, 1]
+    want = np.stack([e0, .75 * e0 + .25 * e1, .25 * e0 + .75 * e1, e1])
+    np.testing.assert_allclose(timesformer.resize_time_embedding(e, 4)[0], want, atol=1e-6)
+    assert timesformer.resize_time_embedding(e, 2) is e
+    # Bilinear on an additive grid a_i + b_j is the 1D resize of a plus that of b.
+    a, b = np.array([0., 4.]), np.array([1., 3.])
+    cls = np.full((1, 1, 1), 7.0)
+    pos = np.concatenate([cls, (a[:, None] + b[None]).reshape(1, 4, 1)], 1)
+    got = np.asarray(timesformer.resize_pos_embedding(jnp.asarray(pos), (2, 2), (4, 4)))
+    lerp = lambda x: np.array([x[0], .75 * x[0] + .25 * x[1], .25 * x[0] + .75 * x[1], x[1]])
+    np.testing.assert_allclose(got[0, 1:, 0], (lerp(a)[:, None] + lerp(b)[None]).ravel(),
+                               atol=1e-6)
+    assert got[0, 0, 0] == 7.0
+
+
+def test_other_frames_and_resolution_use_resized_embeddings():
+    small = make(tiny_cfg(), shape=(4, 8, 8))
+    small.time_embed[...] = jax.random.normal(jax.random.key(6), small.time_embed.shape)
+    small.Transformer.encoderblock_0.temporal_fc.kernel[...] = 0.1 * jax.random.normal(
+        jax.random.key(7), (32, 32))
+    big = make(tiny_cfg(), shape=(6, 12, 12), seed=5)
+    _copy_shared(small, big)  # Everything but the two embeddings, whose shapes differ.
+    big.time_embed[...] = timesformer.resize_time_embedding(small.time_embed[...], 6)
+    big.Transformer.posembed_input.pos_embedding[...] = timesformer.resize_pos_embedding(
+        small.Transformer.posembed_input.pos_embedding[...], (2, 2), (3, 3))
+    v = video((2, 6, 12, 12))
+    got, out = fwd(small, v)
+    np.testing.assert_allclose(got, fwd(big, v)[0], rtol=1e-5, atol=1e-5)
+    assert tuple(int(g) for g in out["grid"]) == (6, 3, 3)
+    fewer, _ = fwd(small, video((1, 2, 4, 4)))  # Fewer frames, smaller frames also run.
+    assert np.isfinite(np.asarray(fewer)).all()
+
+
+def test_remat_and_explicit_attention_do_not_change_outputs():
+    v = video()
+    base = make(tiny_cfg(num_layers=1))  # One divided block: half the compile work.
+    remat = make(tiny_cfg(num_layers=1, remat=True))
+    nnx.update(remat, nnx.state(base, nnx.Param))
+
+    for a, b in zip(jax.tree.leaves(grads(base, v)), jax.tree.leaves(grads(remat, v))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)  # Float rounding only.
+    fused, _ = fwd(base, v)
+    explicit, out = fwd(base, v, return_attention=True)
+    np.testing.assert_allclose(fused, explicit, rtol=1e-5, atol=1e-5)
+    w = out["attention"][0]
+    assert w["temporal"].shape == (2, 4, 4, 4, 4)  # [B, N, H, T, T]
+    assert w["spatial"].shape == (2, 4, 4, 5, 5)  # [B, T, H, 1+N, 1+N]
+    np.testing.assert_allclose(np.asarray(w["spatial"]).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_bf16_compute_keeps_fp32_params():
+    m = build_model(tiny_cfg(), num_classes=5, input_shape=(4, 8, 8), dtype=jnp.bfloat16,
+                    rngs=nnx.Rngs(0))
+    logits, _ = fwd(m, video().astype(jnp.bfloat16))
+    assert logits.dtype == jnp.bfloat16
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(pure(m)))
+
+
+def test_param_names_follow_vit():
+    p = pure(make(tiny_cfg()))
+    blk = p["Transformer"]["encoderblock_1"]
+    assert set(blk) == {"LayerNorm_0", "MultiHeadDotProductAttention_1", "LayerNorm_2",
+                        "MlpBlock_3", "temporal_norm", "temporal_attn", "temporal_fc"}
+    assert p["time_embed"].shape == (1, 4, 32)
+    assert p["Transformer"]["posembed_input"]["pos_embedding"].shape == (1, 5, 32)
+
+
+@pytest.mark.parametrize("kw, shape, needle", [
+    ({"attention_type": "axial"}, (4, 8, 8), "model.attention_type='axial'"),
+    ({}, (4, 10, 8), "dataset.image_size=10 is not divisible"),
+    ({"num_heads": 5}, (4, 8, 8), "hidden_size=32 is not divisible by model.num_heads=5"),
+])
+def test_bad_config_values_are_named(kw, shape, needle):
+    with pytest.raises(ValueError, match=needle.replace(".", r"\.")):
+        make(tiny_cfg(**kw), shape=shape)

@@ -1,0 +1,237 @@
+"""TimeSformer (Bertasius, Wang & Torresani, ICML 2021, arXiv:2102.05095).
+
+A ViT over the frame patches of a clip (16×16 patches, 8 frames at 224² by default) with one
+CLS token, a learned spatial position embedding shared by all frames (the ViT's) and a learned
+time embedding (zero-initialised) added to the patch tokens. Three self-attention schemes
+(Section 3, Figure 1), `model.attention_type`:
+
+- `divided_space_time` (the paper's best, default): every block first attends over time
+  (each spatial position over the T frames, patch tokens only, no CLS), through
+  `temporal_norm` → `temporal_attn` → `temporal_fc` (zero-initialised, so a ViT-initialised
+  block starts as the image model); then over space per frame (CLS ⊕ that frame's tokens),
+  the T per-frame CLS outputs averaged back to one CLS; then the MLP.
+- `joint_space_time`: one attention over CLS ⊕ all T·N tokens (ViViT model 1 with frame
+  patches).
+- `space_only`: the divided block without its temporal part; no time embedding, so it cannot
+  see frame order. The official code runs the frames as independent images and averages the
+  frame CLS tokens at the end; we average the per-frame CLS outputs in every block (as the
+  divided block does), which makes `divided` with a zero `temporal_fc` *equal* to `space_only`
+  with the same parameters.
+
+Parameter names: `embedding/conv` (kernel `[1, p, p, 3, D]`), `cls`, `time_embed [1, T, D]`,
+`Transformer/posembed_input/pos_embedding [1, 1+N, D]`, `Transformer/encoderblock_{i}/`
+{`LayerNorm_0`, `MultiHeadDotProductAttention_1`, `LayerNorm_2`, `MlpBlock_3`} (ViT names,
+the spatial part) plus {`temporal_norm`, `temporal_attn/{query,key,value,out}`,
+`temporal_fc`} (divided only), `Transformer/encoder_norm`, `head`.
+
+Any number of frames and any resolution at run time: when the input grid differs from the
+one given to the constructor, the spatial position embedding is resized bilinearly and the
+time embedding linearly (the official code uses nearest for time; linear keeps it smooth).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from vivit_jax.models import layers, vivit
+
+ATTENTION_TYPES = ("divided_space_time", "joint_space_time", "space_only")
+
+
+def decode_variant(variant: str) -> dict[str, Any]:
+    """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
+    return vivit.decode_variant(variant)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field the TimeSformer family reads; a config's `model` section may set any."""
+    return ml_collections.ConfigDict(dict(
+        family="timesformer",
+        variant="B/16",  # Section 4: ViT-B/16 (ImageNet-21K pre-trained in the paper).
+        hidden_size=0, num_layers=0, mlp_dim=0, num_heads=0,  # 0 = the variant's value.
+        attention_type="divided_space_time",  # One of ATTENTION_TYPES.
+        # Zero-init time_embed and temporal_fc (official; right when starting from a ViT).
+        # From scratch it is a symmetric saddle (frames interchangeable until time_embed
+        # moves): False draws both at random instead.
+        zero_init_temporal=True,
+        dropout=0.0,
+        drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
+        remat=False,  # Rematerialise each block in the backward pass.
+        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
+    ))
+
+
+def resize_pos_embedding(pos: jax.Array, old_hw: tuple[int, int],
+                         new_hw: tuple[int, int]) -> jax.Array:
+    """`[1, 1+h*w, D]` → `[1, 1+h'*w', D]`: the patch grid resized bilinearly, CLS kept."""
+    if tuple(old_hw) == tuple(new_hw):
+        return pos
+    d = pos.shape[-1]
+    grid = pos[0, 1:].reshape(*old_hw, d)
+    # Half-pixel bilinear without antialiasing, as torch's F.interpolate(align_corners=False).
+    grid = jax.image.resize(grid, (*new_hw, d), "bilinear", antialias=False)
+    return jnp.concatenate([pos[:, :1], grid.reshape(1, -1, d)], axis=1)
+
+
+def resize_time_embedding(emb: jax.Array, num_frames: int) -> jax.Array:
+    """`[1, T, D]` → `[1, T', D]` by linear interpolation over time."""
+    if emb.shape[1] == num_frames:
+        return emb
+    return jax.image.resize(emb, (1, num_frames, emb.shape[-1]), "linear", antialias=False)
+
+
+class TimeSformerBlock(layers.EncoderBlock):
+    """`layers.EncoderBlock` whose attention sub-layer is joint, space-only or divided.
+
+    Tokens travel as `[B, 1 + T*N, D]` (CLS first, then time-major patches); the spatial
+    attention runs through the block's `attend` hook, the divided temporal part before it.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, attention_type: str,
+                 zero_init_temporal: bool = True, dropout: float = 0.0, drop_path: float = 0.0,
+                 dtype=jnp.float32, attention_impl: str | None = None, rngs: nnx.Rngs):
+        super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
+                         dtype=dtype, attention_impl=attention_impl, rngs=rngs)
+        self.attention_type = attention_type
+        if attention_type == "divided_space_time":
+            self.temporal_norm = layers.layer_norm(dim, dtype=dtype, rngs=rngs)
+            self.temporal_attn = layers.Attention(dim, num_heads, dtype=dtype,
+                                                  attention_impl=attention_impl, rngs=rngs)
+            # Zero-initialised (official code): the block starts as its spatial part.
+            init = (nnx.initializers.zeros if zero_init_temporal
+                    else nnx.initializers.xavier_uniform())
+            self.temporal_fc = nnx.Linear(
+                dim, dim, dtype=dtype, rngs=rngs,
+                kernel_init=layers.with_axes(init, ("embed", "embed")),
+                bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)))
+
+    @staticmethod
+    def _attend_per_frame(grid_tn: tuple[int, int], attn: layers.Attention, x: jax.Array,
+                          return_weights: bool):
+        """Spatial attention per frame over CLS ⊕ frame tokens; frame CLS outputs averaged."""
+        b, _, d = x.shape
+        t, n = grid_tn
+        cls, x_btnd = x[:, :1], x[:, 1:].reshape(b, t, n, d)
+        x_btnd = jnp.concatenate([jnp.broadcast_to(cls[:, None], (b, t, 1, d)), x_btnd], 2)
+        y, w = attn(x_btnd, return_weights=return_weights)  # [B, T, 1+N, D], [B, T, H, ., .]
+        y = jnp.concatenate([y[:, :, 0].mean(1, keepdims=True), y[:, :, 1:].reshape(b, t * n, d)],
+                            axis=1)
+        return y, w
+
+    def __call__(self, x: jax.Array, *, grid_tn: tuple[int, int], train: bool = False,
+                 rngs: nnx.Rngs | None = None,
+                 return_weights: bool = False) -> tuple[jax.Array, Any]:
+        """`x [B, 1 + T*N, D]` with `grid_tn = (T, N)` → `(x, weights)`."""
+        if self.attention_type == "joint_space_time":
+            return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights)
+        weights = {}
+        if self.attention_type == "divided_space_time":
+            b, _, d = x.shape
+            t, n = grid_tn
+            # Temporal attention per spatial position over the T frames, patch tokens only.
+            x_bntd = x[:, 1:].reshape(b, t, n, d).swapaxes(1, 2)
+            y, weights["temporal"] = self.temporal_attn(self.temporal_norm(x_bntd),
+                                                        return_weights=return_weights)
+            y = self.dropout(y, deterministic=not train, rngs=rngs)
+            y = self.temporal_fc(layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs))
+            x = jnp.concatenate([x[:, :1], x[:, 1:] + y.swapaxes(1, 2).reshape(b, t * n, d)], 1)
+        x, weights["spatial"] = super().__call__(x, train=train, rngs=rngs,
+                                                 return_weights=return_weights,
+                                                 attend=partial(self._attend_per_frame, grid_tn))
+        return x, (weights if return_weights else None)
+
+
+class _Transformer(nnx.Module):
+    """`Transformer/`: `posembed_input`, `encoderblock_{i}`, `encoder_norm` (ViT layout)."""
+
+    def __init__(self, num_tokens: int, s: dict[str, Any], *, attention_type: str,
+                 zero_init_temporal: bool,
+                 dropout: float, drop_path: float, dtype,
+                 attention_impl: str | None, remat: bool, rngs: nnx.Rngs):
+        d = s["hidden_size"]
+        self.depth = s["num_layers"]
+        self.remat = remat
+        self.posembed_input = vivit.PositionEmbedding(num_tokens, d, rngs=rngs)
+        self.input_dropout = nnx.Dropout(dropout)
+        for i, rate in enumerate(layers.stochastic_depth_rates(drop_path, self.depth)):
+            setattr(self, f"encoderblock_{i}", TimeSformerBlock(
+                d, s["num_heads"], s["mlp_dim"], attention_type=attention_type,
+                zero_init_temporal=zero_init_temporal,
+                dropout=dropout, drop_path=rate, dtype=dtype, attention_impl=attention_impl,
+                rngs=rngs))
+        self.encoder_norm = layers.layer_norm(d, dtype=dtype, rngs=rngs)
+
+    def blocks(self) -> list[TimeSformerBlock]:
+        return [getattr(self, f"encoderblock_{i}") for i in range(self.depth)]
+
+    def __call__(self, x, *, grid_tn, train=False, rngs=None, return_weights=False):
+        x = self.input_dropout(x, deterministic=not train, rngs=rngs)
+        weights = []
+        for block in self.blocks():
+            if self.remat and train:
+                x, w = nnx.remat(lambda blk, x, r: blk(x, grid_tn=grid_tn, train=True, rngs=r))(
+                    block, x, rngs)
+            else:
+                x, w = block(x, grid_tn=grid_tn, train=train, rngs=rngs,
+                             return_weights=return_weights)
+            weights.append(w)
+        return self.encoder_norm(x), weights
+
+
+class TimeSformer(nnx.Module):
+    """TimeSformer with joint, divided or space-only attention (`model.attention_type`)."""
+
+    def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
+                 input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
+        s = vivit.resolve_sizes(cfg)
+        if cfg.attention_type not in ATTENTION_TYPES:
+            raise ValueError(f"model.attention_type={cfg.attention_type!r}: expected one of "
+                             f"{ATTENTION_TYPES}")
+        self.attention_type = cfg.attention_type
+        self.tubelet = (s["tubelet_t"], *s["patch_size"])
+        self.grid = vivit.token_grid(input_shape, self.tubelet)
+        t, h, w = self.grid
+        d = s["hidden_size"]
+        self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
+        zeros = layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))
+        self.cls = nnx.Param(zeros(rngs.params(), (1, 1, d)))
+        if self.attention_type != "space_only":
+            # Zero-initialised (official code), so a ViT-initialised model starts as the ViT.
+            init = zeros if cfg.zero_init_temporal else layers.with_axes(
+                nnx.initializers.normal(0.02), (None, None, "embed"))
+            self.time_embed = nnx.Param(init(rngs.params(), (1, t, d)))
+        self.Transformer = _Transformer(
+            1 + h * w, s, attention_type=cfg.attention_type,
+            zero_init_temporal=cfg.zero_init_temporal,
+            dropout=cfg.dropout, drop_path=cfg.drop_path, dtype=dtype,
+            attention_impl=cfg.attention_impl or None, remat=cfg.remat, rngs=rngs)
+        self.head = nnx.Linear(
+            d, num_classes, dtype=dtype, rngs=rngs,
+            kernel_init=layers.with_axes(nnx.initializers.zeros, ("embed", "classes")),
+            bias_init=layers.with_axes(nnx.initializers.zeros, ("classes",)))
+
+    def __call__(self, video: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                 return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
+        """`video [B, T, H, W, 3]` (any T, H, W the patch sizes divide) → `(logits, out)`."""
+        grid = vivit.token_grid(video.shape[1:4], self.tubelet)
+        x = self.embedding(video)
+        b, t, h, w, d = x.shape
+        pos = resize_pos_embedding(self.Transformer.posembed_input.pos_embedding[...],
+                                   self.grid[1:], (h, w)).astype(x.dtype)
+        cls = self.cls[...].astype(x.dtype) + pos[:, :1]
+        x = x.reshape(b, t, h * w, d) + pos[:, None, 1:]
+        if self.attention_type != "space_only":
+            x = x + resize_time_embedding(self.time_embed[...], t).astype(x.dtype)[:, :, None]
+        x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x.reshape(b, t * h * w, d)], 1)
+        x, weights = self.Transformer(x, grid_tn=(t, h * w), train=train, rngs=rngs,
+                                      return_weights=return_attention)
+        pre_logits = x[:, 0]
+        out = {"pre_logits": pre_logits, "grid": grid}
+        if return_attention:
+            out["attention"] = weights
+        return self.head(pre_logits), out

@@ -1,0 +1,281 @@
+"""VidTr and Compact VidTr (Li et al., ICCV 2021, arXiv:2104.11746).
+
+Separable attention (Section 3.2) over a `(T+1) × (HW+1)` token grid: row 0 is the temporal
+class-token row, column 0 holds one spatial class token per frame, the corner `[0, 0]` is
+classified. Each block: temporal attention for every spatial position (over the T+1 rows),
+then spatial attention for every temporal row (over the HW+1 columns), then the MLP.
+
+Following the official code (gluonmm `MultiHeadSplitAttentionDualToken`): ONE q/k/v
+projection of the normed grid; the temporal attention uses (q, k, v); the spatial attention
+uses the *same* q, k with V = the temporal output; ONE output projection. Here the q/k/v/out
+projections are the ViT-named `MultiHeadDotProductAttention_1/{query,key,value,out}` of a
+`layers.EncoderBlock`, and both attentions run through `layers.dot_product_attention`.
+
+Compact VidTr (C-VidTr, Section 3.3): at `model.pool_layers` the temporal attention keeps
+`T - model.pool_drop` of its query rows (the CLS row always kept), so the grid shrinks:
+
+- `avg` / `conv`: temporal windows of the queries (and of the residual stream) averaged, or
+  mixed by a learned 1D convolution (initialised to the average), with the window and stride
+  chosen so that exactly `T - pool_drop` frames remain; `pool_drop = T/2` is the paper's
+  kernel-2 stride-2 pooling. The residual stream is average-pooled in both cases.
+- `topk_std` (Eq. 5): rows of the temporal attention matrix ranked by their standard
+  deviation over the keys; the top `T - pool_drop` kept, in temporal order. The paper uses
+  the kept rows as they are; the official code applies a second softmax to them
+  (`model.topk_second_softmax=True`). Selection is per example and spatial position as in the
+  paper; the official code also selects per head (gathering each head's channel slice of the
+  residual), we average the std over heads so each token keeps its whole feature vector.
+
+Official compact schedule for 8 frames: pool at layers 1, 3, 5 dropping 2 frames each
+(8 → 6 → 4 → 2). The paper text describes 12 layers, 768 wide, MLP 3072, 8 heads (ViT-B
+width; the heads only split the same projections, so ViT-B weights load either way).
+
+Embeddings: the ViT's spatial position embedding `[1, HW+1, D]` plus a temporal one
+`time_embed [1, T+1, D]`, both added to the grid (separable); one learned `cls` fills the
+class-token row and column (the position embeddings tell them apart). The official code
+instead learns a full `[1, T*HW+1, D]` embedding added to q/k of layer 0 only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from vivit_jax.models import layers, vivit
+
+POOL_TYPES = ("avg", "conv", "topk_std")
+
+
+def decode_variant(variant: str) -> dict[str, Any]:
+    """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
+    return vivit.decode_variant(variant)
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every field the VidTr family reads; a config's `model` section may set any."""
+    return ml_collections.ConfigDict(dict(
+        family="vidtr",
+        variant="B/16",
+        hidden_size=0, num_layers=0, mlp_dim=0, num_heads=0,  # 0 = the variant's value.
+        pool_layers=(),  # C-VidTr: 0-based layers whose temporal attention down-samples.
+        pool_drop=2,  # Frames dropped at each pool layer.
+        pool_type="topk_std",  # One of POOL_TYPES.
+        topk_second_softmax=False,  # True: softmax the kept rows again (official code).
+        dropout=0.0,
+        drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
+        remat=False,  # Rematerialise each block in the backward pass.
+        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
+    ))
+
+
+def pool_windows(num_frames: int, drop: int) -> tuple[int, int]:
+    """(window, stride) of a VALID temporal pooling that leaves `num_frames - drop` frames."""
+    n_out = num_frames - drop
+    stride = num_frames // n_out
+    return num_frames - (n_out - 1) * stride, stride
+
+
+def topk_std_rows(weights: jax.Array, keep: int) -> jax.Array:
+    """Rows to keep of temporal attention `[..., H, T+1, T+1]` (row/col 0 = CLS): `[..., keep+1]`.
+
+    The CLS row 0 first, then the `keep` frame rows whose attention has the largest standard
+    deviation over the keys (averaged over heads), in temporal order (VidTr Eq. 5).
+    """
+    std = weights[..., 1:, :].astype(jnp.float32).std(axis=-1).mean(axis=-2)  # [..., T]
+    _, top = jax.lax.top_k(std, keep)
+    top = jnp.sort(top, axis=-1) + 1
+    return jnp.concatenate([jnp.zeros(top.shape[:-1] + (1,), top.dtype), top], axis=-1)
+
+
+def _rows(x: jax.Array, idx: jax.Array, axis: int) -> jax.Array:
+    """Gathers `idx [B, S, K]` along `axis` of `x`, whose first two dims are `[B, S]`."""
+    shape = idx.shape[:2] + (1,) * (axis - 2) + idx.shape[2:] + (1,) * (x.ndim - axis - 1)
+    return jnp.take_along_axis(x, idx.reshape(shape), axis=axis)
+
+
+class VidTrBlock(layers.EncoderBlock):
+    """`layers.EncoderBlock` with separable attention on a `[B, T+1, S+1, D]` grid.
+
+    `pool` = (type, frames dropped) makes it a C-VidTr down-sampling layer.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, num_frames: int,
+                 pool: tuple[str, int] | None = None, second_softmax: bool = False,
+                 dropout: float = 0.0, drop_path: float = 0.0, dtype=jnp.float32,
+                 attention_impl: str | None = None, rngs: nnx.Rngs):
+        super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
+                         dtype=dtype, attention_impl=attention_impl, rngs=rngs)
+        self.pool = pool
+        self.second_softmax = second_softmax
+        self.num_frames = num_frames
+        if pool is not None and pool[0] in ("avg", "conv"):
+            self.window = pool_windows(num_frames, pool[1])
+        if pool is not None and pool[0] == "conv":
+            k, stride = self.window
+            # Initialised to the window average: the layer starts as avg pooling.
+            avg = lambda key, shape, dtype=jnp.float32: jnp.broadcast_to(
+                jnp.eye(dim, dtype=dtype) / k, shape)
+            self.temporal_conv = nnx.Conv(
+                dim, dim, kernel_size=(k,), strides=(stride,), padding="VALID", dtype=dtype,
+                kernel_init=layers.with_axes(avg, (None, None, "embed")),
+                bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
+
+    def _avg_frames(self, x_bstd: jax.Array) -> jax.Array:
+        """Average of each pooling window over the frame rows 1..T; CLS row 0 kept."""
+        k, stride = self.window
+        n_out = self.num_frames - self.pool[1]
+        idx = np.arange(n_out)[:, None] * stride + np.arange(k)[None] + 1
+        return jnp.concatenate([x_bstd[:, :, :1], x_bstd[:, :, idx].mean(axis=3)], axis=2)
+
+    def _conv_frames(self, x_bstd: jax.Array) -> jax.Array:
+        b, s, t1, d = x_bstd.shape
+        y = self.temporal_conv(x_bstd[:, :, 1:].reshape(b * s, t1 - 1, d))
+        return jnp.concatenate([x_bstd[:, :, :1], y.reshape(b, s, -1, d)], axis=2)
+
+    def separable_attention(self, y: jax.Array, *, return_weights: bool = False):
+        """Separable MSA of the normed grid `y [B, T+1, S+1, D]`.
+
+        Returns `(out [B, τ+1, S+1, D], weights dict or None, kept rows [B, S+1, τ+1] or None)`.
+        """
+        attn = self.MultiHeadDotProductAttention_1
+        y_bstd = y.swapaxes(1, 2)  # Spatial positions become batch-like: attend over time.
+        kind = self.pool[0] if self.pool else None
+        if kind in ("avg", "conv"):
+            yq = self._avg_frames(y_bstd) if kind == "avg" else self._conv_frames(y_bstd)
+            q, k, v = attn.qkv(yq, y_bstd)  # Pooled queries over all T+1 keys (Eq. 3).
+            k_rows = attn.key(yq)
+        else:
+            q, k, v = attn.qkv(y_bstd)
+            k_rows = k
+        need = return_weights or kind == "topk_std"
+        out_t, w_t = layers.dot_product_attention(q, k, v, return_weights=need,
+                                                  implementation=attn.attention_impl)
+        kept = None
+        if kind == "topk_std":
+            kept = topk_std_rows(w_t, self.num_frames - self.pool[1])
+            w_t = _rows(w_t, kept, axis=3)  # [B, S+1, H, τ+1, T+1]
+            if self.second_softmax:  # Official code: softmax over the kept probability rows.
+                w_t = jax.nn.softmax(w_t.astype(jnp.float32), axis=-1).astype(v.dtype)
+                out_t = jnp.einsum("...hqk,...khd->...qhd", w_t, v)
+            else:  # Paper: the kept rows as they are, i.e. the kept rows of the output.
+                out_t = _rows(out_t, kept, axis=2)
+            q, k_rows = _rows(q, kept, axis=2), _rows(k, kept, axis=2)
+        # Spatial attention per temporal row: the same q, k; V = the temporal output.
+        sw = lambda a: a.swapaxes(1, 2)
+        out_s, w_s = layers.dot_product_attention(sw(q), sw(k_rows), sw(out_t),
+                                                  return_weights=return_weights,
+                                                  implementation=attn.attention_impl)
+        weights = dict(temporal=w_t, spatial=w_s, kept=kept) if return_weights else None
+        return attn.out(out_s), weights, kept
+
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                 return_weights: bool = False) -> tuple[jax.Array, Any]:
+        """`x [B, T+1, S+1, D]` → `(x [B, τ+1, S+1, D], weights)`."""
+        y, weights, kept = self.separable_attention(self.LayerNorm_0(x),
+                                                    return_weights=return_weights)
+        if self.pool is not None:  # The residual stream follows the kept/pooled rows.
+            x_bstd = x.swapaxes(1, 2)
+            x_bstd = _rows(x_bstd, kept, axis=2) if kept is not None else self._avg_frames(x_bstd)
+            x = x_bstd.swapaxes(1, 2)
+        y = self.dropout(y, deterministic=not train, rngs=rngs)
+        x = x + layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
+        x = x + layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        return x, weights
+
+
+def frame_schedule(num_frames: int, num_layers: int, pool_layers, drop: int) -> list[int]:
+    """Frames entering each layer; refuses a schedule that pools away every frame."""
+    frames, t = [], num_frames
+    for i in range(num_layers):
+        frames.append(t)
+        if i in pool_layers:
+            if t - drop < 1:
+                raise ValueError(
+                    f"model.pool_drop={drop} with model.pool_layers={tuple(pool_layers)}: layer "
+                    f"{i} has {t} frame tokens, cannot drop {drop} (input {num_frames} frames)")
+            t -= drop
+    return frames
+
+
+class VidTr(nnx.Module):
+    """VidTr / C-VidTr: separable attention over the (T+1)×(HW+1) grid, corner token out."""
+
+    def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
+                 input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
+        s = vivit.resolve_sizes(cfg)
+        self.tubelet = (s["tubelet_t"], *s["patch_size"])
+        self.grid = vivit.token_grid(input_shape, self.tubelet)
+        t, h, w = self.grid
+        depth, d = s["num_layers"], s["hidden_size"]
+        pool_layers = tuple(cfg.pool_layers)
+        if cfg.pool_type not in POOL_TYPES:
+            raise ValueError(f"model.pool_type={cfg.pool_type!r}: expected one of {POOL_TYPES}")
+        bad = [i for i in pool_layers if not 0 <= i < depth]
+        if bad or len(set(pool_layers)) != len(pool_layers):
+            raise ValueError(f"model.pool_layers={pool_layers}: expected distinct layer indices "
+                             f"in [0, {depth})")
+        if pool_layers and cfg.pool_drop < 1:
+            raise ValueError(f"model.pool_drop={cfg.pool_drop}: expected >= 1")
+        frames = frame_schedule(t, depth, pool_layers, cfg.pool_drop)
+        self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
+        self.cls = nnx.Param(layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))(
+            rngs.params(), (1, 1, d)))
+        self.time_embed = nnx.Param(layers.with_axes(
+            nnx.initializers.normal(0.02), (None, None, "embed"))(rngs.params(), (1, t + 1, d)))
+        self.Transformer = nnx.Module()  # Only a namespace: `Transformer/...` as in ViT.
+        self.Transformer.posembed_input = vivit.PositionEmbedding(1 + h * w, d, rngs=rngs)
+        self.depth, self.remat = depth, cfg.remat
+        for i, rate in enumerate(layers.stochastic_depth_rates(cfg.drop_path, depth)):
+            setattr(self.Transformer, f"encoderblock_{i}", VidTrBlock(
+                d, s["num_heads"], s["mlp_dim"], num_frames=frames[i],
+                pool=(cfg.pool_type, cfg.pool_drop) if i in pool_layers else None,
+                second_softmax=cfg.topk_second_softmax, dropout=cfg.dropout, drop_path=rate,
+                dtype=dtype, attention_impl=cfg.attention_impl or None, rngs=rngs))
+        self.Transformer.encoder_norm = layers.layer_norm(d, dtype=dtype, rngs=rngs)
+        self.input_dropout = nnx.Dropout(cfg.dropout)
+        self.head = nnx.Linear(
+            d, num_classes, dtype=dtype, rngs=rngs,
+            kernel_init=layers.with_axes(nnx.initializers.zeros, ("embed", "classes")),
+            bias_init=layers.with_axes(nnx.initializers.zeros, ("classes",)))
+
+    def blocks(self) -> list[VidTrBlock]:
+        return [getattr(self.Transformer, f"encoderblock_{i}") for i in range(self.depth)]
+
+    def tokens(self, video: jax.Array) -> jax.Array:
+        """`video [B, T, H, W, 3]` → embedded grid `[B, T+1, HW+1, D]` with class tokens."""
+        x = self.embedding(video)
+        b, t, h, w, d = x.shape
+        if (t, h, w) != self.grid:
+            raise ValueError(f"VidTr was built for a token grid {self.grid}, got {(t, h, w)} "
+                             f"from input {video.shape[1:4]} (dataset.num_frames/image_size)")
+        x = x.reshape(b, t, h * w, d)
+        x = jnp.concatenate([jnp.broadcast_to(self.cls[...].astype(x.dtype), (b, t, 1, d)), x], 2)
+        x = jnp.concatenate([jnp.broadcast_to(self.cls[...].astype(x.dtype)[:, None],
+                                              (b, 1, h * w + 1, d)), x], 1)
+        pos = self.Transformer.posembed_input.pos_embedding[...].astype(x.dtype)
+        return x + pos[:, None] + self.time_embed[...].astype(x.dtype)[:, :, None]
+
+    def __call__(self, video: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                 return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
+        """`video [B, T, H, W, 3]` → `(logits [B, classes], out)`.
+
+        `out["attention"]`: per layer `{"temporal": [B, S+1, H, τ+1, T+1], "spatial":
+        [B, τ+1, H, S+1, S+1], "kept": [B, S+1, τ+1] rows kept by topk_std or None}`.
+        """
+        x = self.input_dropout(self.tokens(video), deterministic=not train, rngs=rngs)
+        weights = []
+        for block in self.blocks():
+            if self.remat and train:
+                x, w = nnx.remat(lambda blk, x, r: blk(x, train=True, rngs=r))(block, x, rngs)
+            else:
+                x, w = block(x, train=train, rngs=rngs, return_weights=return_attention)
+            weights.append(w)
+        pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])
+        out = {"pre_logits": pre_logits, "grid": self.grid, "frames": x.shape[1] - 1}
+        if return_attention:
+            out["attention"] = weights
+        return self.head(pre_logits), out
