@@ -1,0 +1,90 @@
+"""`vivit-profile`: ViViT Table 2 reproduced by our real models; exact counts; the CLI."""
+import json
+import pathlib
+
+import jax
+import pytest
+from flax import nnx
+
+from vivit_jax import config as config_lib
+from vivit_jax.evaluate import profile
+from vivit_jax.models import build_model
+
+K400 = pathlib.Path(__file__).resolve().parents[2] / "configs" / "kinetics400"
+TINY = str(pathlib.Path(__file__).resolve().parents[2] / "configs/synthetic/vivit_fdp_tiny.py")
+
+# ViViT paper Table 2 (ViViT-B, tubelet 16×2, 32 frames, 224²): GFLOPs (multiply-adds), params.
+TABLE_2 = [
+    ("vivit_b16x2_st_32x2x1_k400.py", 455.2, 88.9),
+    ("vivit_b16x2_fe2_32x2x1_k400.py", 284.4, 100.7),
+    ("vivit_b16x2_fsa_32x2x1_k400.py", 372.3, 117.3),
+    ("vivit_b16x2_fdp_32x2x1_k400.py", 277.1, 88.9),
+]
+
+
+@pytest.mark.parametrize("name, gmacs, mparams", TABLE_2)
+def test_table2_is_reproduced_within_one_percent(name, gmacs, mparams):
+    cfg = config_lib.load(str(K400 / name))
+    model = profile.abstract_model(cfg)  # Shapes only: ViViT-B is never allocated.
+    got_gmacs, got_params = profile.forward_gmacs(cfg, model), profile.count_params(cfg, model)
+    assert got_gmacs == pytest.approx(gmacs, rel=0.01)
+    assert got_params / 1e6 == pytest.approx(mparams, rel=0.01)
+
+
+def test_average_pool_baseline_and_vivit_l():
+    # Table 2's "Model 2: Ave. pool baseline" (283.9 GFLOPs, 86.7 M) and Table 5's
+    # ViViT-L/16x2 spatio-temporal model at 224² (1446 GFLOPs).
+    base = config_lib.load(str(K400 / "vivit_b16x2_fe2_32x2x1_k400.py"),
+                           ["--config.model.temporal_layers=0"])
+    assert profile.forward_gmacs(base) == pytest.approx(283.9, rel=0.01)
+    assert profile.count_params(base) / 1e6 == pytest.approx(86.7, rel=0.01)
+    large = config_lib.load(str(K400 / "vivit_b16x2_st_32x2x1_k400.py"),
+                            ["--config.model.variant=L/16x2"])
+    assert profile.forward_gmacs(large) == pytest.approx(1446, rel=0.01)
+
+
+def test_param_count_is_exact():
+    cfg = config_lib.load(TINY, ["--config.model.model_type=spatio_temporal",
+                                 "--config.model.classifier=token",
+                                 "--config.model.variant=Ti/8x2"])
+    d, mlp, layers, classes = 96, 192, 4, 8
+    tokens = 4 * 4 * 4  # 8 frames × 32² in 2×8×8 tubelets.
+    block = 2 * 2 * d + 4 * (d * d + d) + (d * mlp + mlp) + (mlp * d + d)
+    expected = ((2 * 8 * 8 * 3 * d + d) + d + (1 + tokens) * d + layers * block + 2 * d
+                + (d * classes + classes))
+    assert profile.count_params(cfg) == expected
+    real = build_model(cfg.model, num_classes=classes, input_shape=(8, 32, 32),
+                       rngs=nnx.Rngs(0))
+    assert sum(x.size for x in jax.tree.leaves(nnx.state(real, nnx.Param))) == expected
+
+
+def test_cli_json_and_text(capsys):
+    assert profile.main(["--config", TINY, "--json", "--config.model.num_layers=2"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    cfg = config_lib.load(TINY, ["--config.model.num_layers=2"])
+    assert r["params"] == profile.count_params(cfg) < profile.count_params(config_lib.load(TINY))
+    assert r["input_shape"] == [1, 8, 32, 32, 3] and r["family"] == "vivit"
+    assert r["model_type"] == "factorised_dot_product" and r["gmacs"] == r["flops"] / 2e9 > 0
+    assert profile.main(["--config", TINY]) == 0
+    text = capsys.readouterr().out
+    assert "factorised_dot_product" in text and "GMACs" in text and "[1, 8, 32, 32, 3]" in text
+
+
+@pytest.mark.parametrize("args, code, needle", [
+    (["--config.model.num_layer=2"], 2, "unknown config key 'model.num_layer'"),
+    (["--config.model.num_heads=5"], 1, "model.num_heads=5"),
+    (["--config.dtype=float16"], 1, "config.dtype='float16'"),
+])
+def test_cli_bad_config_is_one_line(capsys, args, code, needle):
+    assert profile.main(["--config", TINY, *args]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("vivit-profile: error: ") and needle in err
+    assert err.count("\n") == 1
+
+
+def test_other_families():
+    path = K400.parent / "synthetic" / "timesformer_divided_tiny.py"
+    if not path.exists():
+        pytest.skip("no TimeSformer config in this checkout")
+    r = profile.profile(config_lib.load(str(path)))
+    assert r["family"] == "timesformer" and r["params"] > 0 and r["gmacs"] > 0

@@ -1,0 +1,157 @@
+"""`vivit-profile`: exact parameter count and forward GMACs per view of any registered model.
+
+  vivit-profile --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py [--json]
+  vivit-profile --config FILE[:ARG] --config.model.temporal_layers=2 --config.dtype=bfloat16
+
+Nothing is allocated or trained: the parameters come from `nnx.eval_shape`, the cost from
+XLA's analysis of the forward lowered on abstract inputs of one view `[1, T, H, W, 3]`
+(`dataset.num_frames`, `dataset.image_size`). GMACs = XLA flops / 2 because paper tables
+count multiply-adds (SPEC.md "Units"); XLA's flops include the element-wise work (softmax,
+LayerNorm, GELU, biases), as the papers' counts do, and leave out transcendentals.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+# float32 / bfloat16 as `vivit_jax.train.DTYPES`; not imported from there because the trainer
+# pulls in TensorFlow (about 10 s) for its input pipeline, which a profile does not need.
+_DTYPES = ("float32", "bfloat16")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vivit-profile",
+        description="Print the parameter count and forward GMACs per view of a config's model.",
+        epilog="Override any config field with --config.FIELD=VALUE, e.g. "
+               "--config.dataset.num_frames=16 --config.model.variant=L/16x2.")
+    p.add_argument("--config", required=True, help="config file, optionally FILE:ARG")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def input_shape(cfg) -> tuple[int, int, int, int, int]:
+    """One view: `[1, T, H, W, 3]` from the dataset section."""
+    d = cfg.dataset
+    return (1, d.num_frames, d.image_size, d.image_size, 3)
+
+
+def _dtype(cfg):
+    import jax.numpy as jnp
+
+    if cfg.dtype not in _DTYPES:
+        raise ValueError(f"config.dtype={cfg.dtype!r}: expected one of {sorted(_DTYPES)}")
+    return jnp.dtype(cfg.dtype)
+
+
+def abstract_model(cfg):
+    """The config's model with abstract (shape-only) parameters: nothing is allocated."""
+    from flax import nnx
+
+    from vivit_jax.models import build_model
+
+    dtype = _dtype(cfg)
+    return nnx.eval_shape(lambda: build_model(
+        cfg.model, num_classes=cfg.dataset.num_classes, input_shape=input_shape(cfg)[1:4],
+        dtype=dtype, rngs=nnx.Rngs(0)))
+
+
+def count_params(cfg, model=None) -> int:
+    """Exact number of trainable parameters (`nnx.Param` elements) of the config's model."""
+    import jax
+    from flax import nnx
+
+    model = abstract_model(cfg) if model is None else model
+    return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+
+def forward_flops(cfg, model=None) -> float:
+    """XLA cost-analysis flops of one inference forward pass on one view."""
+    import jax
+    from flax import nnx
+
+    model = abstract_model(cfg) if model is None else model
+    graphdef, state = nnx.split(model)
+
+    def forward(state, video):
+        return nnx.merge(graphdef, state)(video, train=False)[0]
+
+    video = jax.ShapeDtypeStruct(input_shape(cfg), _dtype(cfg))
+    lowered = jax.jit(forward).lower(state, video)
+    cost = _flops(lowered.cost_analysis())
+    if cost is None:  # Some backends only analyse the compiled executable.
+        cost = _flops(lowered.compile().cost_analysis())
+    if cost is None:
+        raise RuntimeError(f"XLA cost analysis gave no flops on {jax.default_backend()}")
+    return cost
+
+
+def _flops(analysis: Any) -> float | None:
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else None
+    if not analysis or "flops" not in analysis:
+        return None
+    return float(analysis["flops"])
+
+
+def forward_gmacs(cfg, model=None) -> float:
+    """Forward GMACs per view: XLA flops / 2 / 1e9 (papers count multiply-adds)."""
+    return forward_flops(cfg, model) / 2e9
+
+
+def profile(cfg) -> dict[str, Any]:
+    """Everything `vivit-profile` prints, as a dict."""
+    model = abstract_model(cfg)
+    flops = forward_flops(cfg, model)
+    m = cfg.model
+    return {
+        "family": m.family,
+        "variant": m.get("variant"),
+        "model_type": m.get("model_type") or m.get("attention_type"),
+        "num_classes": cfg.dataset.num_classes,
+        "input_shape": list(input_shape(cfg)),
+        "dtype": cfg.dtype,
+        "params": count_params(cfg, model),
+        "flops": flops,
+        "gmacs": flops / 2e9,
+    }
+
+
+def _text(spec: str, r: dict[str, Any]) -> str:
+    kind = ", ".join(f"{k} {r[k]}" for k in ("variant", "model_type") if r[k])
+    return "\n".join([
+        f"config      {spec}",
+        f"family      {r['family']}" + (f" ({kind})" if kind else ""),
+        f"input       {r['input_shape']} {r['dtype']} (one view), {r['num_classes']} classes",
+        f"params      {r['params']:,} ({r['params'] / 1e6:.2f} M)",
+        f"GMACs       {r['gmacs']:.2f} per view (XLA flops / 2)",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point for `vivit-profile`."""
+    from vivit_jax.main import split_args
+
+    rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(rest)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from vivit_jax import config as config_lib
+
+    try:
+        cfg = config_lib.load(args.config, overrides)
+        result = profile(cfg)
+    except (config_lib.ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"vivit-profile: error: {e}", file=sys.stderr, flush=True)
+        return 2 if isinstance(e, config_lib.ConfigError) else 1
+    if args.json:
+        print(json.dumps({"config": args.config, **result}))
+    else:
+        print(_text(args.config, result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
