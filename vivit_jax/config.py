@@ -60,6 +60,14 @@ def defaults() -> ml_collections.ConfigDict:
     c.sharding_rules = (("embed", "fsdp"), ("mlp", "model"), ("heads", "model"),
                         ("kv", None), ("classes", None))
 
+    # Fine-tuning: start from `checkpoint` (a vivit-convert output, an earlier run's workdir
+    # or checkpoints/<step>, or a ViT .npz/.safetensors) when the workdir has no checkpoint
+    # of its own. `dont_load`: regexes of parameter paths kept freshly initialised (the head
+    # is re-initialised anyway when the class count differs). `posemb`: how position
+    # embeddings follow a resolution / frame-count change: 'tile', 'resize', 'resize_tile'.
+    c.init_from = ml_collections.ConfigDict(dict(checkpoint="", dont_load=(),
+                                                 posemb="resize_tile"))
+
     c.log_every_steps = 50
     c.eval_every_steps = 500  # 0: only at the end.
     c.checkpoint_every_steps = 500

@@ -23,6 +23,7 @@ from flax import nnx
 
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import metric_writers, optim, sharding
+from vivit_jax.convert.init_from import load_init
 from vivit_jax.data import mix, pipeline
 from vivit_jax.models import build_model
 
@@ -157,7 +158,10 @@ def make_eval_step(graphdef, config):
 def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
     """One full pass over `split`; every example counted once (padding masked)."""
     totals: dict[str, float] = {}
-    it = pipeline.eval_iterator(config.dataset, split, global_batch_size=config.eval_batch_size,
+    # Eval batches are padded and masked, so the batch is rounded up to fill every shard.
+    shards = batch_sh.mesh.shape["data"] * batch_sh.mesh.shape["fsdp"]
+    global_batch = -(-config.eval_batch_size // shards) * shards
+    it = pipeline.eval_iterator(config.dataset, split, global_batch_size=global_batch,
                                 process_index=jax.process_index(),
                                 process_count=jax.process_count())
     for batch in it:
@@ -261,10 +265,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     _log(f"devices: {mesh.size} × {mesh.devices.flat[0].platform} "
          f"({jax.process_count()} process(es)); mesh {dict(mesh.shape)}")
     n_batch_shards = mesh.shape["data"] * mesh.shape["fsdp"]
-    for name in ("batch_size", "eval_batch_size"):
-        if config[name] % n_batch_shards:
-            raise ValueError(f"config.{name}={config[name]} is not divisible by the "
-                             f"data×fsdp mesh size {n_batch_shards}")
+    if config.batch_size % n_batch_shards:
+        raise ValueError(f"config.batch_size={config.batch_size} is not divisible by the "
+                         f"data×fsdp mesh size {n_batch_shards}")
+    if config.eval_batch_size % n_batch_shards:
+        _log(f"eval batch {config.eval_batch_size} rounded up to a multiple of the data×fsdp "
+             f"mesh size {n_batch_shards} (padding is masked)")
     if config.batch_size % config.grad_accum_steps:
         raise ValueError(f"config.batch_size={config.batch_size} is not divisible by "
                          f"config.grad_accum_steps={config.grad_accum_steps}")
@@ -308,6 +314,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         _log(f"resumed from {ckpt.directory}/{latest}")
     else:
         state = init_state(jax.random.fold_in(root_rng, 0))
+        if config.init_from.checkpoint:  # Fine-tuning: see vivit_jax/convert/init_from.py.
+            state["params"] = jax.device_put(load_init(state["params"], config, log=_log),
+                                             param_sh)
     start_step = int(jax.device_get(state["step"]))
 
     # ----------------------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""Readers: ViT files (`.npz`, `.safetensors`) → the canonical form; Orbax params → numpy.
+
+Nothing here unpickles: `.npz` is read with `allow_pickle=False`, torch pickles
+(`.bin`/`.pth`/`.pt`) are refused with the one-line command that turns them into safetensors.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import re
+
+import numpy as np
+
+from vivit_jax.convert import vit_layouts
+
+PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl")
+TO_SAFETENSORS = ("python -c \"import torch; from safetensors.torch import save_file; "
+                  "save_file({{k: v.contiguous() for k, v in torch.load('{p}', "
+                  "map_location='cpu').items()}}, '{s}')\"")
+
+
+@dataclasses.dataclass
+class ViTCheckpoint:
+    """A ViT in canonical form (see `vit_layouts`), with what was learnt while reading it."""
+    params: dict[str, np.ndarray]  # Flat canonical names → float32 arrays.
+    layout: str
+    num_heads: int
+    num_layers: int
+    patch_size: tuple[int, int]
+    grid: tuple[int, int]  # Patch grid (h, w) the position embedding covers.
+    has_cls: bool
+    gelu: str  # 'tanh' or 'erf': the GELU the checkpoint was trained with.
+    ignored: list[str]  # Source tensors no row of the layout matched.
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.params["embedding/kernel"].shape[-1])
+
+
+def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
+    """Raw name → array of a `.npz` or `.safetensors` file; never unpickles."""
+    path = pathlib.Path(path)
+    if path.suffix in PICKLE_SUFFIXES:
+        raise ValueError(
+            f"{str(path)!r} is a pickled torch checkpoint, which is never unpickled here (it can "
+            f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
+            + TO_SAFETENSORS.format(p=path, s=path.with_suffix(".safetensors")))
+    if not path.is_file():
+        raise FileNotFoundError(f"ViT checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            return {k: np.asarray(f[k]) for k in f.files}
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        out = {}
+        # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 below.
+        with safe_open(str(path), framework="flax") as f:
+            for k in f.keys():
+                out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
+        return out
+    raise ValueError(f"{str(path)!r}: unsupported checkpoint file type {path.suffix!r}; "
+                     f"expected .npz (vision_transformer, big_vision) or .safetensors (timm, "
+                     f"Hugging Face)")
+
+
+def _unstack_scanned(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """big_vision `scan=True`: `…/Transformer/encoderblock/X [L, …]` → `encoderblock_{i}/X`."""
+    out = {}
+    for k, v in tensors.items():
+        m = re.fullmatch(r"(.*Transformer/encoderblock)/(.*)", k)
+        if m is None:
+            out[k] = v
+            continue
+        for i in range(v.shape[0]):
+            out[f"{m[1]}_{i}/{m[2]}"] = v[i]
+    return out
+
+
+def _infer_heads(tensors: dict[str, np.ndarray], layout: vit_layouts.Layout,
+                 num_heads: int | None) -> int:
+    if layout.heads_in_shapes:
+        for k, v in tensors.items():
+            if re.search(r"MultiHeadDotProductAttention_\d/query/kernel$", k):
+                return int(v.shape[1])
+    if num_heads:
+        return num_heads
+    width = next(v.shape[0] for k, v in tensors.items()
+                 if k.endswith(("proj.weight", "projection.weight")))
+    if width not in vit_layouts.DEFAULT_HEADS:
+        raise ValueError(f"cannot infer the number of attention heads of a width-{width} "
+                         f"{layout.name} checkpoint; set it (model.num_heads)")
+    return vit_layouts.DEFAULT_HEADS[width]
+
+
+def canonical_pos_embedding(pos: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """`[1, (1+)h·w, D]` → with a CLS slot first (zeros when absent) and the square grid.
+
+    Checkpoints whose embedding skips CLS (big_vision; timm `no_embed_class`) add it to the
+    patches only, which is the same as a zero CLS slot. ViT grids are square, and `n` and
+    `n + 1` cannot both be squares, so the slot is recognised without ambiguity.
+    """
+    n = pos.shape[1]
+    side = math.isqrt(n)
+    if side * side == n:
+        return np.concatenate([np.zeros_like(pos[:, :1]), pos], axis=1), (side, side)
+    side = math.isqrt(n - 1)
+    if side * side != n - 1:
+        raise ValueError(f"tensor 'Transformer/posembed_input/pos_embedding': {n} tokens are "
+                         f"neither a square patch grid nor CLS + a square grid")
+    return pos, (side, side)
+
+
+def read_vit(path: str | pathlib.Path, *, num_heads: int | None = None) -> ViTCheckpoint:
+    """Reads any supported ViT checkpoint into the canonical (vision_transformer) form.
+
+    `num_heads` is used where the layout does not store heads in its shapes (timm/HF fuse
+    them); default: the standard ViT head count of the width.
+    """
+    tensors = _unstack_scanned(read_tensors(path))
+    layout = vit_layouts.detect(list(tensors))
+    heads = _infer_heads(tensors, layout, num_heads)
+    params, ignored = vit_layouts.rename(tensors, layout, heads)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    for need in ("embedding/kernel", "Transformer/posembed_input/pos_embedding",
+                 "Transformer/encoder_norm/scale"):
+        if need not in params:
+            raise ValueError(f"{layout.name} checkpoint {str(path)!r} has no tensor for "
+                             f"canonical {need!r}; keys found: {sorted(tensors)[:20]}")
+    pos = "Transformer/posembed_input/pos_embedding"
+    params[pos], grid = canonical_pos_embedding(params[pos])
+    depth = len({k.split("/")[1] for k in params if k.startswith("Transformer/encoderblock_")})
+    kernel = params["embedding/kernel"]
+    return ViTCheckpoint(params=params, layout=layout.name, num_heads=heads, num_layers=depth,
+                         patch_size=tuple(kernel.shape[:2]), grid=grid, has_cls="cls" in params,
+                         gelu=layout.gelu, ignored=ignored)
+
+
+# ---------------------------------------------------------------------------------------
+# Orbax checkpoints (vivit-convert output, a run's checkpoints/<step>, a workdir).
+# ---------------------------------------------------------------------------------------
+def _is_orbax(path: pathlib.Path) -> bool:
+    return path.is_dir() and any((path / n).exists() for n in
+                                 ("_CHECKPOINT_METADATA", "_METADATA", "_sharding"))
+
+
+def resolve_params_dir(path: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path | None]:
+    """`(orbax directory, config.json or None)` of a converted dir, a workdir or a step."""
+    p = pathlib.Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
+    if (p / "checkpoints").is_dir():  # A workdir: its latest step.
+        steps = sorted(int(s.name) for s in (p / "checkpoints").iterdir() if s.name.isdigit())
+        if not steps:
+            raise FileNotFoundError(f"workdir {str(p)!r} has no checkpoints/<step>")
+        p = p / "checkpoints" / str(steps[-1])
+    candidates = [p / "params", p / "default", p]  # convert output, manager step, plain.
+    orbax_dir = next((c for c in candidates if _is_orbax(c)), None)
+    if orbax_dir is None:
+        raise ValueError(f"{str(path)!r} is not an Orbax checkpoint, a vivit-convert output or "
+                         f"a workdir (no _CHECKPOINT_METADATA under it)")
+    config = next((c / "config.json" for c in (orbax_dir, *orbax_dir.parents[:3])
+                   if (c / "config.json").is_file()), None)
+    return orbax_dir, config
+
+
+def read_orbax_params(path: str | pathlib.Path) -> tuple[dict, dict | None]:
+    """`(params pure-dict tree of numpy arrays, the run's config as a dict or None)`."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    orbax_dir, config_file = resolve_params_dir(path)
+    ckptr = ocp.PyTreeCheckpointer()
+    tree = ckptr.metadata(orbax_dir).item_metadata.tree
+    # Only the params of a train state (not the optimizer moments), as host numpy arrays:
+    # the checkpoint may come from another mesh or process count.
+    sub = {"params": tree["params"]} if "params" in tree else tree
+    args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), sub)
+    restored = ckptr.restore(orbax_dir, args=ocp.args.PyTreeRestore(
+        item=sub, restore_args=args, partial_restore=True))
+    params = restored.get("params", restored)
+    config = json.loads(config_file.read_text()) if config_file else None
+    return params, config
