@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "tensorboardX>=2.6",  # TensorBoard event files (tensorflow-cpu lacks the TB backend).
     "matplotlib>=3.8",
+    "safetensors>=0.4",  # timm / Hugging Face ViT checkpoints for vivit-convert.
 ]
 
 EXTRAS = {
@@ -39,6 +40,12 @@ setup(
             "vivit-train=vivit_jax.main:run_train",
             "vivit-profile=vivit_jax.evaluate.profile:main",
             "vivit-prepare=vivit_jax.data.prepare:main",
+            "vivit-eval=vivit_jax.evaluate.multiview:main",
+            "vivit-ensemble=vivit_jax.evaluate.ensemble:main",
+            "vivit-compare=vivit_jax.evaluate.compare:main",
+            "vivit-predict=vivit_jax.evaluate.predict:main",
+            "vivit-rollout=vivit_jax.evaluate.rollout:main",
+            "vivit-convert=vivit_jax.convert.convert:main",
         ],
     },
 )

@@ -2,6 +2,13 @@
 
   vivit-profile --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py [--json]
   vivit-profile --config FILE[:ARG] --config.model.temporal_layers=2 --config.dtype=bfloat16
+  vivit-profile --config FILE --latency --batch 8 --memory --train-batch 1
+
+`--latency`: measured milliseconds per view of the jitted inference forward at batch 1 and at
+`--batch` (median of `--repeats` calls after compilation and a warm-up; this machine's
+backend). `--memory`: XLA's compiled memory analysis (peak bytes per device) of the inference
+forward on one view and of one train step at `--train-batch` clips (default: the config's
+batch size) on the config's mesh — compiled on abstract inputs, nothing allocated.
 
 Nothing is allocated or trained: the parameters come from `nnx.eval_shape`, the cost from
 XLA's analysis of the forward lowered on abstract inputs of one view `[1, T, H, W, 3]`
@@ -30,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
                "--config.dataset.num_frames=16 --config.model.variant=L/16x2.")
     p.add_argument("--config", required=True, help="config file, optionally FILE:ARG")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--latency", action="store_true",
+                   help="also time the forward per view at batch 1 and at --batch")
+    p.add_argument("--batch", type=int, default=8, help="second batch size for --latency")
+    p.add_argument("--repeats", type=int, default=10, help="timed calls per batch size")
+    p.add_argument("--memory", action="store_true",
+                   help="also report compiled peak memory of the forward and of a train step")
+    p.add_argument("--train-batch", type=int, default=0,
+                   help="clips per train step for --memory (default: config.batch_size)")
     return p
 
 
@@ -122,13 +137,25 @@ def profile(cfg) -> dict[str, Any]:
 
 def _text(spec: str, r: dict[str, Any]) -> str:
     kind = ", ".join(f"{k} {r[k]}" for k in ("variant", "model_type") if r[k])
-    return "\n".join([
+    lines = [
         f"config      {spec}",
         f"family      {r['family']}" + (f" ({kind})" if kind else ""),
         f"input       {r['input_shape']} {r['dtype']} (one view), {r['num_classes']} classes",
         f"params      {r['params']:,} ({r['params'] / 1e6:.2f} M)",
         f"GMACs       {r['gmacs']:.2f} per view (XLA flops / 2)",
-    ])
+    ]
+    for b, t in r.get("latency", {}).items():
+        lines.append(f"latency     {t['ms_per_view']:.2f} ms per view at batch {b} "
+                     f"({t['ms_per_batch']:.2f} ms per batch, compile {t['compile_s']:.1f} s, "
+                     f"{r['backend']})")
+    if "memory" in r:
+        mem = r["memory"]
+        for name, m in (("forward", mem["forward"]), ("train step", mem["train_step"])):
+            lines.append(f"memory      {name}: peak {m.get('peak_memory_bytes', 0) / 2**20:,.1f} "
+                         f"MiB per device (batch {m['batch']}; arguments "
+                         f"{m.get('argument_size_bytes', 0) / 2**20:,.1f} MiB, temporaries "
+                         f"{m.get('temp_size_bytes', 0) / 2**20:,.1f} MiB)")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,8 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     from vivit_jax import config as config_lib
 
     try:
+        if args.batch < 1 or args.repeats < 1 or args.train_batch < 0:
+            raise ValueError(f"--batch={args.batch}, --repeats={args.repeats} must be >= 1 and "
+                             f"--train-batch={args.train_batch} >= 0")
         cfg = config_lib.load(args.config, overrides)
         result = profile(cfg)
+        if args.latency or args.memory:
+            import jax
+
+            from vivit_jax.evaluate import latency
+            result["backend"] = jax.default_backend()
+            if args.latency:
+                result["latency"] = latency.latency_per_view(
+                    cfg, batch_sizes=sorted({1, args.batch}), repeats=args.repeats)
+            if args.memory:
+                result["memory"] = latency.compiled_memory(
+                    cfg, batch_size=1, train_batch_size=args.train_batch or None)
     except (config_lib.ConfigError, FileNotFoundError, ValueError) as e:
         print(f"vivit-profile: error: {e}", file=sys.stderr, flush=True)
         return 2 if isinstance(e, config_lib.ConfigError) else 1

@@ -1,0 +1,98 @@
+"""Attention-rollout math by hand, and on the attention of the real tiny models."""
+import numpy as np
+import pytest
+
+from vivit_jax.evaluate import rollout
+
+
+def test_affinity_adds_residual_and_renormalises():
+    # Two heads: A and I. mean = (A + I)/2; 0.5·mean + 0.5·I = 0.25·A + 0.75·I.
+    a = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6]])
+    got = rollout.affinity(np.stack([a, np.eye(3)]))
+    np.testing.assert_allclose(got, 0.25 * a + 0.75 * np.eye(3))
+    # Rows that do not sum to 1 (e.g. bf16 round-off) are renormalised.
+    np.testing.assert_allclose(rollout.affinity(2 * a[None]).sum(-1), 1.0)
+
+
+def test_two_layer_rollout_equals_hand_product():
+    a1 = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.6]])
+    a2 = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    h1, h2 = rollout.affinity(a1[None]), rollout.affinity(a2[None])
+    # Â1 = .5·A1 + .5·I, Â2 = .5·A2 + .5·I:
+    np.testing.assert_allclose(h1, [[.75, .25, 0], [0, 1, 0], [.1, .1, .8]])
+    np.testing.assert_allclose(h2, [[.5, .5, 0], [.25, .5, .25], [1 / 6, 1 / 6, 2 / 3]])
+    # Â2·Â1, row by row: r0 = .5·[.75 .25 0] + .5·[0 1 0] = [.375 .625 0];
+    # r1 = .25·[.75 .25 0] + .5·[0 1 0] + .25·[.1 .1 .8] = [.2125 .5875 .2];
+    # r2 = (1/6)·[.75 .25 0] + (1/6)·[0 1 0] + (2/3)·[.1 .1 .8] = [.191667 .275 .533333].
+    r = rollout.rollout([h1, h2])
+    np.testing.assert_allclose(r, [[.375, .625, 0], [.2125, .5875, .2],
+                                   [.125 + .1 / 1.5, .275, .8 / 1.5]], atol=1e-12)
+    np.testing.assert_allclose(r.sum(-1), 1.0)
+    np.testing.assert_allclose(rollout.rollout([h1]), h1)
+
+
+def test_combine_separable_by_hand():
+    # S = 2 positions, T = 2 frames. mask_t[1:, 0, 1:] = [[a b], [c d]] (S×T),
+    # mask_s[1:, 0, 1:] = [[e f], [g h]] (T×S) → st[t, s] = mask_t'[s, t]·mask_s'[t, s]
+    # = [[a·e, c·f], [b·g, d·h]].
+    mask_t = np.zeros((3, 3, 3))
+    mask_s = np.zeros((3, 3, 3))
+    mask_t[1:, 0, 1:] = [[2, 3], [5, 7]]
+    mask_s[1:, 0, 1:] = [[11, 13], [17, 19]]
+    mask_t[0] = mask_s[0] = 99  # CLS position / CLS frame: not shown.
+    np.testing.assert_array_equal(rollout.combine_separable(mask_t, mask_s),
+                                  [[2 * 11, 5 * 13], [3 * 17, 7 * 19]])
+
+
+def test_combine_divided_by_hand():
+    # N = 2 positions, T = 2 frames; temporal rollout per position [T, T] (no CLS): its
+    # column means are the weights of each frame. Position 0: [[1, 0], [.5, .5]] → [.75, .25];
+    # position 1: identity → [.5, .5]. Spatial CLS rows (1:) per frame: [.2 .3], [.4 .1].
+    mask_t = np.array([[[1, 0], [.5, .5]], [[1, 0], [0, 1]]])
+    mask_s = np.zeros((2, 3, 3))
+    mask_s[:, 0, 1:] = [[.2, .3], [.4, .1]]
+    np.testing.assert_allclose(rollout.combine_divided(mask_t, mask_s),
+                               [[.75 * .2, .5 * .3], [.25 * .4, .5 * .1]])
+
+
+def test_threshold_keeps_exactly_the_top_30_percent():
+    m = np.array([[0.1, 0.9, 0.3, 0.5, 0.2], [0.8, 0.0, 0.4, 0.7, 0.6]])
+    top = rollout.threshold_top(m, 0.3)  # 3 of 10 values: .9 .8 .7.
+    np.testing.assert_array_equal(top, [[0, .9, 0, 0, 0], [.8, 0, 0, .7, 0]])
+    big = np.random.default_rng(0).random((4, 5, 5))
+    assert np.count_nonzero(rollout.threshold_top(big, 0.3)) == 30  # round(.3 · 100)
+    kept = rollout.threshold_top(big, 0.3)
+    assert kept[kept > 0].min() > big[kept == 0].max()
+
+
+def _model_attention(family_cfg, **model):
+    import jax
+    from flax import nnx
+
+    from vivit_jax import config as config_lib
+    from vivit_jax.train import create_model
+
+    cfg = config_lib.load(family_cfg, ["--config.model.hidden_size=32",
+                                       "--config.model.num_heads=2", "--config.model.mlp_dim=64",
+                                       "--config.model.num_layers=2"])
+    m = create_model(cfg, nnx.Rngs(0))
+    video = jax.random.normal(jax.random.key(1), (1, 8, 32, 32, 3))
+    _, out = m(video, return_attention=True)
+    return jax.tree.map(np.asarray, out["attention"]), tuple(out["grid"])
+
+
+@pytest.mark.parametrize("config", ["configs/synthetic/vivit_tiny.py",
+                                    "configs/synthetic/timesformer_divided_tiny.py",
+                                    "configs/synthetic/vidtr_tiny.py"])
+def test_token_masks_of_real_models(repo, config):
+    attention, grid = _model_attention(str(repo / config))
+    masks = rollout.token_masks(attention, grid, [1, 2])
+    assert sorted(masks) == [1, 2]
+    for m in masks.values():
+        assert m.shape == grid and (m >= 0).all() and m.sum() > 0
+    if isinstance(attention[0], np.ndarray):  # Joint: the CLS row of Â2·Â1 by hand.
+        h = [rollout.affinity(a[0]) for a in attention]
+        np.testing.assert_allclose(masks[2].reshape(-1), (h[1] @ h[0])[0, 1:], rtol=1e-6)
+        assert (h[1] @ h[0])[0].sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="layers 1..2"):
+        rollout.token_masks(attention, grid, [3])

@@ -1,0 +1,109 @@
+"""`vivit-compare`: per-class accuracy gains of model B over model A (VidTr supplementary §3).
+
+  vivit-compare A.npz B.npz --out DIR [--top 10]
+
+Gain of a class = top-1 accuracy of B − top-1 accuracy of A on that class's videos (VidTr's
+Table 4: "the disparity of the top-1 accuracy between VidTr and I3D"). Writes `gains.csv`
+(every class, sorted by gain), `top_gained.csv` / `top_lost.csv` (the k largest gains and
+losses) and `gains.png` (bar chart of both). The files must hold the same videos and labels.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pathlib
+import sys
+from typing import Any
+
+import numpy as np
+
+from vivit_jax.evaluate import ensemble, metrics, multiview, plots
+
+
+def class_gains(a: dict[str, Any], b: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-class top-1 accuracy of A and B (from their `scores`), the gain B − A, counts."""
+    acc_a, counts = metrics.per_class_accuracy(a["scores"], a["labels"])
+    acc_b, _ = metrics.per_class_accuracy(b["scores"], b["labels"])
+    return {"acc_a": acc_a, "acc_b": acc_b, "gain": acc_b - acc_a, "count": counts}
+
+
+def top_classes(gain: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k most gained classes, largest first; k most lost, largest loss first), NaN skipped.
+
+    Ties keep the lower class index first."""
+    valid = np.flatnonzero(np.isfinite(gain))
+    order = valid[np.argsort(-gain[valid], kind="stable")]
+    gained = order[gain[order] > 0][:k]
+    lost_order = valid[np.argsort(gain[valid], kind="stable")]
+    lost = lost_order[gain[lost_order] < 0][:k]
+    return gained, lost
+
+
+def _short(path: str) -> str:
+    p = pathlib.Path(path)
+    return f"{p.parent.name}/{p.name}"
+
+
+def _write(path: pathlib.Path, rows, names, g) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class_index", "class_name", "num_videos", "top1_a", "top1_b", "gain"])
+        for c in rows:
+            w.writerow([int(c), names[c], int(g["count"][c]), f"{g['acc_a'][c]:.6f}",
+                        f"{g['acc_b'][c]:.6f}", f"{g['gain'][c]:+.6f}"])
+
+
+def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
+    """Compares two prediction files; writes the CSVs and the PNG into `out`."""
+    a, b = multiview.read_predictions(path_a), multiview.read_predictions(path_b)
+    ensemble.check_compatible([a, b], [str(path_a), str(path_b)])
+    if a["multi_label"]:
+        raise ValueError(f"{path_a} is multi-label: per-class top-1 gains need single labels")
+    for p in (a, b):
+        p.setdefault("scores", p["logits"])
+    g = class_gains(a, b)
+    gained, lost = top_classes(g["gain"], top)
+    names = a["label_names"]
+    outdir = pathlib.Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    valid = np.flatnonzero(np.isfinite(g["gain"]))
+    _write(outdir / "gains.csv", valid[np.argsort(-g["gain"][valid], kind="stable")], names, g)
+    _write(outdir / "top_gained.csv", gained, names, g)
+    _write(outdir / "top_lost.csv", lost, names, g)
+    shown = list(gained) + list(lost[::-1])
+    plots.gains_png([names[c] for c in shown], g["gain"][shown], outdir / "gains.png",
+                    f"top-1 gain of {_short(path_b)} over {_short(path_a)}")
+    summary = {"a": str(path_a), "b": str(path_b),
+               "top1_a": metrics.topk_accuracy(a["scores"], a["labels"]),
+               "top1_b": metrics.topk_accuracy(b["scores"], b["labels"]),
+               "gained": [[names[c], float(g["gain"][c])] for c in gained],
+               "lost": [[names[c], float(g["gain"][c])] for c in lost]}
+    (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry of `vivit-compare`."""
+    p = argparse.ArgumentParser(prog="vivit-compare",
+                                description="Per-class top-1 gains of model B over model A.")
+    p.add_argument("a", help="predictions.npz of model A (baseline)")
+    p.add_argument("b", help="predictions.npz of model B")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--top", type=int, default=10, help="classes listed per direction")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        s = run(args.a, args.b, args.out, args.top)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vivit-compare: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(f"top1 A {s['top1_a']:.4f}  B {s['top1_b']:.4f}")
+    for title, rows in (("gained", s["gained"]), ("lost", s["lost"])):
+        print(f"top {len(rows)} {title}:")
+        for name, gain in rows:
+            print(f"  {name:30s} {gain * 100:+.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""`vivit-ensemble`: result-level ensemble of saved predictions (VidTr supplementary, §2).
+
+  vivit-ensemble PRED1.npz PRED2.npz … [--weights w1,w2] [--aggregate probs|logits] [--out DIR]
+
+Averages the per-video mean probabilities (`probs`, what VidTr's "result level" ensemble
+averages; the default) or mean logits of `vivit-eval`'s `predictions.npz` files with the
+given weights (normalised to sum 1), then reports top-1/top-5 and mean per-class accuracy
+(mAP for multi-label data). Files must list the same videos in the same order with the
+same labels and label map; the first disagreement is named.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from vivit_jax.evaluate import metrics as metrics_lib
+from vivit_jax.evaluate import multiview
+
+
+def check_compatible(preds: Sequence[dict[str, Any]], paths: Sequence[str]) -> None:
+    """Raises ValueError naming the first video id, label or class name that disagrees."""
+    ref, ref_path = preds[0], paths[0]
+    for p, path in zip(preds[1:], paths[1:]):
+        if len(p["video_index"]) != len(ref["video_index"]):
+            raise ValueError(f"{path} has {len(p['video_index'])} videos, {ref_path} has "
+                             f"{len(ref['video_index'])}")
+        diff = np.flatnonzero(p["video_index"] != ref["video_index"])
+        if diff.size:
+            i = int(diff[0])
+            raise ValueError(f"video ids disagree at row {i}: {path} has video "
+                             f"{int(p['video_index'][i])}, {ref_path} has video "
+                             f"{int(ref['video_index'][i])}")
+        if p["label_names"] != ref["label_names"]:
+            if len(p["label_names"]) != len(ref["label_names"]):
+                raise ValueError(f"label maps disagree: {path} has {len(p['label_names'])} "
+                                 f"classes, {ref_path} has {len(ref['label_names'])}")
+            c = next(i for i, (a, b) in enumerate(zip(p["label_names"], ref["label_names"]))
+                     if a != b)
+            raise ValueError(f"label maps disagree at class {c}: {path} has "
+                             f"{p['label_names'][c]!r}, {ref_path} has {ref['label_names'][c]!r}")
+        if p["labels"].shape != ref["labels"].shape or (p["labels"] != ref["labels"]).any():
+            rows = np.flatnonzero(
+                (p["labels"] != ref["labels"]).reshape(len(ref["labels"]), -1).any(-1))
+            i = int(rows[0]) if rows.size else 0
+            raise ValueError(f"labels disagree for video {int(ref['video_index'][i])}: "
+                             f"{path} vs {ref_path}")
+
+
+def parse_weights(text: str | None, n: int) -> np.ndarray:
+    """'1,2' → [1/3, 2/3]; None → equal weights."""
+    if not text:
+        return np.full(n, 1.0 / n)
+    try:
+        w = np.array([float(x) for x in text.split(",")])
+    except ValueError:
+        raise ValueError(f"--weights {text!r}: expected comma-separated numbers") from None
+    if len(w) != n:
+        raise ValueError(f"--weights {text!r} has {len(w)} values for {n} prediction files")
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"--weights {text!r}: weights must be >= 0 with a positive sum")
+    return w / w.sum()
+
+
+def ensemble(preds: Sequence[dict[str, Any]], weights: np.ndarray,
+             aggregate: str = "probs") -> np.ndarray:
+    """Weighted mean of each file's per-video `probs` or `logits` → scores [N, K]."""
+    if aggregate not in metrics_lib.AGGREGATES:
+        raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
+    return sum(w * np.asarray(p[aggregate], np.float64) for w, p in zip(weights, preds))
+
+
+def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str = "probs",
+        out: str | None = None) -> dict[str, Any]:
+    """Loads, checks and averages the files; writes the report into `out` if given."""
+    if len(paths) < 2:
+        raise ValueError(f"need at least two prediction files, got {len(paths)}")
+    preds = [multiview.read_predictions(p) for p in paths]
+    check_compatible(preds, [str(p) for p in paths])
+    w = parse_weights(weights, len(preds))
+    scores = ensemble(preds, w, aggregate)
+    ref = preds[0]
+    multi = ref["multi_label"]
+    summary = {"files": [str(p) for p in paths], "weights": w.tolist(), "aggregate": aggregate,
+               "counts": {"videos": int(len(ref["video_index"]))},
+               "members": {str(p): metrics_lib.compute_metrics(p_[aggregate], ref["labels"], multi)
+                           for p, p_ in zip(paths, preds)},
+               "metrics": metrics_lib.compute_metrics(scores, ref["labels"], multi)}
+    if out:
+        outdir = pathlib.Path(out)
+        summary = multiview.write_report(outdir, scores, ref["labels"], ref["label_names"],
+                                         multi, summary, "ensemble")
+        probs = scores if aggregate == "probs" else metrics_lib.probabilities(scores, multi)
+        multiview.write_predictions(
+            outdir / "predictions.npz", video_index=ref["video_index"], labels=ref["labels"],
+            logits=scores if aggregate == "logits" else np.log(np.maximum(scores, 1e-12)),
+            probs=probs, aggregate=aggregate, names=ref["label_names"],
+            num_views=int(ref.get("num_views", 0)), multi_label=multi)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry of `vivit-ensemble`."""
+    p = argparse.ArgumentParser(prog="vivit-ensemble",
+                                description="Average saved predictions of several models.")
+    p.add_argument("files", nargs="+", help="predictions.npz files written by vivit-eval")
+    p.add_argument("--weights", help="comma-separated weights (default: equal)")
+    p.add_argument("--aggregate", default="probs", help="probs (default) or logits")
+    p.add_argument("--out", help="directory for summary.json, per_class.csv, predictions.npz")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        s = run(args.files, weights=args.weights, aggregate=args.aggregate, out=args.out)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vivit-ensemble: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    for path, m in s["members"].items():
+        print(f"  {path}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}")
+    m = s["metrics"]
+    print(f"ensemble ({s['aggregate']}, weights {[round(x, 3) for x in s['weights']]}): "
+          f"top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  ({s['counts']['videos']} videos)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

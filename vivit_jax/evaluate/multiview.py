@@ -1,0 +1,297 @@
+"""`vivit-eval`: multi-view evaluation of a checkpoint (T temporal clips × S spatial crops).
+
+  vivit-eval --config FILE --workdir DIR [--checkpoint STEP|PATH] [--views 4x3]
+             [--aggregate logits|probs] [--split test] [--json] [--config.FIELD=VALUE …]
+
+Every video of the split is seen once with its T·S views together
+(`pipeline.multiview_iterator`); the per-view logits are averaged per video (`logits`, as
+Scenic does for ViViT) or their softmax probabilities are (`probs`, mmaction2 / VidTr). The
+papers' protocols are the configs' `dataset.test_clips` × `dataset.test_crops` (ViViT 4×3,
+TimeSformer 1×3, VidTr 10×3, STAT 5×1). Writes `WORKDIR/eval_<split>_<T>x<S>/`:
+`summary.json`, `per_class.csv`, `predictions.npz` (what `vivit-ensemble`/`vivit-compare`
+read) and `confusion.png`.
+
+Many hosts: each reads its slice of the split; the jitted forward returns the global batch's
+logits, labels and `video_index` replicated, so every host assembles the same per-video
+table and each video is counted exactly once (padding has index -1; duplicates or gaps are
+an error, never silently averaged in).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from vivit_jax.evaluate import metrics as metrics_lib
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """'4x3' → (4 clips, 3 crops); crops must be 1 or 3 (centre / three along the long side)."""
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--views {text!r}: expected CLIPSxCROPS such as 4x3")
+    clips, crops = int(parts[0]), int(parts[1])
+    if clips < 1:
+        raise ValueError(f"--views {text!r}: the number of temporal clips must be >= 1")
+    if crops not in (1, 3):
+        raise ValueError(f"--views {text!r}: the number of spatial crops must be 1 or 3")
+    return clips, crops
+
+
+def assemble(batches: list[dict[str, np.ndarray]], num_videos: int | None = None):
+    """Per-batch `{logits [B, V, K], label, video_index}` → arrays sorted by video index.
+
+    Padding rows (index -1) are dropped; a video seen twice or missing raises ValueError.
+    """
+    index = np.concatenate([b["video_index"] for b in batches])
+    keep = index >= 0
+    index = index[keep]
+    logits = np.concatenate([b["logits"] for b in batches])[keep]
+    labels = np.concatenate([b["label"] for b in batches])[keep]
+    uniq, counts = np.unique(index, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"video_index {int(uniq[counts > 1][0])} was evaluated "
+                         f"{int(counts[counts > 1][0])} times")
+    n = len(index) if num_videos is None else num_videos
+    if len(uniq) != n or (n and (uniq[0] != 0 or uniq[-1] != n - 1)):
+        missing = sorted(set(range(n)) - set(uniq.tolist()))
+        raise ValueError(f"evaluated {len(uniq)} videos, expected {n}; first missing index "
+                         f"{missing[0] if missing else '?'}")
+    order = np.argsort(index)
+    return index[order], logits[order], labels[order]
+
+
+def _make_forward(graphdef, cfg, param_sh, batch_sh, repl):
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from vivit_jax import train
+
+    dtype = train.DTYPES[cfg.dtype]
+
+    def forward(params, video, label, index):
+        model = nnx.merge(graphdef, params)
+        b, v = video.shape[:2]
+        logits, _ = model(video.reshape((b * v,) + video.shape[2:]).astype(dtype), train=False)
+        return logits.astype(jnp.float32).reshape(b, v, -1), label, index
+
+    return jax.jit(forward, in_shardings=(param_sh, batch_sh, batch_sh, batch_sh),
+                   out_shardings=(repl, repl, repl))
+
+
+def _host(x) -> np.ndarray:
+    """A replicated global array as numpy on this host (one local copy; works multi-host)."""
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    return np.asarray(x.addressable_data(0))
+
+
+def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_crops: int,
+             batch_size: int | None = None, log=print) -> dict[str, Any]:
+    """Runs the split; returns `{video_index, view_logits [N, V, K], labels}` on every host."""
+    import jax
+
+    from vivit_jax import sharding, train
+    from vivit_jax.data import pipeline
+    from vivit_jax.evaluate import restore
+
+    graphdef, params, setup, mesh = restore.load_model(cfg, step_dir)
+    batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+    shards = mesh.shape["data"] * mesh.shape["fsdp"]
+    views = num_clips * num_crops
+    if batch_size is None:  # About `eval_batch_size` clips per forward, whole videos per batch.
+        batch_size = max(1, cfg.eval_batch_size // views)
+    batch_size = -(-batch_size // shards) * shards
+    forward = _make_forward(graphdef, cfg, setup.param_sh, batch_sh, repl)
+    total = pipeline.num_examples(cfg.dataset, split)
+    it = pipeline.multiview_iterator(cfg.dataset, split, num_clips=num_clips,
+                                     num_crops=num_crops, global_batch_size=batch_size,
+                                     process_index=jax.process_index(),
+                                     process_count=jax.process_count())
+    out, seen, t0 = [], 0, time.perf_counter()
+    for i, batch in enumerate(it):
+        g = train._to_global(batch, batch_sh)
+        logits, label, index = (_host(x) for x in forward(params, g["video"], g["label"],
+                                                          g["video_index"]))
+        out.append({"logits": logits, "label": label, "video_index": index})
+        seen += int((index >= 0).sum())
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / max(seen, 1) * max(total - seen, 0)
+        if log and (i % 10 == 0 or seen >= total):
+            log(f"[{split} {num_clips}x{num_crops}] {seen}/{total} videos, {elapsed:.0f} s, "
+                f"ETA {eta:.0f} s")
+    index, view_logits, labels = assemble(out, total)
+    return {"video_index": index, "view_logits": view_logits, "labels": labels,
+            "seconds": time.perf_counter() - t0, "batch_size": batch_size}
+
+
+def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool) -> dict:
+    """Per-video mean logits, mean probabilities and the scores of `aggregate`."""
+    logits = metrics_lib.aggregate_views(view_logits, "logits", multi_label)
+    probs = metrics_lib.aggregate_views(view_logits, "probs", multi_label)
+    return {"logits": logits, "probs": probs, "scores": probs if aggregate == "probs" else logits}
+
+
+def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs, aggregate: str,
+                      names, num_views: int, multi_label: bool) -> None:
+    """The npz `vivit-ensemble` and `vivit-compare` read."""
+    np.savez(path, video_index=np.asarray(video_index, np.int64), labels=np.asarray(labels),
+             logits=np.asarray(logits, np.float32), probs=np.asarray(probs, np.float32),
+             scores=np.asarray(probs if aggregate == "probs" else logits, np.float32),
+             aggregate=np.asarray(aggregate), label_names=np.asarray(list(names)),
+             num_views=np.asarray(num_views), multi_label=np.asarray(bool(multi_label)))
+
+
+def read_predictions(path: str | pathlib.Path) -> dict[str, Any]:
+    """A predictions npz as a dict (refusing files without the expected arrays)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"prediction file {str(path)!r} does not exist")
+    with np.load(path, allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    need = {"video_index", "labels", "logits", "probs", "label_names"}
+    if not need <= set(data):
+        raise ValueError(f"{path} is not a predictions file: missing {sorted(need - set(data))}")
+    data["label_names"] = [str(x) for x in data["label_names"]]
+    data["multi_label"] = bool(data.get("multi_label", np.asarray(False)))
+    return data
+
+
+def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, names,
+                 multi_label: bool, summary: dict[str, Any], title: str = "") -> dict[str, Any]:
+    """summary.json (with metrics), per_class.csv and confusion.png into `outdir`."""
+    from vivit_jax.evaluate import plots
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    summary = dict(summary, metrics=metrics_lib.compute_metrics(scores, labels, multi_label))
+    with open(outdir / "per_class.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        if multi_label:
+            ap = metrics_lib.per_class_ap(scores, labels)
+            w.writerow(["class_index", "class_name", "num_positives", "average_precision"])
+            for c, (name, a) in enumerate(zip(names, ap)):
+                w.writerow([c, name, int((np.asarray(labels)[:, c] > 0).sum()), f"{a:.6f}"])
+        else:
+            acc, counts = metrics_lib.per_class_accuracy(scores, labels)
+            w.writerow(["class_index", "class_name", "num_videos", "top1_accuracy"])
+            for c, (name, a, n) in enumerate(zip(names, acc, counts)):
+                w.writerow([c, name, int(n), "" if np.isnan(a) else f"{a:.6f}"])
+    if not multi_label:
+        plots.confusion_png(metrics_lib.confusion_matrix(scores, labels), names,
+                            outdir / "confusion.png", title)
+    (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int,
+        num_crops: int, aggregate: str, batch_size: int | None = None,
+        out: str | None = None, log=print) -> dict[str, Any]:
+    """Evaluates, writes the outputs (process 0) and returns the summary."""
+    import jax
+
+    from vivit_jax.evaluate import restore
+
+    if aggregate not in metrics_lib.AGGREGATES:
+        raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
+    step_dir, step = restore.resolve_checkpoint(workdir, checkpoint)
+    multi = bool(cfg.dataset.multi_label)
+    res = evaluate(cfg, step_dir, split=split, num_clips=num_clips, num_crops=num_crops,
+                   batch_size=batch_size, log=log)
+    pred = predictions(res["view_logits"], aggregate, multi)
+    names = restore.label_names(cfg)
+    n, v = res["view_logits"].shape[:2]
+    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}"
+    outdir = pathlib.Path(out) if out else default_out
+    summary = {"split": split, "checkpoint": str(step_dir), "checkpoint_step": step,
+               "views": f"{num_clips}x{num_crops}", "num_clips": num_clips,
+               "num_crops": num_crops, "aggregate": aggregate,
+               "counts": {"videos": int(n), "views_per_video": int(v), "views": int(n * v)},
+               "model": {"family": cfg.model.family, "variant": cfg.model.get("variant", "")},
+               "seconds": round(res["seconds"], 2), "batch_size_videos": res["batch_size"],
+               "processes": jax.process_count(), "devices": jax.device_count()}
+    summary = dict(summary, metrics=metrics_lib.compute_metrics(pred["scores"], res["labels"],
+                                                                multi))
+    if jax.process_index() == 0:
+        summary = write_report(outdir, pred["scores"], res["labels"], names, multi, summary,
+                               f"{cfg.model.family} {split} {num_clips}x{num_crops}")
+        write_predictions(outdir / "predictions.npz", video_index=res["video_index"],
+                          labels=res["labels"], logits=pred["logits"], probs=pred["probs"],
+                          aggregate=aggregate, names=names, num_views=v, multi_label=multi)
+    summary["outdir"] = str(outdir)
+    return summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vivit-eval", description="Multi-view evaluation of a checkpoint.",
+        epilog="Override config fields with --config.FIELD=VALUE.")
+    p.add_argument("--config", help="config file[:ARG] (default: WORKDIR/config.json)")
+    p.add_argument("--workdir", required=True, help="training workdir (checkpoints/)")
+    p.add_argument("--checkpoint", help="step number or checkpoint path (default: latest)")
+    p.add_argument("--views", help="CLIPSxCROPS, e.g. 4x3 (default: dataset.test_clips x "
+                                   "dataset.test_crops)")
+    p.add_argument("--aggregate", default="logits", help="logits (Scenic) or probs (mmaction2)")
+    p.add_argument("--split", help="split to evaluate (default: dataset.test_split)")
+    p.add_argument("--batch_size", type=int, help="videos per global batch")
+    p.add_argument("--out", help="output directory (default: WORKDIR/eval_<split>_<T>x<S>)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def load_config(config: str | None, workdir: str | None, overrides: list[str]):
+    """`--config FILE` (or the workdir's config.json) with `--config.FIELD=VALUE` overrides."""
+    from vivit_jax import config as config_lib
+    from vivit_jax.evaluate import restore
+
+    if config:
+        return config_lib.load(config, overrides)
+    cfg = restore.load_workdir_config(workdir)
+    cfg.unlock()
+    config_lib.apply_overrides(cfg, overrides)
+    cfg = config_lib.complete(cfg)
+    cfg.lock()
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry of `vivit-eval`; user errors print one line and return non-zero."""
+    from vivit_jax.main import split_args
+
+    rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(rest)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        views = parse_views(args.views) if args.views else None
+        cfg = load_config(args.config, args.workdir, overrides)
+        clips, crops = views or parse_views(f"{cfg.dataset.test_clips}x{cfg.dataset.test_crops}")
+        log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
+        summary = run(cfg, workdir=args.workdir, checkpoint=args.checkpoint,
+                      split=args.split or cfg.dataset.test_split, num_clips=clips,
+                      num_crops=crops, aggregate=args.aggregate, batch_size=args.batch_size,
+                      out=args.out, log=log)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+        print(f"vivit-eval: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        m = summary["metrics"]
+        extra = (f"mAP {m['mAP']:.4f}" if "mAP" in m
+                 else f"mean class acc {m['mean_class_accuracy']:.4f}")
+        print(f"{summary['split']} {summary['views']} ({summary['aggregate']}), step "
+              f"{summary['checkpoint_step']}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  "
+              f"{extra}  ({summary['counts']['videos']} videos × "
+              f"{summary['counts']['views_per_video']} views) → {summary['outdir']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

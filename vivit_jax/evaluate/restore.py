@@ -1,0 +1,151 @@
+"""Find a checkpoint and restore only its parameters, sharded for the current machine's mesh.
+
+Shared by `vivit-eval`, `vivit-predict` and `vivit-rollout`. The parameters are restored
+into the shapes and shardings of the config's model on the current mesh (a checkpoint
+written on another mesh or process count loads), after a shape check that names the first
+tensor that does not fit the config. The optimiser state is not read (partial restore).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint's parameters do not fit the config's model; names the first tensor."""
+
+
+def resolve_checkpoint(workdir: str | pathlib.Path | None,
+                       checkpoint: str | None = None) -> tuple[pathlib.Path, int]:
+    """`(step directory, step)` from a workdir and `--checkpoint STEP|PATH` (default: latest).
+
+    PATH may be a step directory (`…/checkpoints/30`), a `checkpoints/` directory or a
+    workdir (latest step of either).
+    """
+    if checkpoint and not str(checkpoint).isdigit():
+        path = pathlib.Path(checkpoint).expanduser().absolute()
+        if path.name.isdigit() and (path / "default").is_dir():
+            return path, int(path.name)
+        workdir = path.parent if path.name == "checkpoints" else path
+        checkpoint = None
+    if workdir is None:
+        raise FileNotFoundError("no checkpoint given: pass --checkpoint or --workdir")
+    ckpt_dir = pathlib.Path(workdir).expanduser().absolute() / "checkpoints"
+    steps = sorted(int(p.name) for p in ckpt_dir.iterdir()
+                   if p.name.isdigit() and (p / "default").is_dir()) if ckpt_dir.is_dir() else []
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
+    if checkpoint is None:
+        return ckpt_dir / str(steps[-1]), steps[-1]
+    step = int(checkpoint)
+    if step not in steps:
+        raise FileNotFoundError(f"checkpoint step {step} not in {ckpt_dir} (has {steps})")
+    return ckpt_dir / str(step), step
+
+
+def load_workdir_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+    """The resolved config a training run saved as `WORKDIR/config.json`, validated, locked."""
+    from vivit_jax import config as config_lib
+
+    path = pathlib.Path(workdir).expanduser() / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: pass --config FILE or a training workdir")
+    cfg = config_lib.complete(ml_collections.ConfigDict(json.loads(path.read_text())))
+    _tuples(cfg)  # JSON turned tuples into lists; the model code expects tuples.
+    cfg.lock()
+    return cfg
+
+
+def _tuples(cfg: ml_collections.ConfigDict) -> None:
+    for key, value in cfg.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            _tuples(value)
+        elif isinstance(value, list):
+            with cfg.ignore_type():
+                cfg[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+
+
+def _path_str(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def check_shapes(saved: Any, expected: Any, where: str) -> None:
+    """Raises `CheckpointMismatch` naming the first parameter missing, extra or of another shape."""
+    saved_l = {_path_str(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)}
+    exp_l = {_path_str(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(expected)}
+    for name in sorted(exp_l):
+        if name not in saved_l:
+            raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
+                                     f"{name!r} {exp_l[name]} is not in the checkpoint")
+        if saved_l[name] != exp_l[name]:
+            raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
+                                     f"{name!r} has shape {saved_l[name]} in the checkpoint, "
+                                     f"{exp_l[name]} in the model")
+    extra = sorted(set(saved_l) - set(exp_l))
+    if extra:
+        raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
+                                 f"{extra[0]!r} {saved_l[extra[0]]} is not in the model")
+
+
+def restore_params(step_dir: pathlib.Path, abstract_params: Any, param_sh: Any) -> Any:
+    """The `params` of a train-state checkpoint, placed with `param_sh` (any saving mesh)."""
+    import orbax.checkpoint as ocp
+
+    item = pathlib.Path(step_dir) / "default"
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)  # Orbax warns that the item has no step metadata: fine.
+    try:
+        meta = ocp.StandardCheckpointer().metadata(item)
+    finally:
+        absl_log.setLevel(level)
+    tree = getattr(meta, "item_metadata", meta)
+    tree = getattr(tree, "tree", tree)
+    if "params" not in tree:
+        raise CheckpointMismatch(f"checkpoint {step_dir} has no 'params' (keys {list(tree)})")
+    check_shapes(tree["params"], abstract_params, str(step_dir))
+    target = {"params": jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_params,
+        param_sh)}
+    restore_args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), target)
+    out = ocp.PyTreeCheckpointer().restore(item, args=ocp.args.PyTreeRestore(
+        item=target, restore_args=restore_args, partial_restore=True))
+    return out["params"]
+
+
+def load_model(cfg: ml_collections.ConfigDict, step_dir: pathlib.Path, mesh=None):
+    """`(graphdef, params, setup, mesh)`: the config's model with the checkpoint's params."""
+    from vivit_jax import sharding, train
+
+    mesh = mesh if mesh is not None else sharding.make_mesh(cfg.mesh)
+    setup = train.setup_state(cfg, mesh)
+    params = restore_params(step_dir, setup.abstract_params, setup.param_sh)
+    return setup.graphdef, params, setup, mesh
+
+
+def label_names(cfg: ml_collections.ConfigDict) -> list[str]:
+    """Class names from the dataset's `label_map.json` if it can be found, else '0', '1', …"""
+    from vivit_jax.data import dmvr_format, pipeline
+
+    k = int(cfg.dataset.num_classes)
+    if cfg.dataset.name == "synthetic_motion":  # Known names; no need to generate the data.
+        from vivit_jax.data import synthetic
+        return list(synthetic.CLASSES[:k])
+    try:
+        if cfg.dataset.name == "dmvr":
+            names = dmvr_format.read_label_map(pipeline.resolve_data_dir(cfg.dataset))
+            if len(names) == k:
+                return list(names)
+    except (OSError, ValueError):
+        pass
+    return [str(i) for i in range(k)]
+
+
+def as_numpy(tree: Any) -> Any:
+    return jax.tree.map(np.asarray, jax.device_get(tree))

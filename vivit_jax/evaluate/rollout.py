@@ -1,0 +1,206 @@
+"""Attention rollout (Abnar & Zuidema 2020) for joint, divided and separable attention.
+
+  vivit-rollout --checkpoint WORKDIR VIDEO --out PNG [--layers 4,8,12] [--config FILE]
+
+The math is pure numpy so that tests can check it by hand:
+
+- `affinity(A)`: per layer, `0.5 · mean_heads(A) + 0.5 · I` (the residual connection), rows
+  renormalised (Abnar & Zuidema §3).
+- `rollout([Â_1 … Â_L])` = `Â_L · … · Â_1`; every row of a product of row-stochastic
+  matrices sums to 1.
+- Separable (VidTr appendix §4, Eqs. 1–3): the temporal rollout `mask_t [S+1, T+1, T+1]`
+  (per spatial position) and the spatial one `mask_s [T+1, S+1, S+1]` (per temporal row);
+  `mask_t' = mask_t[1:, 0, 1:] ∈ R^{S×T}`, `mask_s' = mask_s[1:, 0, 1:] ∈ R^{T×S}`, and
+  `mask_st' = Re(mask_t') ⊙ mask_s'`. The paper calls `Re` "a reshape"; we read it as the
+  transpose S×T → T×S (a plain reshape would pair frames with unrelated positions).
+- Divided (TimeSformer): the temporal attention runs over patch tokens only (no CLS row), so
+  `mask_t'[n, t]` is the mean over query frames of the temporal rollout's column t (how much
+  an average frame of position n draws from frame t); the spatial rollout's CLS row gives
+  `mask_s'`; combined as for VidTr. Space-only: the spatial part alone.
+- Joint (ViViT model 1, TimeSformer joint): the CLS row of the rollout over all tokens (the
+  mean row for a GAP classifier), reshaped to the token grid.
+- `threshold_top(mask, 0.3)`: keep the top 30 % of values (VidTr appendix §4), zero the rest.
+C-VidTr with temporal pooling changes the number of temporal rows between layers; its
+rollout is refused (the per-layer matrices no longer chain).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def affinity(attn: np.ndarray) -> np.ndarray:
+    """`[..., H, N, N]` attention → `[..., N, N]`: 0.5·mean over heads + 0.5·I, rows sum to 1."""
+    a = np.asarray(attn, np.float64).mean(axis=-3)
+    a = 0.5 * a + 0.5 * np.eye(a.shape[-1])
+    return a / a.sum(-1, keepdims=True)
+
+
+def rollout(affinities: Sequence[np.ndarray]) -> np.ndarray:
+    """`Â_L · … · Â_1` of per-layer affinities `[..., N, N]` (layer 1 first in the list)."""
+    if not len(affinities):
+        raise ValueError("rollout of zero layers")
+    out = np.asarray(affinities[0], np.float64)
+    for a in affinities[1:]:
+        out = np.asarray(a, np.float64) @ out
+    return out
+
+
+def combine_separable(mask_t: np.ndarray, mask_s: np.ndarray) -> np.ndarray:
+    """VidTr Eq. 1–3: `mask_t [S+1, T+1, T+1]`, `mask_s [T+1, S+1, S+1]` → `[T, S]`."""
+    mt = np.asarray(mask_t)[1:, 0, 1:]  # [S, T]: CLS row of each spatial position.
+    ms = np.asarray(mask_s)[1:, 0, 1:]  # [T, S]: CLS row of each frame.
+    return mt.T * ms
+
+
+def combine_divided(mask_t: np.ndarray, mask_s: np.ndarray) -> np.ndarray:
+    """TimeSformer: `mask_t [N, T, T]` (no CLS), `mask_s [T, 1+N, 1+N]` → `[T, N]`."""
+    mt = np.asarray(mask_t).mean(axis=1)  # [N, T]: column means = average query frame.
+    ms = np.asarray(mask_s)[:, 0, 1:]  # [T, N]
+    return mt.T * ms
+
+
+def threshold_top(mask: np.ndarray, fraction: float = 0.3) -> np.ndarray:
+    """`mask` with all but its `round(fraction · size)` largest values set to 0 (ties: first)."""
+    mask = np.asarray(mask)
+    flat = mask.reshape(-1)
+    k = int(round(fraction * flat.size))
+    out = np.zeros_like(flat)
+    if k:
+        keep = np.argsort(-flat, kind="stable")[:k]
+        out[keep] = flat[keep]
+    return out.reshape(mask.shape)
+
+
+def _first(x) -> np.ndarray:
+    return np.asarray(x)[0]  # Batch element 0.
+
+
+def token_masks(attention: list[Any], grid: tuple[int, int, int], layers: Sequence[int],
+                classifier_token: bool = True) -> dict[int, np.ndarray]:
+    """Per requested layer (1-based), the combined rollout on the token grid `[t, h, w]`.
+
+    `attention` is a model's `out["attention"]` for a batch of one video.
+    """
+    t, h, w = grid
+    if not isinstance(attention, (list, tuple)) or not len(attention):
+        raise ValueError("rollout needs per-layer attention (ViViT model 1, TimeSformer, VidTr); "
+                         "this model returns " + type(attention).__name__)
+    n_layers = len(attention)
+    for layer in layers:
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"--layers {layer}: the model has layers 1..{n_layers}")
+    first = attention[0]
+    out = {}
+    if isinstance(first, dict) and "kept" in first:  # VidTr separable.
+        if any(a.get("kept") is not None or np.shape(a["temporal"])[-1] !=
+               np.shape(a["temporal"])[-2] for a in attention):
+            raise ValueError("rollout of C-VidTr with temporal pooling is not supported: the "
+                             "temporal rows change between layers")
+        aff_t = [affinity(_first(a["temporal"])) for a in attention]  # [S+1, T+1, T+1]
+        aff_s = [affinity(_first(a["spatial"])) for a in attention]  # [T+1, S+1, S+1]
+        for layer in layers:
+            st = combine_separable(rollout(aff_t[:layer]), rollout(aff_s[:layer]))
+            out[layer] = st.reshape(t, h, w)
+    elif isinstance(first, dict):  # TimeSformer divided / space-only.
+        aff_s = [affinity(_first(a["spatial"])) for a in attention]  # [T, 1+N, 1+N]
+        has_t = "temporal" in first and first["temporal"] is not None
+        aff_t = [affinity(_first(a["temporal"])) for a in attention] if has_t else None
+        for layer in layers:
+            ms = rollout(aff_s[:layer])
+            if aff_t is None:
+                st = ms[:, 0, 1:]
+            else:
+                st = combine_divided(rollout(aff_t[:layer]), ms)
+            out[layer] = st.reshape(t, h, w)
+    else:  # Joint attention over all tokens: [B, H, N, N].
+        aff = [affinity(_first(a)) for a in attention]
+        for layer in layers:
+            r = rollout(aff[:layer])
+            row = r[0, 1:] if classifier_token else r.mean(0)
+            out[layer] = row.reshape(t, h, w)
+    return out
+
+
+def to_frames(mask: np.ndarray, num_frames: int, size: int) -> np.ndarray:
+    """Token-grid mask `[t, h, w]` → per-pixel `[num_frames, size, size]` (nearest)."""
+    t, h, w = mask.shape
+    m = np.repeat(mask, num_frames // t, axis=0)
+    return np.repeat(np.repeat(m, size // h, axis=1), size // w, axis=2)
+
+
+def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None = None,
+        config: str | None = None, overrides=(), fraction: float = 0.3,
+        fps: float = 10.0) -> dict[int, np.ndarray]:
+    """Rollout of the centre view of `video`; writes the PNG grid; returns the pixel masks."""
+    import jax.numpy as jnp
+
+    from vivit_jax import train
+    from vivit_jax.evaluate import plots, predict
+
+    cfg, model, step = predict.load(checkpoint, config, list(overrides))
+    frames = predict.decode(video, cfg.dataset.min_resize, fps)
+    view = predict.make_views(frames, cfg.dataset, 1, 1)
+    shown = predict.make_views(frames, cfg.dataset, 1, 1, normalize=False)[0]
+    _, res = model(jnp.asarray(view, train.DTYPES[cfg.dtype]), train=False,
+                   return_attention=True)
+    attention = res.get("attention")
+    if not attention or "grid" not in res:
+        raise ValueError(f"model.family={cfg.model.family!r} returns no attention to roll out")
+    attention = [a if isinstance(a, dict) else np.asarray(a, np.float32) for a in attention]
+    attention = [{k: (None if v is None else np.asarray(v, np.float32)) for k, v in a.items()}
+                 if isinstance(a, dict) else a for a in attention]
+    n = len(attention)
+    layers = list(layers) if layers else sorted({max(1, n // 3), max(1, 2 * n // 3), n})
+    grid = tuple(int(g) for g in res["grid"])
+    token = cfg.model.get("classifier", "token") == "token"
+    masks = token_masks(attention, grid, layers, token)
+    pixel = {}
+    for layer, m in masks.items():
+        top = threshold_top(m, fraction)
+        pixel[layer] = to_frames(top / max(float(top.max()), 1e-12), len(shown), shown.shape[1])
+    plots.rollout_png(np.clip(shown, 0, 255).astype(np.uint8), pixel, out,
+                      f"{os.path.basename(video)}: rollout (top {fraction:.0%}), step {step}")
+    return pixel
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry of `vivit-rollout`."""
+    from vivit_jax.main import split_args
+
+    rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="vivit-rollout",
+                                description="Attention-rollout overlays of a video (PNG).")
+    p.add_argument("video")
+    p.add_argument("--checkpoint", required=True, help="training workdir or step directory")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--layers", help="1-based layers, e.g. 4,8,12 (default: L/3, 2L/3, L)")
+    p.add_argument("--config", help="config file[:ARG] (default: WORKDIR/config.json)")
+    p.add_argument("--fraction", type=float, default=0.3, help="share of values kept")
+    p.add_argument("--fps", type=float, default=10.0)
+    args = p.parse_args(rest)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        layers = None
+        if args.layers:
+            try:
+                layers = [int(x) for x in args.layers.split(",")]
+            except ValueError:
+                raise ValueError(f"--layers {args.layers!r}: expected numbers like 4,8,12") \
+                    from None
+        run(args.video, checkpoint=args.checkpoint, out=args.out, layers=layers,
+            config=args.config, overrides=overrides, fraction=args.fraction, fps=args.fps)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        print(f"vivit-rollout: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
