@@ -43,12 +43,12 @@ def test_profile_cli_reports_latency_and_memory(capsys):
 
     spec = str(REPO / "configs/synthetic/vivit_tiny.py:runlocal")
     assert profile.main(["--config", spec, "--json", "--latency", "--batch", "2",
-                         "--repeats", "1", "--memory", "--train-batch", "4"]) == 0
+                         "--repeats", "1", "--memory", "--train-batch", "8"]) == 0
     import json
     r = json.loads(capsys.readouterr().out)
     assert sorted(r["latency"]) == ["1", "2"] and r["backend"] == jax.default_backend()
     step = r["memory"]["train_step"]
-    assert step["batch"] == 4
+    assert step["batch"] == 8
     # Peak = arguments + outputs not donated + temporaries.
     assert step["peak_memory_bytes"] == (step["argument_size_bytes"] + step["output_size_bytes"]
                                          + step["temp_size_bytes"] - step["alias_size_bytes"])
