@@ -22,55 +22,27 @@ jitter.
 """
 import ml_collections
 
-KINETICS_400_TRAIN_SIZE = 240000  # The paper's "240k training videos".
-# (frames, t_o, test clips, test crops): Table 2 and the evaluation protocol.
+from vivit_jax import recipes
+
+# frames → (t_o, test clips, test crops): Table 2 and the evaluation protocol.
 SETTINGS = {16: (3, 5, 1), 32: (5, 5, 1), 64: (7, 3, 3)}
 
 
 def get_config(arg=None):
-    frames = int(arg or 16)
-    if frames not in SETTINGS:
+    if str(arg or 16) not in {str(t) for t in SETTINGS}:
         raise ValueError(f"unknown config arg {arg!r}; expected one of {sorted(SETTINGS)}")
+    frames = int(arg or 16)
     window, clips, crops = SETTINGS[frames]
     c = ml_collections.ConfigDict()
     c.seed = 0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.family = "stat"
-    c.model.variant = "B"
-    c.model.window = window
-    c.model.drop_path = 0.2
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = "dmvr"
-    c.dataset.data_dir = ""  # Must be set: --config.dataset.data_dir=/path/to/k400_dmvr
-    c.dataset.num_classes = 400
-    c.dataset.num_frames = frames
-    c.dataset.sampling = "tsn"
-    c.dataset.image_size = 224
-    c.dataset.min_resize = 256
-    c.dataset.random_crop = True
-    c.dataset.random_flip = True  # Kinetics classes are left/right symmetric.
-    c.dataset.normalization = "imagenet"
-    c.dataset.mixup_alpha = 0.8
-    c.dataset.cutmix_alpha = 1.0
-    c.dataset.test_clips = clips
-    c.dataset.test_crops = crops
-
-    c.batch_size = 512
-    c.eval_batch_size = 64
+    c.model = ml_collections.ConfigDict(dict(family="stat", variant="B", window=window,
+                                             drop_path=0.2))
+    c.dataset = recipes.dmvr_video(
+        num_classes=400, num_frames=frames, sampling="tsn", flip=True,  # Kinetics: symmetric.
+        normalization="imagenet", mixup_alpha=0.8, cutmix_alpha=1.0,
+        test_clips=clips, test_crops=crops)
     c.label_smoothing = 0.1
-    steps_per_epoch = KINETICS_400_TRAIN_SIZE // c.batch_size
-    c.num_train_steps = 200 * steps_per_epoch
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adamw"
-    c.optim.lr = 1.6e-3
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 30 * steps_per_epoch
-    c.optim.weight_decay = 0.05
-    c.optim.grad_clip_norm = 1.0
-
-    c.log_every_steps = 100
-    c.eval_every_steps = 10 * steps_per_epoch
-    c.checkpoint_every_steps = 1000
+    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE_STAT, epochs=200,
+                           batch_size=512, optim=recipes.stat_adamw(), warmup_epochs=30,
+                           eval_every_epochs=10)
     return c

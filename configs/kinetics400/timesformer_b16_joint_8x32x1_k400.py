@@ -24,61 +24,35 @@ Recipe (official TimeSformer `TimeSformer_jointST_8x32_224.yaml`): 8 frames at s
 random 224² crop and flip, mean 0.45 / std 0.225 normalisation, SGD (Nesterov) momentum 0.9,
 lr 0.005, weight decay 1e-4, 15 epochs with the lr divided by 10 after epochs 11 and 14, batch
 64, drop path 0.1. The official short-side scale jitter 256-320 is not a config key yet (fixed
-256 here). The paper starts from an ImageNet-21K ViT-B/16; there is no config key to load one
-yet (issue 5), so training from scratch, as here, lands well below the paper.
+256 here).
+
+The paper starts from an ImageNet-21K ViT-B/16; from scratch the model lands well below the
+paper. Convert one and train from it (README: "Fine-tune on your own videos from a ViT
+checkpoint"):
+
+  vivit-convert --vit ViT-B_16.npz --out ckpt/timesformer_b16_joint_8x32x1_k400_init \
+      --config configs/kinetics400/timesformer_b16_joint_8x32x1_k400.py
+  vivit-train ... --config.init_from.checkpoint=ckpt/timesformer_b16_joint_8x32x1_k400_init
 `model.zero_init_temporal` stays True (official, right for a ViT start); set it False
 to train from scratch (see configs/synthetic/timesformer_divided_tiny.py).
 """
 import ml_collections
 
-KINETICS_400_TRAIN_SIZE = 214834  # As the ViViT configs (Scenic's count).
+from vivit_jax import recipes
 
 
 def get_config(arg=None):
+    recipes.no_arg(arg)
     c = ml_collections.ConfigDict()
     c.seed = 0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.family = "timesformer"
-    c.model.variant = "B/16"
-    c.model.attention_type = "joint_space_time"
-    c.model.drop_path = 0.1  # Official vit_base_patch16_224.
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = "dmvr"
-    c.dataset.data_dir = ""  # Must be set: --config.dataset.data_dir=/path/to/k400_dmvr
-    c.dataset.num_classes = 400
-    c.dataset.num_frames = 8
-    c.dataset.stride = 32
-    c.dataset.image_size = 224
-    c.dataset.min_resize = 256
-    c.dataset.random_crop = True
-    c.dataset.random_flip = True  # Kinetics classes are left/right symmetric.
-    c.dataset.normalization = "mean_std"
-    c.dataset.mean = (0.45, 0.45, 0.45)
-    c.dataset.std = (0.225, 0.225, 0.225)
-    c.dataset.test_clips = 1
-    c.dataset.test_crops = 3
-
-    c.batch_size = 64
-    c.eval_batch_size = 64
-    steps_per_epoch = KINETICS_400_TRAIN_SIZE // c.batch_size
-    c.num_train_steps = 15 * steps_per_epoch
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "sgd"
-    c.optim.momentum = 0.9
-    c.optim.nesterov = True
-    c.optim.lr = 0.005
-    c.optim.schedule = "step"
-    c.optim.step_boundaries = (11 / 15, 14 / 15)
-    c.optim.step_decay = 0.1
-    c.optim.warmup_steps = 0
-    c.optim.weight_decay = 1e-4
-    c.optim.grad_clip_norm = 0.0  # The official recipe does not clip.
-
-    c.log_every_steps = 100
-    c.eval_every_steps = 5 * steps_per_epoch
-    c.checkpoint_every_steps = 1000
-    if arg:
-        raise ValueError(f"unknown config arg {arg!r}; this config takes none")
+    c.model = ml_collections.ConfigDict(dict(
+        family="timesformer", variant="B/16", attention_type="joint_space_time",
+        drop_path=0.1,  # Official vit_base_patch16_224.
+    ))
+    c.dataset = recipes.dmvr_video(
+        num_classes=400, num_frames=8, stride=32, flip=True,  # Kinetics: symmetric.
+        normalization="mean_std", mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225),
+        test_clips=1, test_crops=3)
+    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE, epochs=15,
+                           batch_size=64, optim=recipes.timesformer_sgd(nesterov=True))
     return c

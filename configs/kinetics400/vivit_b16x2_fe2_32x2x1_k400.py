@@ -35,59 +35,32 @@ cosine decay after 2.5 epochs of linear warmup, batch 64, 30 epochs, gradient cl
 
 Scenic starts from an ImageNet-21k ViT-B/16 (tubelet kernel by central-frame init, position
 embeddings tiled over time); from scratch the model lands far below the paper. Convert one and
-train from it (docs/finetune_from_vit.md):
+train from it (README: "Fine-tune on your own videos from a ViT checkpoint"):
 
-  vivit-convert --vit ViT-B_16.npz --config configs/kinetics400/vivit_b16x2_fe2_32x2x1_k400.py \
-      --out ckpt/vivit_b16x2_fe2_32x2x1_k400_init
+  vivit-convert --vit ViT-B_16.npz --out ckpt/vivit_b16x2_fe2_32x2x1_k400_init \
+      --config configs/kinetics400/vivit_b16x2_fe2_32x2x1_k400.py
   vivit-train ... --config.init_from.checkpoint=ckpt/vivit_b16x2_fe2_32x2x1_k400_init
 """
 import ml_collections
 
-KINETICS_400_TRAIN_SIZE = 214834  # Scenic's count; Kinetics shrinks as videos vanish.
+from vivit_jax import recipes
+
+# Scenic: short side 256 × U(0.9, 1.33), random 224² crop, flip, colour augmentation.
+TRAIN_PP = "scale_jitter(230, 340)|random_crop(224)|flip|color_jitter(0.4, 0.8)"
 
 
 def get_config(arg=None):
+    recipes.no_arg(arg)
     c = ml_collections.ConfigDict()
     c.seed = 0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.family = "vivit"
-    c.model.variant = "B/16x2"
-    c.model.model_type = "factorised_encoder"
-    c.model.temporal_layers = 2  # Table 2 (see docstring).
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = "dmvr"
-    c.dataset.data_dir = ""  # Must be set: --config.dataset.data_dir=/path/to/k400_dmvr
-    c.dataset.num_classes = 400
-    c.dataset.num_frames = 32
-    c.dataset.stride = 2
-    c.dataset.image_size = 224
-    c.dataset.min_resize = 256
-    c.dataset.random_crop = True
-    c.dataset.random_flip = True  # Kinetics classes are left/right symmetric.
-    c.dataset.normalization = "minus_one_to_one"  # Scenic's zero_centering.
-    # Scenic: short side 256 × U(0.9, 1.33), random 224² crop, flip, colour augmentation.
-    c.dataset.train_pp = "scale_jitter(230, 340)|random_crop(224)|flip|color_jitter(0.4, 0.8)"
-    c.dataset.test_clips = 4  # Paper protocol: 4 temporal clips × 3 spatial crops.
-    c.dataset.test_crops = 3
-
-    c.batch_size = 64
-    c.eval_batch_size = 64
-    steps_per_epoch = KINETICS_400_TRAIN_SIZE // c.batch_size
-    c.num_train_steps = 30 * steps_per_epoch
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "sgd"
-    c.optim.momentum = 0.9
-    c.optim.lr = 0.05
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = int(2.5 * steps_per_epoch)
-    c.optim.weight_decay = 0.0
-    c.optim.grad_clip_norm = 1.0
-
-    c.log_every_steps = 100
-    c.eval_every_steps = 5 * steps_per_epoch
-    c.checkpoint_every_steps = 1000
-    if arg:
-        raise ValueError(f"unknown config arg {arg!r}; this config takes none")
+    c.model = ml_collections.ConfigDict(dict(
+        family="vivit", variant="B/16x2", model_type="factorised_encoder",
+        temporal_layers=2,  # Table 2 (see docstring).
+    ))
+    c.dataset = recipes.dmvr_video(
+        num_classes=400, num_frames=32, stride=2, flip=True,  # Kinetics is left/right symmetric.
+        normalization="minus_one_to_one",  # Scenic's zero_centering.
+        train_pp=TRAIN_PP, test_clips=4, test_crops=3)  # Paper protocol: 4 clips × 3 crops.
+    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE, epochs=30,
+                           batch_size=64, optim=recipes.scenic_sgd(lr=0.05), warmup_epochs=2.5)
     return c

@@ -16,53 +16,24 @@ MViT-B's SSv2 schedule: 100 epochs, lr 1.6e-3 at batch 512 with 10 warmup epochs
 """
 import ml_collections
 
-SSV2_TRAIN_SIZE = 168913
+from vivit_jax import recipes
+
 SETTINGS = {16: 3, 32: 5, 64: 7}  # frames → t_o (Table 2).
 
 
 def get_config(arg=None):
-    frames = int(arg or 16)
-    if frames not in SETTINGS:
+    if str(arg or 16) not in {str(t) for t in SETTINGS}:
         raise ValueError(f"unknown config arg {arg!r}; expected one of {sorted(SETTINGS)}")
+    frames = int(arg or 16)
     c = ml_collections.ConfigDict()
     c.seed = 0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.family = "stat"
-    c.model.variant = "B"
-    c.model.window = SETTINGS[frames]
-    c.model.drop_path = 0.2
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = "dmvr"
-    c.dataset.data_dir = ""  # Must be set: --config.dataset.data_dir=/path/to/ssv2_dmvr
-    c.dataset.num_classes = 174
-    c.dataset.num_frames = frames
-    c.dataset.sampling = "tsn"
-    c.dataset.image_size = 224
-    c.dataset.min_resize = 256
-    c.dataset.random_crop = True
-    c.dataset.random_flip = False  # MUST stay False: flipping swaps left/right classes.
-    c.dataset.normalization = "imagenet"
-    c.dataset.mixup_alpha = 0.8
-    c.dataset.cutmix_alpha = 1.0
-    c.dataset.test_clips = 1
-    c.dataset.test_crops = 3
-
-    c.batch_size = 512
-    c.eval_batch_size = 64
+    c.model = ml_collections.ConfigDict(dict(family="stat", variant="B", window=SETTINGS[frames],
+                                             drop_path=0.2))
+    c.dataset = recipes.dmvr_video(
+        num_classes=174, num_frames=frames, sampling="tsn",
+        flip=False,  # MUST stay False: flipping swaps left/right classes.
+        normalization="imagenet", mixup_alpha=0.8, cutmix_alpha=1.0, test_clips=1, test_crops=3)
     c.label_smoothing = 0.1
-    steps_per_epoch = SSV2_TRAIN_SIZE // c.batch_size
-    c.num_train_steps = 100 * steps_per_epoch
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "adamw"
-    c.optim.lr = 1.6e-3
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = 10 * steps_per_epoch
-    c.optim.weight_decay = 0.05
-    c.optim.grad_clip_norm = 1.0
-
-    c.log_every_steps = 100
-    c.eval_every_steps = 5 * steps_per_epoch
-    c.checkpoint_every_steps = 1000
+    recipes.epoch_schedule(c, train_size=recipes.SSV2_TRAIN_SIZE, epochs=100, batch_size=512,
+                           optim=recipes.stat_adamw(), warmup_epochs=10)
     return c

@@ -27,58 +27,29 @@ stride 1, short side 288, random 256² crop, **no flip** (SSv2 has left/right cl
 magnitude 20 is on another scale, here the maximum 10), Mixup alpha 0.3, stochastic depth 0.3,
 label smoothing 0.3, SGD momentum 0.9, lr 0.4 with cosine decay after 2.5 epochs of warmup,
 batch 64, 35 epochs. Scenic starts from a Kinetics-trained (or ImageNet-21k) checkpoint:
-`--config.init_from.checkpoint=...` (docs/finetune_from_vit.md).
+`--config.init_from.checkpoint=...` (README: "Fine-tune on your own videos from a ViT checkpoint").
 """
 import ml_collections
 
-SSV2_TRAIN_SIZE = 168913
+from vivit_jax import recipes
+
+# Scenic: short side 288 × U(0.9, 1.33), random 256² crop, RandAugment; no flip op here.
+TRAIN_PP = "scale_jitter(259, 383)|random_crop(256)|randaug(2, 10)"
 
 
 def get_config(arg=None):
+    recipes.no_arg(arg)
     c = ml_collections.ConfigDict()
     c.seed = 0
-
-    c.model = ml_collections.ConfigDict()
-    c.model.family = "vivit"
-    c.model.variant = "B/16x2"
-    c.model.model_type = "factorised_encoder"
-    c.model.temporal_layers = 4
-    c.model.drop_path = 0.3
-
-    c.dataset = ml_collections.ConfigDict()
-    c.dataset.name = "dmvr"
-    c.dataset.data_dir = ""  # Must be set: --config.dataset.data_dir=/path/to/ssv2_dmvr
-    c.dataset.num_classes = 174
-    c.dataset.num_frames = 32
-    c.dataset.stride = 1
-    c.dataset.image_size = 256
-    c.dataset.min_resize = 288
-    c.dataset.random_crop = True
-    c.dataset.random_flip = False  # MUST stay False: flipping swaps left/right classes.
-    c.dataset.normalization = "minus_one_to_one"
-    # Scenic: short side 288 × U(0.9, 1.33), random 256² crop, RandAugment; no flip op here.
-    c.dataset.train_pp = "scale_jitter(259, 383)|random_crop(256)|randaug(2, 10)"
-    c.dataset.mixup_alpha = 0.3
-    c.dataset.test_clips = 4  # Paper protocol: 4 temporal clips × 3 spatial crops.
-    c.dataset.test_crops = 3
-
-    c.batch_size = 64
-    c.eval_batch_size = 64
+    c.model = ml_collections.ConfigDict(dict(
+        family="vivit", variant="B/16x2", model_type="factorised_encoder", temporal_layers=4,
+        drop_path=0.3))
+    c.dataset = recipes.dmvr_video(
+        num_classes=174, num_frames=32, stride=1, image_size=256, min_resize=288,
+        flip=False,  # MUST stay False: flipping swaps left/right classes.
+        normalization="minus_one_to_one", train_pp=TRAIN_PP, mixup_alpha=0.3,
+        test_clips=4, test_crops=3)  # Paper protocol: 4 temporal clips × 3 spatial crops.
     c.label_smoothing = 0.3
-    steps_per_epoch = SSV2_TRAIN_SIZE // c.batch_size
-    c.num_train_steps = 35 * steps_per_epoch
-    c.optim = ml_collections.ConfigDict()
-    c.optim.name = "sgd"
-    c.optim.momentum = 0.9
-    c.optim.lr = 0.4
-    c.optim.schedule = "cosine"
-    c.optim.warmup_steps = int(2.5 * steps_per_epoch)
-    c.optim.weight_decay = 0.0
-    c.optim.grad_clip_norm = 1.0
-
-    c.log_every_steps = 100
-    c.eval_every_steps = 5 * steps_per_epoch
-    c.checkpoint_every_steps = 1000
-    if arg:
-        raise ValueError(f"unknown config arg {arg!r}; this config takes none")
+    recipes.epoch_schedule(c, train_size=recipes.SSV2_TRAIN_SIZE, epochs=35, batch_size=64,
+                           optim=recipes.scenic_sgd(lr=0.4), warmup_epochs=2.5)
     return c

@@ -1,0 +1,127 @@
+"""Building blocks the experiment configs share: dataset sections, epoch schedules, recipes.
+
+A config file still states everything that makes its experiment what it is (model, frames,
+stride, views, learning rate, epochs); what is the same across papers' recipes is written
+once here:
+
+- `dmvr_video(...)`: the `dataset` section for DMVR shards of a real dataset.
+- `epoch_schedule(c, ...)`: batch size, steps, warmup and evaluation cadence from epochs.
+- `scenic_sgd`, `timesformer_sgd`, `stat_adamw`: the optimisers of the papers' recipes.
+- `synthetic_tiny(...)`: a whole tiny experiment on the embedded `synthetic_motion` set,
+  with the `runlocal` smoke-test shrink.
+- `no_arg(arg)`: refuse a config argument a config does not take.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+# Training-set sizes that turn epochs into steps.
+KINETICS_400_TRAIN_SIZE = 214834  # Scenic's count; Kinetics shrinks as videos vanish.
+KINETICS_400_TRAIN_SIZE_STAT = 240000  # STAT's "240k training videos".
+SSV2_TRAIN_SIZE = 168913
+
+
+def no_arg(arg: str | None) -> None:
+    if arg:
+        raise ValueError(f"unknown config arg {arg!r}; this config takes none")
+
+
+def dmvr_video(*, num_classes: int, num_frames: int, flip: bool, normalization: str,
+               test_clips: int, test_crops: int, image_size: int = 224, min_resize: int = 256,
+               **more: Any) -> ml_collections.ConfigDict:
+    """`dataset` of DMVR shards in `dataset.data_dir` (left empty: the user must set it).
+
+    `flip`: horizontal flips in training (Kinetics: yes; SSv2: never, it has left/right
+    classes). `more`: any other dataset field (`stride`, `sampling`, `train_pp`, mixup, …).
+    """
+    d = ml_collections.ConfigDict(dict(
+        name="dmvr", data_dir="", num_classes=num_classes, num_frames=num_frames,
+        image_size=image_size, min_resize=min_resize, random_crop=True, random_flip=flip,
+        normalization=normalization, test_clips=test_clips, test_crops=test_crops))
+    d.update(more)
+    return d
+
+
+def epoch_schedule(c: ml_collections.ConfigDict, *, train_size: int, epochs: int,
+                   batch_size: int, optim: dict[str, Any], warmup_epochs: float = 0.0,
+                   eval_every_epochs: int = 5, eval_batch_size: int = 64) -> None:
+    """Sets batch sizes, `num_train_steps`, `optim` (with warmup steps) and the cadence.
+
+    Steps per epoch = train_size // batch_size; warmup = int(warmup_epochs × that).
+    """
+    steps_per_epoch = train_size // batch_size
+    c.batch_size = batch_size
+    c.eval_batch_size = eval_batch_size
+    c.num_train_steps = epochs * steps_per_epoch
+    c.optim = ml_collections.ConfigDict(optim)
+    c.optim.warmup_steps = int(warmup_epochs * steps_per_epoch)
+    c.log_every_steps = 100
+    c.eval_every_steps = eval_every_epochs * steps_per_epoch
+    c.checkpoint_every_steps = 1000
+
+
+def scenic_sgd(lr: float) -> dict[str, Any]:
+    """Scenic's ViViT recipes: SGD momentum 0.9, cosine decay, clip at norm 1, no decay."""
+    return dict(name="sgd", momentum=0.9, lr=lr, schedule="cosine", weight_decay=0.0,
+                grad_clip_norm=1.0)
+
+
+def timesformer_sgd(*, nesterov: bool = False) -> dict[str, Any]:
+    """The official TimeSformer fine-tuning recipe (15 epochs): SGD momentum 0.9, lr 0.005,
+    ÷10 after epochs 11 and 14, weight decay 1e-4, no clipping (Nesterov in its configs)."""
+    optim = dict(name="sgd", momentum=0.9, lr=0.005, schedule="step",
+                 step_boundaries=(11 / 15, 14 / 15), step_decay=0.1, weight_decay=1e-4,
+                 grad_clip_norm=0.0)
+    if nesterov:
+        optim["nesterov"] = True
+    return optim
+
+
+def stat_adamw() -> dict[str, Any]:
+    """STAT's recipe (DeiT-style, from scratch): AdamW lr 1.6e-3 at batch 512, cosine,
+    weight decay 0.05, clip at norm 1."""
+    return dict(name="adamw", lr=1.6e-3, schedule="cosine", weight_decay=0.05,
+                grad_clip_norm=1.0)
+
+
+def synthetic_tiny(model: dict[str, Any], arg: str | None, *, num_train_steps: int = 3000,
+                   eval_every_steps: int = 1000,
+                   runlocal_model: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
+    """A tiny experiment on `synthetic_motion` (8 classes, 8 of 16 frames at 32²).
+
+    The recipe the tiny configs share: 6000 training clips (2400 overfit the ViViT tiny
+    model), random 32² crops of a 36² resize, AdamW lr 1e-3 with 100 warmup steps and cosine
+    decay, weight decay 0.05, batch 32. `arg='runlocal'` shrinks it for smoke tests (20
+    steps, 64 clips) and applies `runlocal_model` (default: 2 layers).
+    """
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.model = ml_collections.ConfigDict(model)
+    c.dataset = ml_collections.ConfigDict(dict(
+        name="synthetic_motion", num_classes=8, num_frames=8,
+        stride=2,  # 8 of the 16 generated frames: twice the motion per clip.
+        image_size=32, min_resize=36,  # Random 32² crops of a 36² resize (centre at eval).
+        synthetic=ml_collections.ConfigDict(dict(train_size=6000))))
+    c.batch_size = 32
+    c.eval_batch_size = 100
+    c.num_train_steps = num_train_steps
+    c.label_smoothing = 0.0
+    c.optim = ml_collections.ConfigDict(dict(name="adamw", lr=1e-3, warmup_steps=100,
+                                             schedule="cosine", weight_decay=0.05))
+    c.log_every_steps = 50
+    c.eval_every_steps = eval_every_steps
+    c.checkpoint_every_steps = eval_every_steps
+    if arg == "runlocal":
+        c.num_train_steps = 20
+        c.optim.warmup_steps = 2
+        c.log_every_steps = 5
+        c.eval_every_steps = 10
+        c.checkpoint_every_steps = 10
+        c.dataset.synthetic = ml_collections.ConfigDict(dict(
+            train_size=64, validation_size=32, test_size=32))
+        c.model.update(runlocal_model or dict(num_layers=2))
+    elif arg:
+        raise ValueError(f"unknown config arg {arg!r}; expected nothing or 'runlocal'")
+    return c
