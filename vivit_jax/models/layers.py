@@ -72,7 +72,7 @@ class Attention(nnx.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, *, dtype: Dtype = jnp.float32,
-                              attention_impl: str | None = None, rngs: nnx.Rngs):
+                 attention_impl: str | None = None, rngs: nnx.Rngs):
         if dim % num_heads:
             raise ValueError(f"hidden_size={dim} is not divisible by num_heads={num_heads}")
         self.num_heads = num_heads
@@ -114,8 +114,8 @@ class MlpBlock(nnx.Module):
     """ViT MLP: Dense_0 → GELU → dropout → Dense_1 → dropout."""
 
     def __init__(self, dim: int, mlp_dim: int, *, dropout: float = 0.0,
-                              dtype: Dtype = jnp.float32, rngs: nnx.Rngs,
-                              approximate_gelu: bool = False):
+                 dtype: Dtype = jnp.float32, rngs: nnx.Rngs,
+                 approximate_gelu: bool = False):
         # approximate_gelu: tanh GELU, Flax's `nn.gelu` default that ViT/Scenic checkpoints use.
         self.approximate_gelu = approximate_gelu
         kinit = nnx.initializers.xavier_uniform()
@@ -164,12 +164,12 @@ class EncoderBlock(nnx.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.0,
-                              attention_dropout: float = 0.0, drop_path: float = 0.0,
-                              dtype: Dtype = jnp.float32, attention_impl: str | None = None,
-                              rngs: nnx.Rngs, approximate_gelu: bool = False):
+                 attention_dropout: float = 0.0, drop_path: float = 0.0,
+                 dtype: Dtype = jnp.float32, attention_impl: str | None = None,
+                 rngs: nnx.Rngs, approximate_gelu: bool = False):
         self.LayerNorm_0 = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.MultiHeadDotProductAttention_1 = Attention(
-                dim, num_heads, dtype=dtype, attention_impl=attention_impl, rngs=rngs)
+            dim, num_heads, dtype=dtype, attention_impl=attention_impl, rngs=rngs)
         self.LayerNorm_2 = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.MlpBlock_3 = MlpBlock(dim, mlp_dim, dropout=dropout, dtype=dtype, rngs=rngs,
                                    approximate_gelu=approximate_gelu)
@@ -178,9 +178,9 @@ class EncoderBlock(nnx.Module):
         del attention_dropout  # The fused core has no attention-weight dropout (as big_vision).
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
-                              return_weights: bool = False,
-                              attend: Callable | None = None, drop_path_rate=None
-                              ) -> tuple[jax.Array, jax.Array | None]:
+                 return_weights: bool = False,
+                 attend: Callable | None = None, drop_path_rate=None
+                 ) -> tuple[jax.Array, jax.Array | None]:
         rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
         attn, normed = self.MultiHeadDotProductAttention_1, self.LayerNorm_0(x)
         if attend is None:
