@@ -24,6 +24,7 @@ SSV2_TRAIN_SIZE = 168913
 
 
 def no_arg(arg: str | None) -> None:
+    """Refuses `FILE:ARG` for a config that takes no argument (every paper config but STAT's)."""
     if arg:
         raise ValueError(f"unknown config arg {arg!r}; this config takes none")
 
