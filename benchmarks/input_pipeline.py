@@ -6,17 +6,20 @@ Writes its own DMVR shards into a temp dir (synthetic 256×340 videos, JPEG q90,
 jitter, RandAugment(2, 9), normalisation). Prints a table and one JSON line.
 
   python benchmarks/input_pipeline.py [--batches 12 --batch_size 8 --videos 32]
+
+The JSON line carries the machine, date and command (`common.machine`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import pathlib
+import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402,I001  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 
 import numpy as np  # noqa: E402
 
@@ -51,15 +54,16 @@ def make_shards(out_dir: str, num_videos: int, num_frames: int, num_shards: int 
     dmvr_format.write_label_map(out_dir, [f"c{i}" for i in range(4)])
 
 
-def main() -> None:
+def main(argv=None) -> None:
     """Generates shards, times the train iterator, prints a table and a JSON line."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--videos", type=int, default=32)
-    p.add_argument("--video_frames", type=int, default=40)  # 4 s at 10 fps.
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--batches", type=int, default=12)
-    p.add_argument("--warmup", type=int, default=2)
-    args = p.parse_args()
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=common.HelpFormatter)
+    p.add_argument("--videos", type=int, default=32, help="synthetic videos to write")
+    p.add_argument("--video_frames", type=int, default=40, help="frames each (4 s at 10 fps)")
+    p.add_argument("--batch_size", type=int, default=8, help="clips per batch")
+    p.add_argument("--batches", type=int, default=12, help="timed batches")
+    p.add_argument("--warmup", type=int, default=2, help="untimed batches first")
+    args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         make_shards(d, args.videos, args.video_frames)
@@ -75,7 +79,7 @@ def main() -> None:
             batch = next(it)
         dt = time.perf_counter() - t0
     clips = args.batches * args.batch_size
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = common.cpu_count()
     res = dict(
         benchmark="input_pipeline", clips_per_s=round(clips / dt, 2),
         clips_per_s_per_core=round(clips / dt / cores, 2), cores=cores,
@@ -85,7 +89,7 @@ def main() -> None:
     print(f"{'metric':<22}{'value':>12}")
     for k in ("clips_per_s", "clips_per_s_per_core", "cores", "clips", "seconds"):
         print(f"{k:<22}{res[k]:>12}")
-    print(json.dumps(res))
+    common.print_json([res], common.machine(__file__, argv))
 
 
 if __name__ == "__main__":

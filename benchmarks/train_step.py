@@ -19,24 +19,23 @@ import common  # noqa: E402
 
 
 def main(argv=None) -> int:
-    from vivit_jax.main import split_args
-    rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", required=True)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=common.HelpFormatter)
+    p.add_argument("--config", required=True, help="config file, optionally FILE:ARG")
     p.add_argument("--steps", type=int, default=30, help="steps per timed window")
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(rest)
+    p.add_argument("--repeats", type=int, default=3, help="timed windows (median)")
+    args, overrides = common.parse(p, argv)
 
     from vivit_jax import config as config_lib
 
     cfg = config_lib.load(args.config, overrides)
-    row = {"benchmark": "train_step", "config": args.config, "overrides": overrides,
+    row = {"benchmark": "train_step", "config": args.config, "overrides": list(overrides),
            **common.throughput(cfg, calls=args.steps, repeats=args.repeats)}
     common.print_table([row], [("config", "config", "s"), ("batch", "batch", "d"),
                                ("train_clips_per_s", "train clips/s", ".1f"),
                                ("forward_clips_per_s", "fwd clips/s", ".1f"),
                                ("train_gflops", "train GFLOP/s", ".1f"),
-                               ("forward_gflops", "fwd GFLOP/s", ".1f")], common.machine())
+                               ("forward_gflops", "fwd GFLOP/s", ".1f")],
+                       common.machine(__file__, argv))
     return 0
 
 

@@ -9,48 +9,84 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 
+SMALL = ["--layers", "1", "--config.model.hidden_size=64", "--config.model.mlp_dim=128",
+         "--config.model.num_heads=2"]  # ViT families at 64 wide: compiles in seconds.
+MACHINE_KEYS = {"date", "platform", "cpu", "cpu_count", "backend", "device_kind", "jax",
+                "command"}
 
-def _json_rows(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+def _json_rows(out: str, script: str) -> list[dict]:
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    for r in rows:
+        assert MACHINE_KEYS <= set(r), MACHINE_KEYS - set(r)
+        assert r["command"].startswith(f"python benchmarks/{script}.py ")
+        assert r["cpu_count"] >= 1
+    return rows
+
+
+@pytest.mark.parametrize("script", ["model_throughput", "memory", "scaling", "peers",
+                                    "train_step", "input_pipeline"])
+def test_help(script, capsys):
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(script).main(["--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out
 
 
 def test_model_throughput_and_matmul_ceiling(capsys):
     bench = importlib.import_module("model_throughput")
-    assert bench.main(["--families", "vivit_st,vidtr_compact", "--layers", "1", "--size", "32",
-                       "--calls", "1", "--repeats", "1", "--matmul-n", "128"]) == 0
-    rows = _json_rows(capsys.readouterr().out)
-    assert [r["family"] for r in rows] == ["vivit_st", "vidtr_compact"]
+    assert bench.main(["--families", "vivit_st", "--size", "32", "--calls", "1",
+                       "--repeats", "1", "--matmul-n", "128", *SMALL]) == 0
+    out = capsys.readouterr().out
+    rows = _json_rows(out, "model_throughput")
+    assert [r["family"] for r in rows] == ["vivit_st"]
     for r in rows:
         assert r["forward_clips_per_s"] > 0 and r["train_clips_per_s"] > 0
+        assert r["matmul_gflops"] > 0 and r["params"] > 0
         # A train step costs more flops per clip than a forward pass (backward ≈ 2×).
         assert r["train_gflop_per_clip"] > 2 * r["forward_gflop_per_clip"] > 0
         assert r["forward_of_matmul"] == pytest.approx(r["forward_gflops"] / r["matmul_gflops"])
-        assert r["date"] and r["command"].startswith("python")
+        assert r["forward_target_miss"] == pytest.approx(max(0, 0.7 - r["forward_of_matmul"]))
+    assert "vivit_st: forward/matmul " in out  # The target line, met or by how much missed.
 
 
 def test_memory_and_scaling(capsys):
     memory = importlib.import_module("memory")
-    assert memory.main(["--kinds", "joint,separable", "--frames", "2,4", "--size", "32",
-                        "--layers", "1", "--remat", "false"]) == 0
-    rows = _json_rows(capsys.readouterr().out)
-    assert [(r["kind"], r["frames"]) for r in rows] == [
-        ("joint", 2), ("separable", 2), ("joint", 4), ("separable", 4)]
-    assert all(r["peak_mib"] > 0 for r in rows) and rows[0]["joint_over_this"] == 1.0
+    assert memory.main(["--kinds", "separable", "--frames", "4", "--size", "32",
+                        "--remat", "false", *SMALL]) == 0
+    (row,) = _json_rows(capsys.readouterr().out, "memory")
+    assert (row["kind"], row["frames"], row["remat"], row["reference"]) == (
+        "separable", 4, False, "separable")
+    assert row["peak_mib"] > row["temp_mib"] > 0 and row["joint_over_this"] == 1.0
 
     scaling = importlib.import_module("scaling")
     assert scaling.main(["--families", "timesformer_joint,timesformer_divided",
-                         "--frames", "4,8", "--sizes", "32,64", "--layers", "1"]) == 0
-    rows = {r["family"]: r for r in _json_rows(capsys.readouterr().out)}
+                         "--frames", "4,8", "--t-size", "64", "--sizes", "32,64", *SMALL]) == 0
+    rows = {r["family"]: r for r in _json_rows(capsys.readouterr().out, "scaling")}
     # Joint attention grows faster with T than divided attention does.
     assert rows["timesformer_joint"]["per_2x_T"] > rows["timesformer_divided"]["per_2x_T"] > 1.9
+    assert all(r["T8"] > r["T4"] > 0 and r["R64"] > r["R32"] > 0 for r in rows.values())
 
 
-def test_peers_when_torch_is_installed(capsys):
+def test_peers_same_architecture_and_torch_rates():
+    """The peer's side on a tiny case (ours is `common.throughput`, tested above) and the
+    parameter counts of both sides equal (`peers.main` prints them at full size)."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    from vivit_jax.evaluate import profile
+
     peers = importlib.import_module("peers")
-    assert peers.main(["--layers", "1", "--size", "32", "--calls", "1", "--repeats", "1"]) == 0
-    rows = _json_rows(capsys.readouterr().out)
-    assert {(r["model"], r["part"]) for r in rows} == {
-        (m, p) for m in ("vivit_st", "timesformer_divided") for p in ("forward", "train")}
-    assert all(r["ours_clips_per_s"] > 0 and r["peer_clips_per_s"] > 0 for r in rows)
+    sizes = tuple(f"--config.model.{k}={v}" for k, v in peers.widths(64).items())
+    for kind in peers.PEERS:
+        model = peers.hf_model(kind, frames=4, size=32, layers=1, width=64)
+        ours = peers.family_config(kind, frames=4, size=32, batch=2, layers=1,
+                                   overrides=peers.OURS + sizes)
+        assert profile.count_params(ours) == sum(p.numel() for p in model.parameters())
+    rates = peers.torch_rates(model, frames=4, size=32, batch=2, calls=1, repeats=1)
+    assert rates["forward_clips_per_s"] > 0 and rates["train_clips_per_s"] > 0
+
+
+def test_peers_without_torch_says_how_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError.
+    assert importlib.import_module("peers").main(["--layers", "1"]) == 2
+    assert "pip install" in capsys.readouterr().err
