@@ -90,3 +90,15 @@ def test_peers_without_torch_says_how_to_install(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError.
     assert importlib.import_module("peers").main(["--layers", "1"]) == 2
     assert "pip install" in capsys.readouterr().err
+
+
+def test_mfu_on_a_tiny_config(capsys):
+    mfu = importlib.import_module("mfu")
+    tiny = pathlib.Path(__file__).resolve().parents[1] / "configs/synthetic/vivit_fe_tiny.py"
+    assert mfu.main(["--config", f"{tiny}:runlocal", "--batch", "8",
+                     "--steps", "1", "--repeats", "1", "--peak-tflops", "1",
+                     "--forward-gmacs", "0.5"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    # Model flops = 3 × forward × batch; MFU = achieved / peak.
+    assert row["tflop_per_step"] == pytest.approx(3 * 0.5e9 * 2 * 8 / 1e12)
+    assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 1.0) and row["step_ms"] > 0
