@@ -7,6 +7,8 @@ once here:
 - `dmvr_video(...)`: the `dataset` section for DMVR shards of a real dataset.
 - `epoch_schedule(c, ...)`: batch size, steps, warmup and evaluation cadence from epochs.
 - `scenic_sgd`, `timesformer_sgd`, `stat_adamw`: the optimisers of the papers' recipes.
+- `vivit_kinetics400(model, lr)`, `timesformer_kinetics400(model, ...)`: whole Kinetics-400
+  experiments of the ViViT (Scenic) and TimeSformer / VidTr fine-tuning recipes.
 - `synthetic_tiny(...)`: a whole tiny experiment on the embedded `synthetic_motion` set,
   with the `runlocal` smoke-test shrink.
 - `no_arg(arg)`: refuse a config argument a config does not take.
@@ -85,6 +87,41 @@ def stat_adamw() -> dict[str, Any]:
     weight decay 0.05, clip at norm 1."""
     return dict(name="adamw", lr=1.6e-3, schedule="cosine", weight_decay=0.05,
                 grad_clip_norm=1.0)
+
+
+# Scenic: short side 256 × U(0.9, 1.33), random 224² crop, flip, colour augmentation.
+SCENIC_KINETICS_TRAIN_PP = "scale_jitter(230, 340)|random_crop(224)|flip|color_jitter(0.4, 0.8)"
+
+
+def kinetics400(model: dict[str, Any], *, epochs: int, optim: dict[str, Any],
+                warmup_epochs: float = 0.0, **dataset: Any) -> ml_collections.ConfigDict:
+    """A Kinetics-400 experiment: `model`, DMVR shards with flips (the classes are left/right
+    symmetric), batch 64, `epochs` of `optim`; `dataset` as `dmvr_video`'s arguments."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.model = ml_collections.ConfigDict(model)
+    c.dataset = dmvr_video(num_classes=400, flip=True, **dataset)
+    epoch_schedule(c, train_size=KINETICS_400_TRAIN_SIZE, epochs=epochs, batch_size=64,
+                   optim=optim, warmup_epochs=warmup_epochs)
+    return c
+
+
+def vivit_kinetics400(model: dict[str, Any], *, lr: float) -> ml_collections.ConfigDict:
+    """Scenic's ViViT K400 recipe: 32 frames at stride 2, [-1, 1] pixels (zero centering),
+    Scenic's augmentation, 4×3 test views, 30 epochs of `scenic_sgd(lr)` after 2.5 of warmup."""
+    return kinetics400(model, num_frames=32, stride=2, normalization="minus_one_to_one",
+                       train_pp=SCENIC_KINETICS_TRAIN_PP, test_clips=4, test_crops=3,
+                       epochs=30, optim=scenic_sgd(lr), warmup_epochs=2.5)
+
+
+def timesformer_kinetics400(model: dict[str, Any], *, num_frames: int, stride: int,
+                            test_clips: int, nesterov: bool = False,
+                            **dataset: Any) -> ml_collections.ConfigDict:
+    """TimeSformer's K400 fine-tuning recipe (VidTr's configs reuse it): 15 epochs of
+    `timesformer_sgd`, `test_clips` × 3 crops; `dataset`: the normalisation fields."""
+    return kinetics400(model, num_frames=num_frames, stride=stride, test_clips=test_clips,
+                       test_crops=3, epochs=15, optim=timesformer_sgd(nesterov=nesterov),
+                       **dataset)
 
 
 def synthetic_tiny(model: dict[str, Any], arg: str | None, *, num_train_steps: int = 3000,

@@ -35,23 +35,13 @@ checkpoint"):
       --config configs/kinetics400/timesformer_b16_space_only_8x32x1_k400.py
   vivit-train ... --config.init_from.checkpoint=ckpt/timesformer_b16_space_only_8x32x1_k400_init
 """
-import ml_collections
-
 from vivit_jax import recipes
 
 
 def get_config(arg=None):
     recipes.no_arg(arg)
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.model = ml_collections.ConfigDict(dict(
+    return recipes.timesformer_kinetics400(dict(
         family="timesformer", variant="B/16", attention_type="space_only",
         drop_path=0.1,  # Official vit_base_patch16_224.
-    ))
-    c.dataset = recipes.dmvr_video(
-        num_classes=400, num_frames=8, stride=32, flip=True,  # Kinetics: symmetric.
-        normalization="mean_std", mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225),
-        test_clips=1, test_crops=3)
-    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE, epochs=15,
-                           batch_size=64, optim=recipes.timesformer_sgd(nesterov=True))
-    return c
+    ), num_frames=8, stride=32, test_clips=1, nesterov=True,
+        normalization="mean_std", mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225))

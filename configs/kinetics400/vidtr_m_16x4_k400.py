@@ -37,21 +37,11 @@ checkpoint"):
       --config configs/kinetics400/vidtr_m_16x4_k400.py
   vivit-train ... --config.init_from.checkpoint=ckpt/vidtr_m_16x4_k400_init
 """
-import ml_collections
-
 from vivit_jax import recipes
 
 
 def get_config(arg=None):
     recipes.no_arg(arg)
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.model = ml_collections.ConfigDict(dict(
-        family="vidtr", variant="B/16", drop_path=0.1))
-    c.dataset = recipes.dmvr_video(
-        num_classes=400, num_frames=16, stride=4, flip=True,  # Kinetics: symmetric.
-        normalization="imagenet",
-        test_clips=10, test_crops=3)
-    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE, epochs=15,
-                           batch_size=64, optim=recipes.timesformer_sgd())
-    return c
+    return recipes.timesformer_kinetics400(dict(
+        family="vidtr", variant="B/16", drop_path=0.1
+    ), num_frames=16, stride=4, test_clips=10, normalization="imagenet")

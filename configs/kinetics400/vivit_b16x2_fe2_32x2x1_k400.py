@@ -41,26 +41,12 @@ train from it (README: "Fine-tune on your own videos from a ViT checkpoint"):
       --config configs/kinetics400/vivit_b16x2_fe2_32x2x1_k400.py
   vivit-train ... --config.init_from.checkpoint=ckpt/vivit_b16x2_fe2_32x2x1_k400_init
 """
-import ml_collections
-
 from vivit_jax import recipes
-
-# Scenic: short side 256 × U(0.9, 1.33), random 224² crop, flip, colour augmentation.
-TRAIN_PP = "scale_jitter(230, 340)|random_crop(224)|flip|color_jitter(0.4, 0.8)"
 
 
 def get_config(arg=None):
     recipes.no_arg(arg)
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-    c.model = ml_collections.ConfigDict(dict(
+    return recipes.vivit_kinetics400(dict(
         family="vivit", variant="B/16x2", model_type="factorised_encoder",
         temporal_layers=2,  # Table 2 (see docstring).
-    ))
-    c.dataset = recipes.dmvr_video(
-        num_classes=400, num_frames=32, stride=2, flip=True,  # Kinetics is left/right symmetric.
-        normalization="minus_one_to_one",  # Scenic's zero_centering.
-        train_pp=TRAIN_PP, test_clips=4, test_crops=3)  # Paper protocol: 4 clips × 3 crops.
-    recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE, epochs=30,
-                           batch_size=64, optim=recipes.scenic_sgd(lr=0.05), warmup_epochs=2.5)
-    return c
+    ), lr=0.05)
