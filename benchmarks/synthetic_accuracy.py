@@ -10,15 +10,15 @@ date, for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import pathlib
-import platform
 import shutil
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 
 def run(config: str, root: pathlib.Path, overrides: list[str]) -> dict:
@@ -39,8 +39,6 @@ def run(config: str, root: pathlib.Path, overrides: list[str]) -> dict:
         "test_top1": res.get("test", {}).get("top1"),
         "steps": res["step"], "wall_s": round(wall, 1), "train_s": res["train_seconds"],
         "train_clips_per_s": round(sum(rates) / max(len(rates), 1), 1),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores",
-        "date": datetime.date.today().isoformat(),
     }
 
 
@@ -60,8 +58,7 @@ def main(argv=None) -> int:
             continue
         print(f"{r['config']:45s} {r['validation_top1']:9.4f} {r['test_top1']:9.4f} "
               f"{r['wall_s']:7.1f} {r['train_clips_per_s']:8.1f}")
-    for r in results:
-        print(json.dumps(r))
+    common.print_json(results, common.machine(__file__, argv))
     return 0
 
 
