@@ -56,3 +56,19 @@ def test_scanned_drop_path_uses_per_layer_rates():
     b = enc(x, train=True, rngs=nnx.Rngs(dropout=1))[0]
     assert not np.allclose(a, b)  # Stochastic in training…
     np.testing.assert_allclose(enc(x)[0], enc(x)[0])  # …deterministic at eval.
+
+
+def assert_scan_matches_loop(loop, scanned, v, fwd, grads):
+    """Loads `loop`'s params stacked into `scanned` (a `model.scan=True` twin whose stack is
+    `Transformer`); logits and gradients must agree (float rounding only)."""
+    params = nnx.to_pure_dict(nnx.state(loop, nnx.Param))
+    params["Transformer"] = layers.stack_blocks(params["Transformer"], loop.Transformer.depth)
+    state = nnx.state(scanned, nnx.Param)
+    nnx.replace_by_pure_dict(state, params)
+    nnx.update(scanned, state)
+    np.testing.assert_allclose(fwd(scanned, v)[0], fwd(loop, v)[0], rtol=1e-5, atol=1e-5)
+    g_scan = nnx.to_pure_dict(grads(scanned, v))
+    g_scan["Transformer"] = layers.unstack_blocks(g_scan["Transformer"])
+    g_loop = nnx.to_pure_dict(grads(loop, v))
+    for a, b in zip(jax.tree.leaves(g_loop), jax.tree.leaves(g_scan)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

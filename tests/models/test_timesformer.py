@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from tests.models.test_layers import assert_scan_matches_loop
 from tests.models.test_vivit import reference_forward
 from vivit_jax.models import build_model, default_model_config, timesformer
 
@@ -171,3 +172,18 @@ def test_param_names_follow_vit():
 def test_bad_config_values_are_named(kw, shape, needle):
     with pytest.raises(ValueError, match=needle.replace(".", r"\.")):
         make(tiny_cfg(**kw), shape=shape)
+
+
+@pytest.mark.parametrize("attention_type", ["divided_space_time", "joint_space_time"])
+def test_scan_and_remat_policy_equal_the_layer_loop(attention_type):
+    """`model.scan` stacks the blocks (`layers.Encoder`): same logits and gradients."""
+    v = video()
+    loop = make(tiny_cfg(attention_type=attention_type, zero_init_temporal=False))
+    scanned = make(tiny_cfg(attention_type=attention_type, zero_init_temporal=False, scan=True,
+                            remat=True, remat_policy="dots_no_batch"))
+    assert_scan_matches_loop(loop, scanned, v, fwd, grads)
+
+
+def test_unknown_remat_policy_is_refused():
+    with pytest.raises(ValueError, match=r"model.remat_policy='dot'"):
+        make(tiny_cfg(remat=True, remat_policy="dot"))

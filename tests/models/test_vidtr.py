@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from tests.models.test_layers import assert_scan_matches_loop
 from tests.models.test_vivit import _gelu, _ln
 from vivit_jax.models import build_model, default_model_config, vidtr
 
@@ -175,3 +176,12 @@ def test_bad_config_values_are_named(kw, needle):
     with pytest.raises(ValueError, match=needle.replace(".", r"\.").replace("(", r"\(")
                        .replace(")", r"\)")):
         make(tiny_cfg(**kw), shape=(8, 4, 4))
+
+
+def test_scan_equals_the_layer_loop_and_refuses_pool_layers():
+    """`model.scan` (plain VidTr): same logits and gradients as the loop; C-VidTr refused."""
+    v = jax.random.normal(jax.random.key(2), (2, 4, 8, 8, 3))
+    loop, scanned = make(tiny_cfg()), make(tiny_cfg(scan=True, remat=True))
+    assert_scan_matches_loop(loop, scanned, v, fwd, grads)
+    with pytest.raises(ValueError, match="model.scan=True needs identical layers"):
+        make(tiny_cfg(scan=True, pool_layers=(0,), pool_drop=2))

@@ -194,6 +194,33 @@ class EncoderBlock(nnx.Module):
         return x, w
 
 
+# `model.remat_policy`: what a rematerialised block keeps from its forward pass.
+REMAT_POLICIES = {
+    "nothing": jax.checkpoint_policies.nothing_saveable,  # Recompute everything (least memory).
+    "dots": jax.checkpoint_policies.checkpoint_dots,  # Keep matmul outputs, recompute the rest.
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # Keep the
+    # weight matmuls (q/k/v/out, MLP), recompute attention scores and elementwise ops.
+}
+
+
+def checkpoint_policy(name: str):
+    """`model.remat_policy` name → a `jax.checkpoint` policy; clear error for unknown names."""
+    if name not in REMAT_POLICIES:
+        raise ValueError(f"model.remat_policy={name!r}: expected one of {sorted(REMAT_POLICIES)}")
+    return REMAT_POLICIES[name]
+
+
+def apply_block(block: nnx.Module, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None,
+                return_weights: bool = False, remat: bool = False, policy: str = "nothing",
+                **kwargs):
+    """`block(x, ...) -> (x, weights)`, rematerialised in training when `remat` (every family's
+    layer loop goes through here, so `model.remat` / `model.remat_policy` mean the same)."""
+    if remat and train:
+        fn = lambda b, x, r: b(x, train=True, rngs=r, **kwargs)
+        return nnx.remat(fn, policy=checkpoint_policy(policy))(block, x, rngs)
+    return block(x, train=train, rngs=rngs, return_weights=return_weights, **kwargs)
+
+
 def stochastic_depth_rates(max_rate: float, depth: int) -> list[float]:
     """Linear stochastic-depth schedule over depth: 0 for the first block, max for the last."""
     if depth <= 1:
@@ -213,23 +240,36 @@ class Encoder(nnx.Module):
     def __init__(self, depth: int, dim: int, num_heads: int, mlp_dim: int, *,
                  dropout: float = 0.0, drop_path: float = 0.0, dtype: Dtype = jnp.float32,
                  attention_impl: str | None = None, remat: bool = False, scan: bool = False,
-                 rngs: nnx.Rngs, block: Callable[..., EncoderBlock] = EncoderBlock):
-        # `block`: an EncoderBlock subclass (or partial) for factorised models, same arguments.
+                 remat_policy: str = "nothing", rngs: nnx.Rngs,
+                 block: Callable[..., EncoderBlock] = EncoderBlock,
+                 layer_kwargs: Sequence[dict[str, Any]] | None = None):
+        # `block`: an EncoderBlock subclass (or partial) for factorised models, same arguments;
+        # `layer_kwargs[i]`: extra constructor arguments of layer i (e.g. C-VidTr's pooling).
         self.depth = depth
         self.remat = remat
+        self.remat_policy = remat_policy
+        checkpoint_policy(remat_policy)  # Refuse an unknown policy at build time.
         self.scan = scan
         self.drop_path_rates = tuple(stochastic_depth_rates(drop_path, depth))
         make = functools.partial(block, dim, num_heads, mlp_dim, dropout=dropout, dtype=dtype,
                                  attention_impl=attention_impl)
+        layer_kwargs = list(layer_kwargs or [{}] * depth)
+        if len(layer_kwargs) != depth:
+            raise ValueError(f"layer_kwargs has {len(layer_kwargs)} entries for {depth} layers")
         if scan:
+            if any(kw != layer_kwargs[0] for kw in layer_kwargs):
+                raise ValueError("model.scan=True needs identical layers; these differ "
+                                 f"({layer_kwargs}), e.g. C-VidTr's model.pool_layers")
+
             @nnx.split_rngs(splits=depth)
             @nnx.vmap(in_axes=(0,), out_axes=0)
-            def make_stack(rngs):
-                return make(drop_path=drop_path, rngs=rngs)  # Rates are passed per layer.
+            def make_stack(rngs):  # Rates are passed per layer.
+                return make(drop_path=drop_path, rngs=rngs, **layer_kwargs[0])
             self.encoderblock = make_stack(rngs)
         else:
             for i, rate in enumerate(self.drop_path_rates):
-                setattr(self, f"encoderblock_{i}", make(drop_path=rate, rngs=rngs))
+                setattr(self, f"encoderblock_{i}",
+                        make(drop_path=rate, rngs=rngs, **layer_kwargs[i]))
         self.encoder_norm = layer_norm(dim, dtype=dtype, rngs=rngs)
 
     def blocks(self) -> list[EncoderBlock]:
@@ -238,21 +278,22 @@ class Encoder(nnx.Module):
         return [getattr(self, f"encoderblock_{i}") for i in range(self.depth)]
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
-                 return_weights: bool = False) -> tuple[jax.Array, list[jax.Array]]:
+                 return_weights: bool = False, **block_kwargs
+                 ) -> tuple[jax.Array, list[jax.Array]]:
+        """Runs the stack; `block_kwargs` (e.g. TimeSformer's `grid_tn`) go to every block."""
         if self.scan:
-            x, weights = self._scan(x, train=train, rngs=rngs, return_weights=return_weights)
+            x, weights = self._scan(x, train=train, rngs=rngs, return_weights=return_weights,
+                                    **block_kwargs)
             return self.encoder_norm(x), weights
         weights = []
         for block in self.blocks():
-            if self.remat and train:
-                x, w = nnx.remat(lambda b, x, r: b(x, train=True, rngs=r))(block, x, rngs)
-            else:
-                x, w = block(x, train=train, rngs=rngs, return_weights=return_weights)
+            x, w = apply_block(block, x, train=train, rngs=rngs, return_weights=return_weights,
+                               remat=self.remat, policy=self.remat_policy, **block_kwargs)
             if w is not None:
                 weights.append(w)
         return self.encoder_norm(x), weights
 
-    def _scan(self, x, *, train, rngs, return_weights):
+    def _scan(self, x, *, train, rngs, return_weights, **block_kwargs):
         use_rng = train and rngs is not None
         base = rngs.dropout() if use_rng else jax.random.key(0)
         keys = jax.random.split(base, self.depth)
@@ -261,10 +302,10 @@ class Encoder(nnx.Module):
         def body(block, x, rate, key):
             r = nnx.Rngs(dropout=key) if use_rng else None
             return block(x, train=train, rngs=r, return_weights=return_weights,
-                         drop_path_rate=rate)
+                         drop_path_rate=rate, **block_kwargs)
 
         if self.remat and train:
-            body = nnx.remat(body)
+            body = nnx.remat(body, policy=checkpoint_policy(self.remat_policy))
         x, w = nnx.scan(body, in_axes=(0, nnx.Carry, 0, 0), out_axes=(nnx.Carry, 0))(
             self.encoderblock, x, rates, keys)
         # Per-layer maps; a pytree (e.g. {'spatial', 'temporal'} of a factorised block) too.

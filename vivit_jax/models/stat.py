@@ -100,6 +100,7 @@ def default_config() -> ml_collections.ConfigDict:
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over the 15 blocks.
         remat=False,  # Rematerialise each block in the backward pass.
+        remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
         attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn' for jax.nn.dot_product_attention.
     ))
 
@@ -346,7 +347,8 @@ class STAT(nnx.Module):
         n_t, n_h, n_w = self.grid = token_grid(input_shape, len(depths))
         self.window = resolve_window(cfg, input_shape[0], n_t)
         idx = window_indices(n_t, self.window, cfg.window_boundary)
-        self.remat = cfg.remat
+        self.remat, self.remat_policy = cfg.remat, cfg.remat_policy
+        layers.checkpoint_policy(cfg.remat_policy)  # Refuse an unknown policy at build time.
         d = s["hidden_size"]
         self.embedding = TokenEmbedding(s["stem_channels"], d, norm=cfg.stem_norm == "layernorm",
                                         dtype=dtype, rngs=rngs)
@@ -388,7 +390,8 @@ class STAT(nnx.Module):
                 rngs.params(), (1, 1, d)))
             self.TemporalAggregation = layers.Encoder(
                 cfg.ta_layers, d, heads, cfg.mlp_ratio * d, dropout=cfg.dropout, dtype=dtype,
-                attention_impl=cfg.attention_impl or None, remat=cfg.remat, rngs=rngs)
+                attention_impl=cfg.attention_impl or None, remat=cfg.remat,
+                remat_policy=cfg.remat_policy, rngs=rngs)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,
             kernel_init=layers.with_axes(nnx.initializers.zeros, ("embed", "classes")),
@@ -415,10 +418,9 @@ class STAT(nnx.Module):
             if st != stage:
                 x, stage = getattr(self, f"downsample_{st}")(x), st
                 shapes.append(x.shape)
-            if self.remat and train:
-                x, w = nnx.remat(lambda b, x, r: b(x, train=True, rngs=r))(block, x, rngs)
-            else:
-                x, w = block(x, train=train, rngs=rngs, return_weights=return_attention)
+            x, w = layers.apply_block(block, x, train=train, rngs=rngs,
+                                      return_weights=return_attention, remat=self.remat,
+                                      policy=self.remat_policy)
             if w is not None:
                 weights.append(w)
         cls_btd = self.encoder_norm(x)[:, :, 0]

@@ -59,9 +59,14 @@ def default_config() -> ml_collections.ConfigDict:
         # From scratch it is a symmetric saddle (frames interchangeable until time_embed
         # moves): False draws both at random instead.
         zero_init_temporal=True,
+        # Std of the random time_embed when zero_init_temporal=False. From scratch a larger
+        # value makes frame order salient at step 0 (the patches' own scale is ~1).
+        time_embed_std=0.02,
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
         remat=False,  # Rematerialise each block in the backward pass.
+        remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
+        scan=False,  # Blocks stacked and run with nnx.scan: one compiled block.
         attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
     ))
 
@@ -124,11 +129,16 @@ class TimeSformerBlock(layers.EncoderBlock):
         return y, w
 
     def __call__(self, x: jax.Array, *, grid_tn: tuple[int, int], train: bool = False,
-                 rngs: nnx.Rngs | None = None,
-                 return_weights: bool = False) -> tuple[jax.Array, Any]:
-        """`x [B, 1 + T*N, D]` with `grid_tn = (T, N)` → `(x, weights)`."""
+                 rngs: nnx.Rngs | None = None, return_weights: bool = False,
+                 drop_path_rate=None) -> tuple[jax.Array, Any]:
+        """`x [B, 1 + T*N, D]` with `grid_tn = (T, N)` → `(x, weights)`.
+
+        `drop_path_rate` overrides the block's own rate (`layers.Encoder(scan=True)` passes it).
+        """
+        rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
         if self.attention_type == "joint_space_time":
-            return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights)
+            return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
+                                    drop_path_rate=rate)
         weights = {}
         if self.attention_type == "divided_space_time":
             b, _, d = x.shape
@@ -138,49 +148,38 @@ class TimeSformerBlock(layers.EncoderBlock):
             y, weights["temporal"] = self.temporal_attn(self.temporal_norm(x_bntd),
                                                         return_weights=return_weights)
             y = self.dropout(y, deterministic=not train, rngs=rngs)
-            y = self.temporal_fc(layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs))
+            y = self.temporal_fc(layers.drop_path(y, rate, train=train, rngs=rngs))
             x = jnp.concatenate([x[:, :1], x[:, 1:] + y.swapaxes(1, 2).reshape(b, t * n, d)], 1)
         x, weights["spatial"] = super().__call__(x, train=train, rngs=rngs,
                                                  return_weights=return_weights,
+                                                 drop_path_rate=rate,
                                                  attend=partial(self._attend_per_frame, grid_tn))
         return x, (weights if return_weights else None)
 
 
-class _Transformer(nnx.Module):
-    """`Transformer/`: `posembed_input`, `encoderblock_{i}`, `encoder_norm` (ViT layout)."""
+class _Transformer(layers.Encoder):
+    """`Transformer/`: `posembed_input`, `encoderblock_{i}` (or stacked `encoderblock` with
+    `model.scan`), `encoder_norm` (ViT layout); the layer loop is `layers.Encoder`'s."""
 
     def __init__(self, num_tokens: int, s: dict[str, Any], *, attention_type: str,
-                 zero_init_temporal: bool,
-                 dropout: float, drop_path: float, dtype,
-                 attention_impl: str | None, remat: bool, rngs: nnx.Rngs):
+                 zero_init_temporal: bool, dropout: float, drop_path: float, dtype,
+                 attention_impl: str | None, remat: bool, remat_policy: str, scan: bool,
+                 rngs: nnx.Rngs):
         d = s["hidden_size"]
-        self.depth = s["num_layers"]
-        self.remat = remat
+        # Drawn before the blocks, as before the stack moved to layers.Encoder: same init.
         self.posembed_input = vivit.PositionEmbedding(num_tokens, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(dropout)
-        for i, rate in enumerate(layers.stochastic_depth_rates(drop_path, self.depth)):
-            setattr(self, f"encoderblock_{i}", TimeSformerBlock(
-                d, s["num_heads"], s["mlp_dim"], attention_type=attention_type,
-                zero_init_temporal=zero_init_temporal,
-                dropout=dropout, drop_path=rate, dtype=dtype, attention_impl=attention_impl,
-                rngs=rngs))
-        self.encoder_norm = layers.layer_norm(d, dtype=dtype, rngs=rngs)
-
-    def blocks(self) -> list[TimeSformerBlock]:
-        return [getattr(self, f"encoderblock_{i}") for i in range(self.depth)]
+        super().__init__(s["num_layers"], d, s["num_heads"], s["mlp_dim"], dropout=dropout,
+                         drop_path=drop_path, dtype=dtype, attention_impl=attention_impl,
+                         remat=remat, remat_policy=remat_policy, scan=scan, rngs=rngs,
+                         block=partial(TimeSformerBlock, attention_type=attention_type,
+                                       zero_init_temporal=zero_init_temporal))
 
     def __call__(self, x, *, grid_tn, train=False, rngs=None, return_weights=False):
         x = self.input_dropout(x, deterministic=not train, rngs=rngs)
-        weights = []
-        for block in self.blocks():
-            if self.remat and train:
-                x, w = nnx.remat(lambda blk, x, r: blk(x, grid_tn=grid_tn, train=True, rngs=r))(
-                    block, x, rngs)
-            else:
-                x, w = block(x, grid_tn=grid_tn, train=train, rngs=rngs,
-                             return_weights=return_weights)
-            weights.append(w)
-        return self.encoder_norm(x), weights
+        x, weights = super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
+                                      grid_tn=grid_tn)
+        return x, weights
 
 
 class TimeSformer(nnx.Module):
@@ -203,13 +202,14 @@ class TimeSformer(nnx.Module):
         if self.attention_type != "space_only":
             # Zero-initialised (official code), so a ViT-initialised model starts as the ViT.
             init = zeros if cfg.zero_init_temporal else layers.with_axes(
-                nnx.initializers.normal(0.02), (None, None, "embed"))
+                nnx.initializers.normal(cfg.time_embed_std), (None, None, "embed"))
             self.time_embed = nnx.Param(init(rngs.params(), (1, t, d)))
         self.Transformer = _Transformer(
             1 + h * w, s, attention_type=cfg.attention_type,
             zero_init_temporal=cfg.zero_init_temporal,
             dropout=cfg.dropout, drop_path=cfg.drop_path, dtype=dtype,
-            attention_impl=cfg.attention_impl or None, remat=cfg.remat, rngs=rngs)
+            attention_impl=cfg.attention_impl or None, remat=cfg.remat,
+            remat_policy=cfg.remat_policy, scan=cfg.scan, rngs=rngs)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,
             kernel_init=layers.with_axes(nnx.initializers.zeros, ("embed", "classes")),

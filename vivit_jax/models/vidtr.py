@@ -36,6 +36,7 @@ instead learns a full `[1, T*HW+1, D]` embedding added to q/k of layer 0 only.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -64,9 +65,12 @@ def default_config() -> ml_collections.ConfigDict:
         pool_drop=2,  # Frames dropped at each pool layer.
         pool_type="topk_std",  # One of POOL_TYPES.
         topk_second_softmax=False,  # True: softmax the kept rows again (official code).
+        time_embed_std=0.02,  # Init std of time_embed; larger makes frame order salient.
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
         remat=False,  # Rematerialise each block in the backward pass.
+        remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
+        scan=False,  # Blocks stacked and run with nnx.scan (VidTr; not C-VidTr's pool layers).
         attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
     ))
 
@@ -172,8 +176,10 @@ class VidTrBlock(layers.EncoderBlock):
         return attn.out(out_s), weights, kept
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
-                 return_weights: bool = False) -> tuple[jax.Array, Any]:
-        """`x [B, T+1, S+1, D]` → `(x [B, τ+1, S+1, D], weights)`."""
+                 return_weights: bool = False, drop_path_rate=None) -> tuple[jax.Array, Any]:
+        """`x [B, T+1, S+1, D]` → `(x [B, τ+1, S+1, D], weights)`; `drop_path_rate` overrides
+        the block's own rate (`layers.Encoder(scan=True)` passes it)."""
+        rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
         y, weights, kept = self.separable_attention(self.LayerNorm_0(x),
                                                     return_weights=return_weights)
         if self.pool is not None:  # The residual stream follows the kept/pooled rows.
@@ -181,9 +187,9 @@ class VidTrBlock(layers.EncoderBlock):
             x_bstd = _rows(x_bstd, kept, axis=2) if kept is not None else self._avg_frames(x_bstd)
             x = x_bstd.swapaxes(1, 2)
         y = self.dropout(y, deterministic=not train, rngs=rngs)
-        x = x + layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
-        x = x + layers.drop_path(y, self.drop_path_rate, train=train, rngs=rngs)
+        x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
         return x, weights
 
 
@@ -225,17 +231,20 @@ class VidTr(nnx.Module):
         self.cls = nnx.Param(layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))(
             rngs.params(), (1, 1, d)))
         self.time_embed = nnx.Param(layers.with_axes(
-            nnx.initializers.normal(0.02), (None, None, "embed"))(rngs.params(), (1, t + 1, d)))
-        self.Transformer = nnx.Module()  # Only a namespace: `Transformer/...` as in ViT.
+            nnx.initializers.normal(cfg.time_embed_std), (None, None, "embed"))(
+                rngs.params(), (1, t + 1, d)))
+        # `Transformer/` as in ViT: encoderblock_{i} (stacked `encoderblock` with model.scan,
+        # plain VidTr only: C-VidTr's layers differ), encoder_norm, plus posembed_input.
+        self.depth = depth
+        self.Transformer = layers.Encoder(
+            depth, d, s["num_heads"], s["mlp_dim"], dropout=cfg.dropout,
+            drop_path=cfg.drop_path, dtype=dtype, attention_impl=cfg.attention_impl or None,
+            remat=cfg.remat, remat_policy=cfg.remat_policy, scan=cfg.scan, rngs=rngs,
+            block=partial(VidTrBlock, second_softmax=cfg.topk_second_softmax),
+            layer_kwargs=[dict(num_frames=frames[i],
+                               pool=(cfg.pool_type, cfg.pool_drop) if i in pool_layers else None)
+                          for i in range(depth)])
         self.Transformer.posembed_input = vivit.PositionEmbedding(1 + h * w, d, rngs=rngs)
-        self.depth, self.remat = depth, cfg.remat
-        for i, rate in enumerate(layers.stochastic_depth_rates(cfg.drop_path, depth)):
-            setattr(self.Transformer, f"encoderblock_{i}", VidTrBlock(
-                d, s["num_heads"], s["mlp_dim"], num_frames=frames[i],
-                pool=(cfg.pool_type, cfg.pool_drop) if i in pool_layers else None,
-                second_softmax=cfg.topk_second_softmax, dropout=cfg.dropout, drop_path=rate,
-                dtype=dtype, attention_impl=cfg.attention_impl or None, rngs=rngs))
-        self.Transformer.encoder_norm = layers.layer_norm(d, dtype=dtype, rngs=rngs)
         self.input_dropout = nnx.Dropout(cfg.dropout)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,
@@ -243,7 +252,7 @@ class VidTr(nnx.Module):
             bias_init=layers.with_axes(nnx.initializers.zeros, ("classes",)))
 
     def blocks(self) -> list[VidTrBlock]:
-        return [getattr(self.Transformer, f"encoderblock_{i}") for i in range(self.depth)]
+        return self.Transformer.blocks()
 
     def tokens(self, video: jax.Array) -> jax.Array:
         """`video [B, T, H, W, 3]` → embedded grid `[B, T+1, HW+1, D]` with class tokens."""
@@ -267,14 +276,8 @@ class VidTr(nnx.Module):
         [B, τ+1, H, S+1, S+1], "kept": [B, S+1, τ+1] rows kept by topk_std or None}`.
         """
         x = self.input_dropout(self.tokens(video), deterministic=not train, rngs=rngs)
-        weights = []
-        for block in self.blocks():
-            if self.remat and train:
-                x, w = nnx.remat(lambda blk, x, r: blk(x, train=True, rngs=r))(block, x, rngs)
-            else:
-                x, w = block(x, train=train, rngs=rngs, return_weights=return_attention)
-            weights.append(w)
-        pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])
+        x, weights = self.Transformer(x, train=train, rngs=rngs, return_weights=return_attention)
+        pre_logits = x[:, 0, 0]  # The corner token (normed with the grid: LN is per token).
         out = {"pre_logits": pre_logits, "grid": self.grid, "frames": x.shape[1] - 1}
         if return_attention:
             out["attention"] = weights

@@ -109,6 +109,7 @@ def default_config() -> ml_collections.ConfigDict:
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
         remat=False,  # Rematerialise each block in the backward pass.
+        remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
         # Stack the blocks (`encoderblock` [L, …] instead of `encoderblock_{i}`) and run them
         # with nnx.scan: one compiled block, much faster compiles for ViViT-L/H.
         scan=False,
@@ -214,7 +215,8 @@ class ViViT(nnx.Module):
         d = s["hidden_size"]
         stack = partial(_Transformer, sizes=s, dropout=cfg.dropout, drop_path=cfg.drop_path,
                         dtype=dtype, attention_impl=cfg.attention_impl or None, remat=cfg.remat,
-                        scan=cfg.scan, approximate_gelu=cfg.approximate_gelu, rngs=rngs)
+                        remat_policy=cfg.remat_policy, scan=cfg.scan,
+                        approximate_gelu=cfg.approximate_gelu, rngs=rngs)
         cls_init = layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))
         with_cls = int(self.classifier == "token")
 
@@ -299,12 +301,13 @@ class _Transformer(layers.Encoder):
 
     def __init__(self, token_shape: tuple[int, ...], *, sizes: dict[str, Any], dropout: float,
                  drop_path: float, dtype, attention_impl, remat: bool, scan: bool,
+                 remat_policy: str = "nothing",
                  approximate_gelu: bool, rngs: nnx.Rngs, depth: int | None = None,
                  block=layers.EncoderBlock):
         super().__init__(sizes["num_layers"] if depth is None else depth, sizes["hidden_size"],
                          sizes["num_heads"], sizes["mlp_dim"], dropout=dropout,
                          drop_path=drop_path, dtype=dtype, attention_impl=attention_impl,
-                         remat=remat, scan=scan, rngs=rngs,
+                         remat=remat, remat_policy=remat_policy, scan=scan, rngs=rngs,
                          block=partial(block, approximate_gelu=approximate_gelu))
         self.token_shape = tuple(token_shape)
         self.posembed_input = PositionEmbedding(math.prod(token_shape), sizes["hidden_size"],
