@@ -24,4 +24,8 @@ def get_config(arg=None):
         # From scratch: random time_embed/temporal_fc (zero init is for starting from a ViT and
         # leaves the frames interchangeable at step 0, a saddle the tiny run sits on).
         zero_init_temporal=False,
+        # Order must be salient from step 0: with std 0.02 (the patches' scale is ~1) the run
+        # learns the motion's kind, not its direction (46.75 % at 3000 steps, loss ~ ln 2);
+        # std 1.0 passes 50 % by step 800 (1200-step probes: 0.3 → 68.5 %, 1.0 → 75.25 %).
+        time_embed_std=1.0,
         hidden_size=96, num_layers=4, num_heads=4, mlp_dim=192), arg)

@@ -19,5 +19,6 @@ def get_config(arg=None):
     return recipes.synthetic_tiny(dict(
         family="vidtr", variant="Ti/8",  # 8×8 frame patches.
         hidden_size=96, num_layers=4, num_heads=4, mlp_dim=192,
+        time_embed_std=1.0,  # Frame order salient from step 0: timesformer_divided_tiny.
         pool_layers=(1, 2), pool_drop=2, pool_type="topk_std"),
         arg, runlocal_model=dict(num_layers=2, pool_layers=(1,)))

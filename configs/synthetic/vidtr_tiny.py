@@ -16,4 +16,6 @@ from vivit_jax import recipes
 def get_config(arg=None):
     return recipes.synthetic_tiny(dict(
         family="vidtr", variant="Ti/8",  # 8×8 frame patches.
-        hidden_size=96, num_layers=4, num_heads=4, mlp_dim=192), arg)
+        hidden_size=96, num_layers=4, num_heads=4, mlp_dim=192,
+        time_embed_std=1.0,  # Frame order salient from step 0: timesformer_divided_tiny.
+    ), arg)
