@@ -58,6 +58,16 @@ def test_memory_and_scaling(capsys):
     assert (row["kind"], row["frames"], row["remat"], row["reference"]) == (
         "separable", 4, False, "separable")
     assert row["peak_mib"] > row["temp_mib"] > 0 and row["joint_over_this"] == 1.0
+    # Remat under scan, timed: the saving and the step-time cost sit in the same row.
+    assert memory.main(["--kinds", "divided", "--frames", "4", "--size", "32", "--scan",
+                        "--remat-policy", "dots_no_batch", "--time-steps", "1", *SMALL]) == 0
+    out = capsys.readouterr().out
+    base, remat = _json_rows(out, "memory")
+    assert (base["remat"], remat["remat"], remat["remat_policy"]) == (False, True,
+                                                                      "dots_no_batch")
+    assert base["step_s"] > 0 and remat["step_s"] > 0 and remat["saving_vs_no_remat"] > 0
+    assert remat["remat_time_cost"] == remat["step_s"] / base["step_s"] - 1
+    assert "remat time cost, divided T=4: +" in out
 
     scaling = importlib.import_module("scaling")
     assert scaling.main(["--families", "timesformer_joint,timesformer_divided",
