@@ -19,7 +19,11 @@ cross-entropy, forward + backward + update, on both sides (ours: the trainer's o
 `optim.name=adamw`, `optim.grad_clip_norm=0`, `label_smoothing=0`). Each figure is the median
 of `--repeats` timed windows of `--calls` calls after compilation / a warm-up; torch on all
 cores (`torch.set_num_threads`). Target printed beside the figures: ours >= 2.0× the peer's
-clips/s. Without torch or transformers the script says how to install them and exits 2.
+clips/s. Both frameworks' dense fp32 matmul GFLOP/s are measured in the same run, and both
+sides' achieved GFLOP/s (the same architecture: XLA's flops per clip) are printed, with what
+2× the peer would need as a share of the matmul ceiling -- over 100 % means the target is
+out of reach for any fp32 implementation on the machine. Without torch or transformers the
+script says how to install them and exits 2.
 """
 from __future__ import annotations
 
@@ -100,6 +104,22 @@ def torch_rates(model, *, frames: int, size: int, batch: int, calls: int,
             "attention": getattr(model.config, "_attn_implementation", None)}
 
 
+def torch_matmul_gflops(n: int = 2048, calls: int = 10, repeats: int = 5) -> float:
+    """PyTorch's own dense fp32 matmul GFLOP/s (n×n, all cores): the peer's ceiling, measured
+    like `common.matmul_gflops` measures ours."""
+    import torch
+
+    torch.set_num_threads(common.cpu_count())
+    a, b = torch.randn(n, n), torch.randn(n, n)
+
+    def run(k):
+        for _ in range(k):
+            out = a @ b
+        out.sum().item()
+
+    return common.median_rate(run, 2 * n ** 3 / 1e9, calls, repeats)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=common.HelpFormatter)
@@ -125,6 +145,11 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
 
+    # Both frameworks' dense fp32 matmul ceilings, measured in this run: how far a ratio can
+    # go. Same architecture, so the same flops per clip on both sides (ours from XLA).
+    ceiling = {"ours": common.matmul_gflops(), "peer": torch_matmul_gflops()}
+    print(f"dense fp32 matmul: XLA {ceiling['ours']:.1f}, torch {ceiling['peer']:.1f} GFLOP/s",
+          file=sys.stderr, flush=True)
     rows = []
     for kind in kinds:
         sizes = tuple(f"--config.model.{k}={v}" for k, v in widths(args.width).items())
@@ -142,7 +167,17 @@ def main(argv=None) -> int:
               f"{theirs['train_clips_per_s']:.2f} clips/s", file=sys.stderr, flush=True)
         for part in ("forward", "train"):
             ratio = ours[f"{part}_clips_per_s"] / theirs[f"{part}_clips_per_s"]
+            gflop = ours[f"{part}_gflop_per_clip"]
+            peer_gflops = theirs[f"{part}_clips_per_s"] * gflop
             rows.append({"model": kind, "part": part, "peer": f"HF {PEERS[kind]}",
+                         "gflop_per_clip": gflop,
+                         "ours_gflops": ours[f"{part}_clips_per_s"] * gflop,
+                         "peer_gflops": peer_gflops,
+                         "matmul_gflops_ours": ceiling["ours"],
+                         "matmul_gflops_peer": ceiling["peer"],
+                         "peer_of_ceiling": peer_gflops / ceiling["ours"],
+                         # What `TARGET`× the peer would take, as a share of our ceiling.
+                         "target_needs_of_ceiling": TARGET * peer_gflops / ceiling["ours"],
                          "ours_clips_per_s": ours[f"{part}_clips_per_s"],
                          "peer_clips_per_s": theirs[f"{part}_clips_per_s"], "ratio": ratio,
                          "target": TARGET, "target_miss": max(0.0, TARGET - ratio),
@@ -159,10 +194,21 @@ def main(argv=None) -> int:
                               ("ours_clips_per_s", "ours clips/s", ".2f"),
                               ("peer_clips_per_s", "peer clips/s", ".2f"),
                               ("ratio", "ours/peer", ".2f"),
+                              ("ours_gflops", "ours GFLOP/s", ".1f"),
+                              ("peer_gflops", "peer GFLOP/s", ".1f"),
+                              ("target_needs_of_ceiling", f"{TARGET}x needs", ".0%"),
                               ("ours_params", "ours params", ",d"),
                               ("peer_params", "peer params", ",d")], meta)
+    print(f"dense fp32 matmul ceiling in this run: XLA {ceiling['ours']:.1f} GFLOP/s, torch "
+          f"{ceiling['peer']:.1f} GFLOP/s")
     for r in rows:
-        print(f"{r['model']} {r['part']}: ours/peer " + common.versus(r["ratio"], TARGET))
+        line = f"{r['model']} {r['part']}: ours/peer " + common.versus(r["ratio"], TARGET)
+        if r["ratio"] < TARGET:
+            line += (f"; the peer runs at {r['peer_of_ceiling']:.0%} of XLA's matmul ceiling, "
+                     f"so {TARGET}× it needs {r['target_needs_of_ceiling']:.0%} of it"
+                     + (" (above the ceiling: out of reach in fp32 on this machine)"
+                        if r["target_needs_of_ceiling"] > 1 else ""))
+        print(line)
     return 0
 
 
