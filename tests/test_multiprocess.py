@@ -72,5 +72,10 @@ def test_two_processes_match_one_and_checkpoint_restores_in_one(repo, data_cache
     ckpt.close()
     step_s, params_s = final_params(single)
     assert step_s == STEPS
-    for a, b in zip(jax.tree.leaves(params_m), jax.tree.leaves(params_s)):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+    leaves_s = jax.tree.leaves(params_s)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(params_m), leaves_s):
+        name = jax.tree_util.keystr(path)
+        # Softmax ignores a key bias, so its gradient is pure rounding noise (values ~1e-7
+        # whose sign depends on the reduction order of the CPU); everything else is exact.
+        atol = 1e-5 if "'key'" in name and "'bias'" in name else 1e-6
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=atol, err_msg=name)

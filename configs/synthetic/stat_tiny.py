@@ -13,7 +13,10 @@ channels) the collapse came first, by step 50; without it at lr 1e-3 by step 125
 output's spread 0.34 -> 0.08); without it at lr 3e-4 the spread held (0.75 at step 300) and
 the model learnt (24 % at the end of a 300-step probe, loss 1.78). So:
 `stem_norm='none'` (GELU only between the stem convs) and lr 3e-4 here; the paper-sized
-configs keep the LayerNorm stem (64/128 channels).
+configs keep the LayerNorm stem (64/128 channels). NOT solved yet: through the real input
+pipeline (6000 stored clips, random crops) a 1000-step run of this config was still at chance
+at step 500 (validation 12.5 %, train loss 2.08-2.13 to step 600; 2026-12-01), so the
+>= 95 % target stays open for STAT.
 
 `runlocal` shrinks it further for smoke tests:
 
