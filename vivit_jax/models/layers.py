@@ -280,18 +280,26 @@ class Encoder(nnx.Module):
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_weights: bool = False, **block_kwargs
                  ) -> tuple[jax.Array, list[jax.Array]]:
-        """Runs the stack; `block_kwargs` (e.g. TimeSformer's `grid_tn`) go to every block."""
+        """The stack then `encoder_norm`; `block_kwargs` (e.g. TimeSformer's `grid_tn`) go to
+        every block."""
+        x, weights = self.run_blocks(x, train=train, rngs=rngs,
+                                     return_weights=return_weights, **block_kwargs)
+        return self.encoder_norm(x), weights
+
+    def run_blocks(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
+                   return_weights: bool = False, **block_kwargs
+                   ) -> tuple[jax.Array, list[jax.Array]]:
+        """The blocks only, no `encoder_norm` (for a model that reads out one token)."""
         if self.scan:
-            x, weights = self._scan(x, train=train, rngs=rngs, return_weights=return_weights,
-                                    **block_kwargs)
-            return self.encoder_norm(x), weights
+            return self._scan(x, train=train, rngs=rngs, return_weights=return_weights,
+                              **block_kwargs)
         weights = []
         for block in self.blocks():
             x, w = apply_block(block, x, train=train, rngs=rngs, return_weights=return_weights,
                                remat=self.remat, policy=self.remat_policy, **block_kwargs)
             if w is not None:
                 weights.append(w)
-        return self.encoder_norm(x), weights
+        return x, weights
 
     def _scan(self, x, *, train, rngs, return_weights, **block_kwargs):
         use_rng = train and rngs is not None

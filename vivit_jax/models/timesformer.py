@@ -177,9 +177,8 @@ class _Transformer(layers.Encoder):
 
     def __call__(self, x, *, grid_tn, train=False, rngs=None, return_weights=False):
         x = self.input_dropout(x, deterministic=not train, rngs=rngs)
-        x, weights = super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
-                                      grid_tn=grid_tn)
-        return x, weights
+        return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
+                                grid_tn=grid_tn)
 
 
 class TimeSformer(nnx.Module):

@@ -235,7 +235,6 @@ class VidTr(nnx.Module):
                 rngs.params(), (1, t + 1, d)))
         # `Transformer/` as in ViT: encoderblock_{i} (stacked `encoderblock` with model.scan,
         # plain VidTr only: C-VidTr's layers differ), encoder_norm, plus posembed_input.
-        self.depth = depth
         self.Transformer = layers.Encoder(
             depth, d, s["num_heads"], s["mlp_dim"], dropout=cfg.dropout,
             drop_path=cfg.drop_path, dtype=dtype, attention_impl=cfg.attention_impl or None,
@@ -276,8 +275,9 @@ class VidTr(nnx.Module):
         [B, τ+1, H, S+1, S+1], "kept": [B, S+1, τ+1] rows kept by topk_std or None}`.
         """
         x = self.input_dropout(self.tokens(video), deterministic=not train, rngs=rngs)
-        x, weights = self.Transformer(x, train=train, rngs=rngs, return_weights=return_attention)
-        pre_logits = x[:, 0, 0]  # The corner token (normed with the grid: LN is per token).
+        x, weights = self.Transformer.run_blocks(x, train=train, rngs=rngs,
+                                                 return_weights=return_attention)
+        pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])  # Only the corner token is read.
         out = {"pre_logits": pre_logits, "grid": self.grid, "frames": x.shape[1] - 1}
         if return_attention:
             out["attention"] = weights
