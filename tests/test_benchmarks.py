@@ -25,7 +25,7 @@ def _json_rows(out: str, script: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("script", ["model_throughput", "memory", "scaling", "peers",
-                                    "train_step", "input_pipeline"])
+                                    "train_step", "input_pipeline", "conv"])
 def test_help(script, capsys):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(script).main(["--help"])
@@ -131,3 +131,14 @@ def test_mfu_on_a_tiny_config(capsys):
     # Model flops = 3 × forward × batch; MFU = achieved / peak.
     assert row["tflop_per_step"] == pytest.approx(3 * 0.5e9 * 2 * 8 / 1e12)
     assert row["mfu"] == pytest.approx(row["achieved_tflops"] / 1.0) and row["step_ms"] > 0
+
+
+def test_conv(capsys):
+    bench = importlib.import_module("conv")
+    assert bench.main(["--cases", "stat_kv_pool,vivit_tubelet", "--calls", "1",
+                       "--repeats", "1"]) == 0
+    rows = _json_rows(capsys.readouterr().out, "conv")
+    assert [r["case"] for r in rows] == ["stat_kv_pool", "vivit_tubelet"]
+    for r in rows:
+        assert r["xla_ms"] > 0 and r["ours_ms"] > 0
+        assert r["speedup"] == pytest.approx(r["xla_ms"] / r["ours_ms"])

@@ -72,3 +72,42 @@ def assert_scan_matches_loop(loop, scanned, v, fwd, grads):
     g_loop = nnx.to_pure_dict(grads(loop, v))
     for a, b in zip(jax.tree.leaves(g_loop), jax.tree.leaves(g_scan)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("x_shape,kernel,strides,padding,groups", [
+    ((2, 8, 12, 12, 3), (3, 3, 3), (2, 2, 2), ((1, 1),) * 3, 1),   # STAT stem conv_0.
+    ((2, 4, 6, 6, 5), (3, 3, 3), (1, 2, 2), ((1, 1),) * 3, 1),     # Odd sizes, stride 1 in t.
+    ((2, 4, 8, 8, 3), (2, 4, 4), (2, 4, 4), ((0, 0),) * 3, 1),     # Tubelet: a reshape.
+    ((3, 7, 6), (2,), (2,), ((0, 0),), 1),                         # VidTr conv pooling.
+    ((2, 7, 7, 6), (3, 3), (2, 2), ((1, 1),) * 2, 6),              # Depthwise, stride 2.
+    ((2, 4, 4, 6), (3, 3), (1, 1), ((1, 1),) * 2, 6),              # Depthwise, stride 1.
+])
+def test_conv_equals_lax_convolution(x_shape, kernel, strides, padding, groups):
+    """The CPU matmul forms of `layers.conv` give lax.conv's values and gradients."""
+    nd, cin = len(kernel), x_shape[-1]
+    cout = cin if groups > 1 else 4
+    kx, kw = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(kx, x_shape)
+    w = jax.random.normal(kw, kernel + (cin // groups, cout))
+    dims = "N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C"
+
+    def ref(x, w):
+        return jax.lax.conv_general_dilated(
+            x, w, strides, padding, feature_group_count=groups,
+            dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, w.shape, dims))
+
+    def ours(x, w):
+        return layers.conv(x, w, strides, padding, groups)
+
+    np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    cot = jax.random.normal(jax.random.key(1), ref(x, w).shape)
+    g_ref = jax.grad(lambda x, w: jnp.sum(ref(x, w) * cot), argnums=(0, 1))(x, w)
+    g_ours = jax.grad(lambda x, w: jnp.sum(ours(x, w) * cot), argnums=(0, 1))(x, w)
+    for a, b in zip(g_ours, g_ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_layer_refuses_groups_that_do_not_divide():
+    with pytest.raises(ValueError, match="groups=4 does not divide in=6"):
+        layers.Conv(6, 8, (3, 3), groups=4, kernel_init=nnx.initializers.zeros,
+                    bias_init=nnx.initializers.zeros, rngs=nnx.Rngs(0))

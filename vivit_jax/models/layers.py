@@ -13,6 +13,7 @@ Every parameter carries logical axis names in its `logical_axes` metadata (`embe
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -108,6 +109,79 @@ class Attention(nnx.Module):
         out, w = dot_product_attention(q, k, v, return_weights=return_weights,
                                        implementation=self.attention_impl)
         return self.out(out), w
+
+
+def _conv_windows(x: jax.Array, kernel: Sequence[int], strides: Sequence[int]):
+    """The input slice each kernel offset reads, for a padded channels-last `x [B, *S, C]`."""
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel, strides)]
+    for off in itertools.product(*(range(k) for k in kernel)):
+        limit = tuple(o + (m - 1) * s + 1 for o, m, s in zip(off, out, strides))
+        yield jax.lax.slice(x, (0, *off, 0), (x.shape[0], *limit, x.shape[-1]),
+                            (1, *strides, 1))
+
+
+def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+         padding: Sequence[tuple[int, int]], groups: int = 1) -> jax.Array:
+    """Channels-last N-d convolution `x [B, *S, C_in]`, `kernel [*k, C_in/groups, C_out]`.
+
+    On accelerators: `lax.conv_general_dilated` (cuDNN / the TPU's convolution units). On
+    CPU, XLA's convolution (forward + gradients) is 1.6× (ViViT's tubelets) to 4-50× (STAT's
+    stem and depthwise pooling) slower than matmuls of the same work (`benchmarks/conv.py`),
+    so there the same result is computed as matmuls: a reshape when the kernel tiles the
+    input (patch embeddings), im2col otherwise, and a multiply-add per kernel offset for
+    depthwise kernels. Same parameters, same values either way.
+    """
+    kshape, nd = kernel.shape, x.ndim - 2
+    strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
+    if jax.default_backend() != "cpu" or groups not in (1, x.shape[-1]) or (
+            groups > 1 and kshape[-1] != groups):
+        dims = "N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C"
+        return jax.lax.conv_general_dilated(
+            x, kernel, strides, padding, feature_group_count=groups,
+            dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, kshape, dims))
+    if any(lo or hi for lo, hi in padding):
+        x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    ks = kshape[:nd]
+    if groups > 1:  # Depthwise: one multiply-add per kernel offset.
+        w = kernel.reshape(-1, kshape[-1])
+        return sum(win * w[i] for i, win in enumerate(_conv_windows(x, ks, strides)))
+    b, sizes, c = x.shape[0], x.shape[1:-1], x.shape[-1]
+    if ks == strides and all(n % k == 0 for n, k in zip(sizes, ks)):  # Non-overlapping.
+        grid = [n // k for n, k in zip(sizes, ks)]
+        x = x.reshape(b, *itertools.chain(*zip(grid, ks)), c)
+        x = x.transpose(0, *range(1, 2 * nd, 2), *range(2, 2 * nd + 1, 2), 2 * nd + 1)
+        return x.reshape(b, *grid, -1) @ kernel.reshape(-1, kshape[-1])
+    cols = jnp.concatenate(list(_conv_windows(x, ks, strides)), axis=-1)  # im2col.
+    return cols @ kernel.reshape(-1, kshape[-1])
+
+
+class Conv(nnx.Module):
+    """`nnx.Conv`'s parameters (`kernel [*k, C_in/groups, C_out]`, `bias`) computed by `conv`.
+
+    `padding`: 'VALID' or explicit (low, high) pairs per spatial dim.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_size: Sequence[int],
+                 strides: Sequence[int] | None = None, *, padding: str | Sequence = "VALID",
+                 groups: int = 1, kernel_init: Initializer, bias_init: Initializer,
+                 dtype: Dtype = jnp.float32, rngs: nnx.Rngs):
+        kernel_size = tuple(kernel_size)
+        if in_features % groups or out_features % groups:
+            raise ValueError(f"Conv: groups={groups} does not divide in={in_features} / "
+                             f"out={out_features} features")
+        self.strides = tuple(strides or (1,) * len(kernel_size))
+        if padding == "VALID":
+            padding = ((0, 0),) * len(kernel_size)
+        self.padding = tuple(tuple(p) for p in padding)
+        self.groups, self.dtype = groups, dtype
+        self.kernel = nnx.Param(kernel_init(
+            rngs.params(), kernel_size + (in_features // groups, out_features)))
+        self.bias = nnx.Param(bias_init(rngs.params(), (out_features,)))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = conv(x.astype(self.dtype), self.kernel[...].astype(self.dtype), self.strides,
+                 self.padding, self.groups)
+        return y + self.bias[...].astype(self.dtype)
 
 
 class MlpBlock(nnx.Module):

@@ -216,11 +216,11 @@ def gather_kv(current: jax.Array, short: jax.Array | None, cls: jax.Array | None
 
 def _conv(cin, cout, kernel, strides, *, dtype, rngs, groups=1):
     pad = tuple((k // 2, k // 2) for k in kernel)
-    return nnx.Conv(cin, cout, kernel_size=kernel, strides=strides, padding=pad,
-                    feature_group_count=groups, dtype=dtype, rngs=rngs,
-                    kernel_init=layers.with_axes(nnx.initializers.lecun_normal(),
-                                                 (None,) * (len(kernel) + 1) + ("embed",)),
-                    bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)))
+    return layers.Conv(cin, cout, kernel, strides, padding=pad, groups=groups, dtype=dtype,
+                       rngs=rngs,
+                       kernel_init=layers.with_axes(nnx.initializers.lecun_normal(),
+                                                    (None,) * (len(kernel) + 1) + ("embed",)),
+                       bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)))
 
 
 class TokenEmbedding(nnx.Module):

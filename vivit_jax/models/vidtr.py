@@ -122,8 +122,8 @@ class VidTrBlock(layers.EncoderBlock):
             # Initialised to the window average: the layer starts as avg pooling.
             avg = lambda key, shape, dtype=jnp.float32: jnp.broadcast_to(
                 jnp.eye(dim, dtype=dtype) / k, shape)
-            self.temporal_conv = nnx.Conv(
-                dim, dim, kernel_size=(k,), strides=(stride,), padding="VALID", dtype=dtype,
+            self.temporal_conv = layers.Conv(
+                dim, dim, (k,), (stride,), padding="VALID", dtype=dtype,
                 kernel_init=layers.with_axes(avg, (None, None, "embed")),
                 bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
 

@@ -149,8 +149,8 @@ class TubeletEmbedding(nnx.Module):
     """3D patch embedding; with t=1 it is ViViT's uniform frame sampling."""
 
     def __init__(self, tubelet: tuple[int, int, int], dim: int, *, dtype, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(
-            3, dim, kernel_size=tubelet, strides=tubelet, padding="VALID", dtype=dtype,
+        self.conv = layers.Conv(
+            3, dim, tubelet, tubelet, padding="VALID", dtype=dtype,
             kernel_init=layers.with_axes(nnx.initializers.lecun_normal(),
                                          (None, None, None, None, "embed")),
             bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
