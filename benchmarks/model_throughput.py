@@ -45,7 +45,9 @@ FAMILIES = {
     "vidtr_compact": ("vidtr_compact_s_8x8_k400.py", []),  # C-VidTr, topK_std pooling.
     "stat": ("stat_b_k400.py", []),
 }
-SCAN_FAMILIES = ("vivit_st", "vivit_fe", "vivit_fsa", "vivit_fdp")  # Have `model.scan`.
+# Have `model.scan` (C-VidTr's pooling layers differ from the others: no scan).
+SCAN_FAMILIES = ("vivit_st", "vivit_fe", "vivit_fsa", "vivit_fdp", "timesformer_divided",
+                 "timesformer_joint", "vidtr")
 FORWARD_TARGET = 0.70
 
 
@@ -87,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
                    help="compute dtype (config.dtype)")
     p.add_argument("--remat", action="store_true", help="rematerialise every block")
     p.add_argument("--scan", action="store_true",
-                   help="scan over layers (ViViT families only; what makes remat save "
+                   help="scan over layers (not C-VidTr or STAT; what makes remat save "
                         "memory on XLA:CPU)")
     p.add_argument("--matmul-n", type=int, default=2048, help="matmul ceiling: n×n×n")
     p.add_argument("--matmul-dtype", default="float32", choices=("float32", "bfloat16"))

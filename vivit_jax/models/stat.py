@@ -33,7 +33,8 @@ Choices the paper leaves open (its appendix with the layer table is not availabl
   the patch tokens of each frame are pooled 2× per side (`downsample`: a depthwise 3×3
   stride-2 conv — the paper's conv pooling operator — or 'avg' / 'max'); CLS tokens pass.
 * Stem: conv → LayerNorm → GELU between the convolutions (BatchNorm would be state the
-  trainer does not carry); intermediate widths 64, 128.
+  trainer does not carry); intermediate widths 64, 128; He-normal kernels (`stem_norm`
+  'none' leaves only the GELUs, whose scale LeCun's init would shrink ~2× per conv).
 * Window at the clip ends (`window_boundary`): 'shift' (default) slides the window inside
   the clip so every frame sees `t_o - 1` distinct other frames; 'reflect' mirrors a
   missing offset about the query frame (i - 1 < 0 → i + 1, so frame 0 sees frame 1 twice);
@@ -214,11 +215,12 @@ def gather_kv(current: jax.Array, short: jax.Array | None, cls: jax.Array | None
     return jnp.concatenate(parts, axis=2)
 
 
-def _conv(cin, cout, kernel, strides, *, dtype, rngs, groups=1):
+def _conv(cin, cout, kernel, strides, *, dtype, rngs, groups=1,
+          init=nnx.initializers.lecun_normal()):
     pad = tuple((k // 2, k // 2) for k in kernel)
     return layers.Conv(cin, cout, kernel, strides, padding=pad, groups=groups, dtype=dtype,
                        rngs=rngs,
-                       kernel_init=layers.with_axes(nnx.initializers.lecun_normal(),
+                       kernel_init=layers.with_axes(init,
                                                     (None,) * (len(kernel) + 1) + ("embed",)),
                        bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)))
 
@@ -230,9 +232,12 @@ class TokenEmbedding(nnx.Module):
                  rngs: nnx.Rngs):
         widths = (3, *channels, dim)
         strides = ((2, 2, 2), (1, 2, 2), (1, 2, 2))
+        # He init (variance 2 / fan-in) keeps the token scale through the GELUs: LeCun's
+        # (1 / fan-in) shrank the tokens to std 0.07 by the third conv of the tiny stem.
         for i in range(3):
             setattr(self, f"conv_{i}", _conv(widths[i], widths[i + 1], (3, 3, 3), strides[i],
-                                             dtype=dtype, rngs=rngs))
+                                             dtype=dtype, rngs=rngs,
+                                             init=nnx.initializers.he_normal()))
         self.norm_0 = layers.layer_norm(channels[0], dtype=dtype, rngs=rngs) if norm else None
         self.norm_1 = layers.layer_norm(channels[1], dtype=dtype, rngs=rngs) if norm else None
 
