@@ -168,6 +168,7 @@ def test_param_names_follow_vit():
     ({"attention_type": "axial"}, (4, 8, 8), "model.attention_type='axial'"),
     ({}, (4, 10, 8), "dataset.image_size=10 is not divisible"),
     ({"num_heads": 5}, (4, 8, 8), "hidden_size=32 is not divisible by model.num_heads=5"),
+    ({"classifier": "max"}, (4, 8, 8), "model.classifier='max'"),
 ])
 def test_bad_config_values_are_named(kw, shape, needle):
     with pytest.raises(ValueError, match=needle.replace(".", r"\.")):
@@ -187,3 +188,32 @@ def test_scan_and_remat_policy_equal_the_layer_loop(attention_type):
 def test_unknown_remat_policy_is_refused():
     with pytest.raises(ValueError, match=r"model.remat_policy='dot'"):
         make(tiny_cfg(remat=True, remat_policy="dot"))
+
+
+@pytest.mark.parametrize("classifier", ["gap", "gmp"])
+def test_pooled_readouts_read_the_patch_tokens_not_the_cls(classifier, monkeypatch):
+    """'gap' / 'gmp' give the mean / max of the final (normed) patch tokens, and 'token' the
+    first (CLS) token of that same sequence; the parameters are the same."""
+    token = make(tiny_cfg())
+    pooled = make(tiny_cfg(classifier=classifier))
+    _copy_shared(token, pooled)
+    seen = []
+    run = timesformer._Transformer.__call__
+
+    def spy(self, *a, **k):  # Records the encoder's output sequence [B, 1 + T·N, D].
+        x, w = run(self, *a, **k)
+        seen.append(x)
+        return x, w
+
+    monkeypatch.setattr(timesformer._Transformer, "__call__", spy)
+    v = video()
+    _, out_token = token(v)
+    logits, out_pooled = pooled(v)
+    np.testing.assert_allclose(out_token["pre_logits"], seen[0][:, 0], rtol=1e-6)
+    np.testing.assert_allclose(seen[1], seen[0], rtol=1e-5, atol=1e-6)  # Same encoder.
+    patches = seen[1][:, 1:]
+    want = patches.mean(1) if classifier == "gap" else patches.max(1)
+    np.testing.assert_allclose(out_pooled["pre_logits"], want, rtol=1e-6)
+    assert not np.allclose(want, seen[1][:, 0], atol=1e-3)  # Not the CLS after all.
+    np.testing.assert_allclose(logits, want @ pooled.head.kernel[...] + pooled.head.bias[...],
+                               rtol=1e-5, atol=1e-5)

@@ -18,6 +18,9 @@ time embedding (zero-initialised) added to the patch tokens. Three self-attentio
   divided block does), which makes `divided` with a zero `temporal_fc` *equal* to `space_only`
   with the same parameters.
 
+Readout (`model.classifier`): the CLS token, as the paper (default); 'gap' / 'gmp' read the
+mean / max of the final patch tokens instead (ViViT's pooled readouts, not in the paper).
+
 Parameter names: `embedding/conv` (kernel `[1, p, p, 3, D]`), `cls`, `time_embed [1, T, D]`,
 `Transformer/posembed_input/pos_embedding [1, 1+N, D]`, `Transformer/encoderblock_{i}/`
 {`LayerNorm_0`, `MultiHeadDotProductAttention_1`, `LayerNorm_2`, `MlpBlock_3`} (ViT names,
@@ -55,6 +58,9 @@ def default_config() -> ml_collections.ConfigDict:
         variant="B/16",  # Section 4: ViT-B/16 (ImageNet-21K pre-trained in the paper).
         hidden_size=0, num_layers=0, mlp_dim=0, num_heads=0,  # 0 = the variant's value.
         attention_type="divided_space_time",  # One of ATTENTION_TYPES.
+        # Readout: 'token' (the paper's CLS), or 'gap' / 'gmp' (mean / max of the final patch
+        # tokens; not in the paper, Scenic's ViViT options; the CLS still attends).
+        classifier="token",
         # Zero-init time_embed and temporal_fc (official; right when starting from a ViT).
         # From scratch it is a symmetric saddle (frames interchangeable until time_embed
         # moves): False draws both at random instead.
@@ -191,6 +197,7 @@ class TimeSformer(nnx.Module):
             raise ValueError(f"model.attention_type={cfg.attention_type!r}: expected one of "
                              f"{ATTENTION_TYPES}")
         self.attention_type = cfg.attention_type
+        self.classifier = vivit._choice("classifier", cfg.classifier, vivit.CLASSIFIERS)
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
         self.grid = vivit.token_grid(input_shape, self.tubelet)
         t, h, w = self.grid
@@ -229,7 +236,8 @@ class TimeSformer(nnx.Module):
         x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x.reshape(b, t * h * w, d)], 1)
         x, weights = self.Transformer(x, grid_tn=(t, h * w), train=train, rngs=rngs,
                                       return_weights=return_attention)
-        pre_logits = x[:, 0]
+        pre_logits = x[:, 0] if self.classifier == "token" else vivit.readout(
+            x[:, 1:], self.classifier)
         out = {"pre_logits": pre_logits, "grid": grid}
         if return_attention:
             out["attention"] = weights

@@ -171,6 +171,13 @@ def token_grid(input_shape: tuple[int, int, int], tubelet: tuple[int, int, int])
     return tuple(grid)
 
 
+def readout(x: jax.Array, classifier: str, axis=-2) -> jax.Array:
+    """The CLS token (first along axis -2) or the mean / max of the tokens over `axis`."""
+    if classifier == "token":
+        return x[..., 0, :]
+    return x.mean(axis=axis) if classifier == "gap" else x.max(axis=axis)
+
+
 def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"model.{field}={value!r}: expected one of {allowed}")
@@ -250,10 +257,7 @@ class ViViT(nnx.Module):
         return jnp.concatenate([cls, x], axis=-2)
 
     def _readout(self, x: jax.Array, classifier: str, axis=-2) -> jax.Array:
-        """The CLS token (first along axis -2) or the mean / max of the tokens over `axis`."""
-        if classifier == "token":
-            return x[..., 0, :]
-        return x.mean(axis=axis) if classifier == "gap" else x.max(axis=axis)
+        return readout(x, classifier, axis)
 
     def __call__(self, video: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
