@@ -171,6 +171,7 @@ def test_remat_does_not_change_gradients():
     (dict(num_layers=6, pool_layers=(1, 3, 5), pool_drop=4), "model.pool_drop=4"),
     (dict(pool_layers=(0,), pool_type="max"), "model.pool_type='max'"),
     (dict(pool_layers=(7,)), "model.pool_layers=(7,)"),
+    (dict(classifier="corner"), "model.classifier='corner'"),
 ])
 def test_bad_config_values_are_named(kw, needle):
     with pytest.raises(ValueError, match=needle.replace(".", r"\.").replace("(", r"\(")
@@ -185,3 +186,34 @@ def test_scan_equals_the_layer_loop_and_refuses_pool_layers():
     assert_scan_matches_loop(loop, scanned, v, fwd, grads)
     with pytest.raises(ValueError, match="model.scan=True needs identical layers"):
         make(tiny_cfg(scan=True, pool_layers=(0,), pool_drop=2))
+
+
+@pytest.mark.parametrize("classifier", ["gap", "gmp"])
+def test_pooled_readouts_read_the_normed_patch_grid(classifier, monkeypatch):
+    """'token' reads the normed corner token of the final grid; 'gap' / 'gmp' the mean / max
+    of its normed patch tokens (rows 1.., columns 1..); same parameters, same encoder."""
+    from vivit_jax.models import layers
+
+    token, pooled = make(tiny_cfg()), make(tiny_cfg(classifier=classifier))
+    nnx.update(pooled, nnx.state(token, nnx.Param))
+    seen = []
+    run = layers.Encoder.run_blocks
+
+    def spy(self, *a, **k):  # Records the final grid [B, T+1, S+1, D] before encoder_norm.
+        x, w = run(self, *a, **k)
+        seen.append(x)
+        return x, w
+
+    monkeypatch.setattr(layers.Encoder, "run_blocks", spy)
+    v = jax.random.normal(jax.random.key(3), (2, 4, 8, 8, 3))
+    _, out_token = token(v)
+    logits, out_pooled = pooled(v)
+    np.testing.assert_allclose(seen[1], seen[0], rtol=1e-6)
+    normed = token.Transformer.encoder_norm(seen[0])
+    np.testing.assert_allclose(out_token["pre_logits"], normed[:, 0, 0], rtol=1e-5, atol=1e-6)
+    patches = normed[:, 1:, 1:]
+    want = patches.mean((1, 2)) if classifier == "gap" else patches.max((1, 2))
+    np.testing.assert_allclose(out_pooled["pre_logits"], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(want, normed[:, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(logits, want @ pooled.head.kernel[...] + pooled.head.bias[...],
+                               rtol=1e-5, atol=1e-5)

@@ -11,6 +11,9 @@ uses the *same* q, k with V = the temporal output; ONE output projection. Here t
 projections are the ViT-named `MultiHeadDotProductAttention_1/{query,key,value,out}` of a
 `layers.EncoderBlock`, and both attentions run through `layers.dot_product_attention`.
 
+Readout (`model.classifier`): the normed corner token, as the paper (default); 'gap' / 'gmp'
+read the mean / max of the final normed patch tokens instead (ViViT's pooled readouts).
+
 Compact VidTr (C-VidTr, Section 3.3): at `model.pool_layers` the temporal attention keeps
 `T - model.pool_drop` of its query rows (the CLS row always kept), so the grid shrinks:
 
@@ -66,6 +69,9 @@ def default_config() -> ml_collections.ConfigDict:
         pool_type="topk_std",  # One of POOL_TYPES.
         topk_second_softmax=False,  # True: softmax the kept rows again (official code).
         time_embed_std=0.02,  # Init std of time_embed; larger makes frame order salient.
+        # Readout: 'token' (the paper's corner token), or 'gap' / 'gmp' (mean / max of the
+        # final normed patch tokens of the grid; ViViT's pooled readouts, not in the paper).
+        classifier="token",
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
         remat=False,  # Rematerialise each block in the backward pass.
@@ -215,6 +221,7 @@ class VidTr(nnx.Module):
         s = vivit.resolve_sizes(cfg)
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
         self.grid = vivit.token_grid(input_shape, self.tubelet)
+        self.classifier = vivit._choice("classifier", cfg.classifier, vivit.CLASSIFIERS)
         t, h, w = self.grid
         depth, d = s["num_layers"], s["hidden_size"]
         pool_layers = tuple(cfg.pool_layers)
@@ -277,7 +284,11 @@ class VidTr(nnx.Module):
         x = self.input_dropout(self.tokens(video), deterministic=not train, rngs=rngs)
         x, weights = self.Transformer.run_blocks(x, train=train, rngs=rngs,
                                                  return_weights=return_attention)
-        pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])  # Only the corner token is read.
+        if self.classifier == "token":  # Only the corner token is read (and normed).
+            pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])
+        else:
+            pre_logits = vivit.readout(self.Transformer.encoder_norm(x[:, 1:, 1:]),
+                                       self.classifier, axis=(1, 2))
         out = {"pre_logits": pre_logits, "grid": self.grid, "frames": x.shape[1] - 1}
         if return_attention:
             out["attention"] = weights
