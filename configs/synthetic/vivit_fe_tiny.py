@@ -8,7 +8,8 @@ stall (800-step probes: Model 2 at chance, Models 3-4 at 30-40 %: the motion axi
 its direction not), although Model 1's joint attention learns from them.
 synthetic_motion (generated on first use, no download) has 8 classes only visible through
 motion; this config must reach >= 95 % validation top-1 (measured 2026-11-22: 87.75 % after
-3000 steps -- short of it; BENCHMARKS.md).
+3000 steps; 2026-12-01 with --config.num_train_steps=6000: 90.0 %, test 91.75 % -- short of
+it; with classifier='gmp' it stalled at 20 % by step 2000; BENCHMARKS.md).
 
   vivit-train --config configs/synthetic/vivit_fe_tiny.py --workdir workdirs/vivit_fe_tiny
 
