@@ -49,13 +49,6 @@ def main(argv=None) -> int:
 
     from vivit_jax.models import layers
 
-    def lax_conv(x, w, strides, padding, groups):
-        nd = x.ndim - 2
-        dims = ("N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C")
-        return jax.lax.conv_general_dilated(
-            x, w, strides, padding, feature_group_count=groups,
-            dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, w.shape, dims))
-
     rows = []
     for name in cases:
         shape, kernel, strides, padding, groups, cout, x_grad = CASES[name]
@@ -63,7 +56,7 @@ def main(argv=None) -> int:
         w = jax.random.normal(jax.random.key(1), kernel + (shape[-1] // groups, cout)) * 0.05
         row = {"case": name, "input": "×".join(map(str, shape)),
                "kernel": "×".join(map(str, kernel)), "groups": groups}
-        for impl, fn in (("xla", lax_conv), ("ours", layers.conv)):
+        for impl, fn in (("xla", layers.lax_conv), ("ours", layers.conv)):
             step = jax.jit(jax.grad(lambda x, w, fn=fn: jnp.sum(
                 fn(x, w, strides, padding, groups) ** 2), argnums=(0, 1) if x_grad else 1))
 

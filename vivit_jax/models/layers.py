@@ -120,6 +120,16 @@ def _conv_windows(x: jax.Array, kernel: Sequence[int], strides: Sequence[int]):
                             (1, *strides, 1))
 
 
+def lax_conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
+             padding: Sequence[tuple[int, int]], groups: int = 1) -> jax.Array:
+    """XLA's convolution with `conv`'s channels-last signature (its reference off CPU)."""
+    nd = x.ndim - 2
+    dims = "N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C"
+    return jax.lax.conv_general_dilated(
+        x, kernel, tuple(strides), tuple(tuple(p) for p in padding), feature_group_count=groups,
+        dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, kernel.shape, dims))
+
+
 def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
          padding: Sequence[tuple[int, int]], groups: int = 1) -> jax.Array:
     """Channels-last N-d convolution `x [B, *S, C_in]`, `kernel [*k, C_in/groups, C_out]`.
@@ -135,10 +145,7 @@ def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
     strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
     if jax.default_backend() != "cpu" or groups not in (1, x.shape[-1]) or (
             groups > 1 and kshape[-1] != groups):
-        dims = "N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C"
-        return jax.lax.conv_general_dilated(
-            x, kernel, strides, padding, feature_group_count=groups,
-            dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, kshape, dims))
+        return lax_conv(x, kernel, strides, padding, groups)
     if any(lo or hi for lo, hi in padding):
         x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
     ks = kshape[:nd]

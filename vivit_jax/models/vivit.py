@@ -256,9 +256,6 @@ class ViViT(nnx.Module):
         cls = jnp.broadcast_to(cls[...].astype(x.dtype), x.shape[:-2] + (1, x.shape[-1]))
         return jnp.concatenate([cls, x], axis=-2)
 
-    def _readout(self, x: jax.Array, classifier: str, axis=-2) -> jax.Array:
-        return readout(x, classifier, axis)
-
     def __call__(self, video: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
         """`video [B, T, H, W, 3]` → `(logits [B, classes], out)`."""
@@ -271,24 +268,24 @@ class ViViT(nnx.Module):
             if self.classifier == "token":
                 x = self._with_cls(x, self.cls)
             x, weights = self.Transformer(x, **kw)
-            pre_logits = self._readout(x, self.classifier)
+            pre_logits = readout(x, self.classifier)
         elif self.model_type == "factorised_encoder":
             # The frames are the batch-like axis 1: each runs through the spatial encoder alone.
             x = self._with_cls(x_btsd, self.cls) if self.classifier == "token" else x_btsd
             x, spatial = self.Transformer(x, **kw)
-            x_btd = self._readout(x, self.classifier)
+            x_btd = readout(x, self.classifier)
             temporal = []
             if hasattr(self, "TemporalTransformer"):
                 if self.temporal_classifier == "token":
                     x_btd = self._with_cls(x_btd, self.cls_temporal)
                 x_btd, temporal = self.TemporalTransformer(x_btd, **kw)
-                pre_logits = self._readout(x_btd, self.temporal_classifier)
+                pre_logits = readout(x_btd, self.temporal_classifier)
             else:  # Average-pool baseline (Table 2): frame representations averaged.
                 pre_logits = x_btd.mean(axis=1)
             weights = {"spatial": spatial, "temporal": temporal}
         else:  # Models 3-4: tokens stay [B, t, s, D] through the factorised blocks.
             x, per_layer = self.Transformer(x_btsd, **kw)
-            pre_logits = self._readout(x, self.classifier, axis=(1, 2))
+            pre_logits = readout(x, self.classifier, axis=(1, 2))
             weights = {k: [w[k] for w in per_layer] for k in ("spatial", "temporal")}
         out = {"pre_logits": pre_logits, "grid": (t, h, w)}
         if return_attention:
