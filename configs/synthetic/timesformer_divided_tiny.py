@@ -10,6 +10,10 @@ small shape turning 13-20 degrees between sampled frames is a sub-patch change f
 patches. (With time_embed std 0.02 the same run reached 46.75 %, loss ~ ln 2.) With
 `--config.model.classifier=gmp` (max of the final patch tokens, not the paper's CLS): 90.0 %
 validation, 89.0 % test (78.0 % at step 1000 against 60.25 %), rotation still 70 / 52 %.
+With gmp and `--config.num_train_steps=6000`: 91.75 % / 93.0 % (rotation 76 / 64 %); with
+2-frame tubelets as well (`--config.model.variant=Ti/8x2`, what lifts VidTr's tiny config to
+99.5 %): 91.25 % / 92.75 % (rotation 70 / 62 %). So the config keeps the paper's frame
+patches and CLS; the divided attention's treatment of the rotation pair is the open question.
 
   vivit-train --config configs/synthetic/timesformer_divided_tiny.py --workdir workdirs/tsf_divided
 

@@ -3,6 +3,13 @@ r"""Tiny TimeSformer (joint_space_time attention) on the embedded synthetic_moti
 Frame patches 8×8 on 8 frames of 32² → 8 frames × 4×4 patches + CLS; hidden 96, 4 layers.
 synthetic_motion classes are only visible through motion (BENCHMARKS.md).
 
+Measured 2026-12-01 (3000 steps, 2 AMD EPYC cores shared with 2-3 other runs, 3355 s in the
+trainer): validation top-1 42.25 % (31.0 % at step 1000), test 39.0 % -- far from the >= 95 %
+target. It learns grow / shrink (100 / 98 %) and no other pair (18-32 % per class): one
+attention over all 129 frame-patch tokens from scratch has not found the translations'
+axis by step 3000, where ViViT Model 1 -- the same joint attention over 2-frame tubelets --
+reaches 91 % (BENCHMARKS.md).
+
   vivit-train --config configs/synthetic/timesformer_joint_tiny.py --workdir workdirs/tsf_joint
 
 `runlocal` shrinks it further for smoke tests:

@@ -1,11 +1,21 @@
 r"""Tiny VidTr (separable attention, no down-sampling) on the embedded synthetic_motion set.
 
-Frame patches 8×8 on 8 frames of 32² → a (8+1) × (4·4+1) token grid (class-token row and
-column, VidTr Section 3.2); hidden 96, 4 layers. synthetic_motion classes are only visible
-through motion (BENCHMARKS.md). Measured 2026-12-01 (3000 steps): validation 88.0 %, test
-87.5 % -- NOT the >= 95 % target yet; the rotation direction is what it misses (50 / 60 %).
-With `--config.model.classifier=gmp` (max of the final patch tokens, not the paper's corner
-token): 88.5 % / 88.25 % (82.75 % at step 1000 against 63.25 %).
+Tubelets 2×8×8 on 8 frames of 32² → a (4+1) × (4·4+1) token grid (class-token row and
+column, VidTr Section 3.2); hidden 96, 4 layers; max-pool readout over the final patch
+tokens; 6000 steps. synthetic_motion classes are only visible through motion (BENCHMARKS.md).
+
+Two departures from the paper, both for this tiny CPU run only (the Kinetics configs keep
+the paper's frame patches and corner-token readout): 2-frame tubelets instead of frame
+patches, and `classifier='gmp'`. Measured 2026-12-01 on 2 AMD EPYC cores shared with 2-3
+other runs:
+
+- this config: validation top-1 99.5 % (88.75 % at step 1000, 96.5 % at 2000, 99.5 % from
+  3000 on), test 100.0 %, 3084 s in the trainer; every class 100 % but rotate_ccw (96 %).
+- frame patches (`--config.model.variant=Ti/8`), corner token, 3000 steps: 88.0 % / 87.5 %;
+  with gmp: 88.5 %; corner token 6000 steps: 86.0 %; gmp 6000 steps: 87.75 % at step 4000
+  (stopped). They learn every translation and scale class but not the direction of a small
+  shape's rotation (rotate_cw / rotate_ccw 50-60 %): with frame patches that needs a
+  comparison across tokens of sub-patch changes; a 2-frame tubelet carries it in the token.
 
   vivit-train --config configs/synthetic/vidtr_tiny.py --workdir workdirs/vidtr_tiny
 
@@ -18,7 +28,8 @@ from vivit_jax import recipes
 
 def get_config(arg=None):
     return recipes.synthetic_tiny(dict(
-        family="vidtr", variant="Ti/8",  # 8×8 frame patches.
+        family="vidtr", variant="Ti/8x2",  # 8×8 patches, 2-frame tubelets (docstring).
         hidden_size=96, num_layers=4, num_heads=4, mlp_dim=192,
+        classifier="gmp",  # Max of the final patch tokens, not the corner token (docstring).
         time_embed_std=1.0,  # Frame order salient from step 0: timesformer_divided_tiny.
-    ), arg)
+    ), arg, num_train_steps=6000)
