@@ -218,3 +218,16 @@ def test_scan_over_layers_equals_loop():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     for x, y in zip(jax.tree.leaves(oa["attention"]), jax.tree.leaves(ob["attention"])):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_temporal_posemb_std_scales_only_the_temporal_encoders_embedding():
+    """Model 2's temporal position embedding is drawn with `temporal_posemb_std`; the spatial
+    one keeps ViT's 0.02, and the default leaves both at 0.02 (same draws as before)."""
+    shape = (16, 8, 8)  # 8 temporal indices: enough draws for a std estimate.
+    base = make(tiny_cfg(model_type=FE), shape=shape)
+    wide = make(tiny_cfg(model_type=FE, temporal_posemb_std=1.0), shape=shape)
+    temporal = lambda m: np.asarray(m.TemporalTransformer.posembed_input.pos_embedding[...])
+    spatial = lambda m: np.asarray(m.Transformer.posembed_input.pos_embedding[...])
+    np.testing.assert_allclose(temporal(wide), 50.0 * temporal(base), rtol=1e-5)
+    np.testing.assert_array_equal(spatial(wide), spatial(base))
+    assert 0.8 < temporal(wide).std() < 1.2 and 0.015 < spatial(base).std() < 0.025

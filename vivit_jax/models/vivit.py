@@ -98,6 +98,10 @@ def default_config() -> ml_collections.ConfigDict:
         # Table 2's parameter count implies 2 (configs/kinetics400/vivit_b16x2_fe2_32x2x1_k400.py).
         temporal_layers=4,
         temporal_classifier="token",
+        # Model 2: std of the temporal encoder's position embedding at init (ViT's 0.02). It is
+        # the only place frame order enters Model 2; from scratch a larger value makes order
+        # salient at step 0 instead of a near-symmetric start (TimeSformer's `time_embed_std`).
+        temporal_posemb_std=0.02,
         # Models 3-4: 'space_time' (spatial MSA first; Model 4: first half of the heads
         # spatial; the paper's order, Section 3.3) or 'time_space' (Scenic's Model 3 default
         # and Model 4 head order: its checkpoints need it).
@@ -136,9 +140,9 @@ def resolve_sizes(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 class PositionEmbedding(nnx.Module):
     """Learned additive position embedding `[1, N, D]` (`posembed_input/pos_embedding`)."""
 
-    def __init__(self, num_tokens: int, dim: int, *, rngs: nnx.Rngs):
+    def __init__(self, num_tokens: int, dim: int, *, rngs: nnx.Rngs, std: float = 0.02):
         self.pos_embedding = nnx.Param(
-            layers.with_axes(nnx.initializers.normal(0.02), (None, None, "embed"))(
+            layers.with_axes(nnx.initializers.normal(std), (None, None, "embed"))(
                 rngs.params(), (1, num_tokens, dim)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -238,7 +242,8 @@ class ViViT(nnx.Module):
                 t_cls = int(self.temporal_classifier == "token")
                 if t_cls:
                     self.cls_temporal = nnx.Param(cls_init(rngs.params(), (1, 1, d)))
-                self.TemporalTransformer = stack((t_cls + t,), depth=cfg.temporal_layers)
+                self.TemporalTransformer = stack((t_cls + t,), depth=cfg.temporal_layers,
+                                                 posemb_std=cfg.temporal_posemb_std)
         elif self.model_type == "factorised_self_attention":
             self.Transformer = stack((t, h * w), block=partial(
                 FactorisedSelfAttentionBlock, attention_order=attention_order,
@@ -304,7 +309,7 @@ class _Transformer(layers.Encoder):
                  drop_path: float, dtype, attention_impl, remat: bool, scan: bool,
                  remat_policy: str = "nothing",
                  approximate_gelu: bool, rngs: nnx.Rngs, depth: int | None = None,
-                 block=layers.EncoderBlock):
+                 block=layers.EncoderBlock, posemb_std: float = 0.02):
         super().__init__(sizes["num_layers"] if depth is None else depth, sizes["hidden_size"],
                          sizes["num_heads"], sizes["mlp_dim"], dropout=dropout,
                          drop_path=drop_path, dtype=dtype, attention_impl=attention_impl,
@@ -312,7 +317,7 @@ class _Transformer(layers.Encoder):
                          block=partial(block, approximate_gelu=approximate_gelu))
         self.token_shape = tuple(token_shape)
         self.posembed_input = PositionEmbedding(math.prod(token_shape), sizes["hidden_size"],
-                                                rngs=rngs)
+                                                rngs=rngs, std=posemb_std)
         self.input_dropout = nnx.Dropout(dropout)
 
     def __call__(self, x, *, train=False, rngs=None, return_weights=False):
