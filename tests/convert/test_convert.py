@@ -127,7 +127,8 @@ def test_timesformer_divided_static_video_gives_vit_pre_logits(repo, tmp_path):
     vf.write_big_vision(p, tmp_path / "bv.npz", scanned=True)
     # The tiny config draws temporal_fc/time_embed at random (from scratch); conversion
     # must zero them anyway (official TimeSformer) so the model starts as the ViT.
-    extra = ["--config.model.variant=Ti/8", "--config.model.zero_init_temporal=False"]
+    extra = ["--config.model.variant=Ti/8", "--config.model.zero_init_temporal=False",
+             "--config.model.classifier=token"]
     rc, out = run_convert(repo, tmp_path, tmp_path / "bv.npz", TIMESFORMER, *extra)
     assert rc == 0
     model, params = converted_model(repo, out, TIMESFORMER, *extra)
