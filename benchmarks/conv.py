@@ -1,6 +1,8 @@
-"""The convolutions of the models, train-step style (forward + gradients), as XLA's
-convolution and as `vivit_jax.models.layers.conv` computes them on this backend (on CPU:
-matmuls — a reshape for patch embeddings, im2col, a multiply-add per offset for depthwise).
+"""The convolutions of the models, forward alone and train-step style (forward +
+gradients), as XLA's convolution and as `vivit_jax.models.layers.conv` computes them on this
+backend (on CPU: a reshape + matmul for patch embeddings, a multiply-add per offset for
+depthwise kernels, and for other overlapping kernels XLA's forward — one 2D convolution per
+temporal offset — with im2col-matmul gradients).
 
   python benchmarks/conv.py                  # every case below
   python benchmarks/conv.py --cases stat_stem_0,vivit_tubelet --calls 5
@@ -57,23 +59,29 @@ def main(argv=None) -> int:
         row = {"case": name, "input": "×".join(map(str, shape)),
                "kernel": "×".join(map(str, kernel)), "groups": groups}
         for impl, fn in (("xla", layers.lax_conv), ("ours", layers.conv)):
+            fwd = jax.jit(lambda x, w, fn=fn: fn(x, w, strides, padding, groups))
             step = jax.jit(jax.grad(lambda x, w, fn=fn: jnp.sum(
                 fn(x, w, strides, padding, groups) ** 2), argnums=(0, 1) if x_grad else 1))
+            for key, f in ((f"{impl}_fwd_ms", fwd), (f"{impl}_ms", step)):
+                def run(k, f=f):
+                    for _ in range(k):
+                        out = f(x, w)
+                    jax.block_until_ready(out)
 
-            def run(k, step=step):
-                for _ in range(k):
-                    out = step(x, w)
-                jax.block_until_ready(out)
-
-            row[f"{impl}_ms"] = 1e3 / common.median_rate(run, 1, args.calls, args.repeats)
+                row[key] = 1e3 / common.median_rate(run, 1, args.calls, args.repeats)
+        row["fwd_speedup"] = row["xla_fwd_ms"] / row["ours_fwd_ms"]
         row["speedup"] = row["xla_ms"] / row["ours_ms"]
         rows.append(row)
         print(f"[{name}] done", file=sys.stderr, flush=True)
-    print(f"forward + gradients, ms per call ({jax.default_backend()}; 'ours' = layers.conv, "
-          "which is XLA's convolution off CPU)")
+    print(f"forward, and forward + gradients, ms per call ({jax.default_backend()}; 'ours' = "
+          "layers.conv, which is XLA's convolution off CPU)")
     common.print_table(rows, [("case", "case", "s"), ("input", "input", "s"),
                               ("kernel", "kernel", "s"), ("groups", "groups", "d"),
-                              ("xla_ms", "XLA conv ms", ".1f"), ("ours_ms", "ours ms", ".1f"),
+                              ("xla_fwd_ms", "XLA fwd ms", ".1f"),
+                              ("ours_fwd_ms", "ours fwd ms", ".1f"),
+                              ("fwd_speedup", "fwd speedup", ".1f"),
+                              ("xla_ms", "XLA fwd+grad ms", ".1f"),
+                              ("ours_ms", "ours fwd+grad ms", ".1f"),
                               ("speedup", "speedup", ".1f")],
                        common.machine(__file__, argv))
     return 0

@@ -142,3 +142,5 @@ def test_conv(capsys):
     for r in rows:
         assert r["xla_ms"] > 0 and r["ours_ms"] > 0
         assert r["speedup"] == pytest.approx(r["xla_ms"] / r["ours_ms"])
+        assert r["xla_fwd_ms"] > 0 and r["ours_fwd_ms"] > 0
+        assert r["fwd_speedup"] == pytest.approx(r["xla_fwd_ms"] / r["ours_fwd_ms"])

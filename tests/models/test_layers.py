@@ -77,13 +77,16 @@ def assert_scan_matches_loop(loop, scanned, v, fwd, grads):
 @pytest.mark.parametrize("x_shape,kernel,strides,padding,groups", [
     ((2, 8, 12, 12, 3), (3, 3, 3), (2, 2, 2), ((1, 1),) * 3, 1),   # STAT stem conv_0.
     ((2, 4, 6, 6, 5), (3, 3, 3), (1, 2, 2), ((1, 1),) * 3, 1),     # Odd sizes, stride 1 in t.
+    ((2, 7, 7, 3), (3, 3), (2, 1), ((1, 0),) * 2, 1),              # 2D, uneven padding.
+    ((1, 4, 6, 6, 32), (3, 3, 3), (1, 2, 2), ((1, 1),) * 3, 1),    # >= 32 channels: XLA fwd.
+    ((2, 5, 5, 32), (3, 3), (2, 2), ((0, 1),) * 2, 1),             # The same in 2D.
     ((2, 4, 8, 8, 3), (2, 4, 4), (2, 4, 4), ((0, 0),) * 3, 1),     # Tubelet: a reshape.
     ((3, 7, 6), (2,), (2,), ((0, 0),), 1),                         # VidTr conv pooling.
     ((2, 7, 7, 6), (3, 3), (2, 2), ((1, 1),) * 2, 6),              # Depthwise, stride 2.
     ((2, 4, 4, 6), (3, 3), (1, 1), ((1, 1),) * 2, 6),              # Depthwise, stride 1.
 ])
 def test_conv_equals_lax_convolution(x_shape, kernel, strides, padding, groups):
-    """The CPU matmul forms of `layers.conv` give lax.conv's values and gradients."""
+    """The CPU forms of `layers.conv` give lax.conv's values and gradients."""
     cin = x_shape[-1]
     cout = cin if groups > 1 else 4
     kx, kw = jax.random.split(jax.random.key(0))

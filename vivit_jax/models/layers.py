@@ -138,8 +138,10 @@ def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
     CPU, XLA's convolution (forward + gradients) is 1.6× (ViViT's tubelets) to 4-50× (STAT's
     stem and depthwise pooling) slower than matmuls of the same work (`benchmarks/conv.py`),
     so there the same result is computed as matmuls: a reshape when the kernel tiles the
-    input (patch embeddings), im2col otherwise, and a multiply-add per kernel offset for
-    depthwise kernels. Same parameters, same values either way.
+    input (patch embeddings), a multiply-add per kernel offset for depthwise kernels, im2col
+    otherwise -- except that with many input channels a forward pass that is not
+    differentiated runs XLA's convolution, the faster one there (`_overlapping_conv`).
+    Same parameters, same values either way.
     """
     kshape, nd = kernel.shape, x.ndim - 2
     strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
@@ -158,8 +160,44 @@ def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
         x = x.reshape(b, *itertools.chain(*zip(grid, ks)), c)
         x = x.transpose(0, *range(1, 2 * nd, 2), *range(2, 2 * nd + 1, 2), 2 * nd + 1)
         return x.reshape(b, *grid, -1) @ kernel.reshape(-1, kshape[-1])
-    cols = jnp.concatenate(list(_conv_windows(x, ks, strides)), axis=-1)  # im2col.
-    return cols @ kernel.reshape(-1, kshape[-1])
+    if c < _XLA_FORWARD_MIN_CHANNELS:
+        return _im2col_conv(x, kernel, strides)
+    return _overlapping_conv(x, kernel, strides)
+
+
+# From this many input channels, XLA:CPU's own convolution is the faster *forward* (STAT's
+# stem convs 1-2: 52.7 / 35.5 ms against im2col's 103.9 / 49.2; with 3 or 16 channels im2col
+# is 2-5× faster; `benchmarks/conv.py`, BENCHMARKS.md).
+_XLA_FORWARD_MIN_CHANNELS = 32
+
+
+def _im2col_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...]) -> jax.Array:
+    """Convolution of a padded `x` as one matmul over its im2col matrix."""
+    cols = jnp.concatenate(list(_conv_windows(x, kernel.shape[:-2], strides)), axis=-1)
+    return cols @ kernel.reshape(-1, kernel.shape[-1])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _overlapping_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...]) -> jax.Array:
+    """A convolution of a padded `x` on CPU: XLA's when only the forward pass is needed, the
+    im2col matmul (forward and gradients) when differentiated.
+
+    XLA:CPU's convolution gradients are 5-20× slower than the matmul form's, but with many
+    input channels its forward beats building the im2col matrix (whose copy costs more than
+    its matmul). Evaluation and inference take the first; a train step is unchanged.
+    """
+    return lax_conv(x, kernel, strides, ((0, 0),) * (x.ndim - 2))
+
+
+def _overlapping_conv_fwd(x, kernel, strides):
+    return jax.vjp(lambda x, k: _im2col_conv(x, k, strides), x, kernel)
+
+
+def _overlapping_conv_bwd(strides, vjp, g):
+    return vjp(g)
+
+
+_overlapping_conv.defvjp(_overlapping_conv_fwd, _overlapping_conv_bwd)
 
 
 class Conv(nnx.Module):
