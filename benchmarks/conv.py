@@ -1,8 +1,8 @@
 """The convolutions of the models, forward alone and train-step style (forward +
 gradients), as XLA's convolution and as `vivit_jax.models.layers.conv` computes them on this
 backend (on CPU: a reshape + matmul for patch embeddings, a multiply-add per offset for
-depthwise kernels, and for other overlapping kernels XLA's forward — one 2D convolution per
-temporal offset — with im2col-matmul gradients).
+depthwise kernels, im2col + matmul for other overlapping kernels -- except that with >= 32
+input channels an undifferentiated forward runs XLA's convolution; gradients stay im2col's).
 
   python benchmarks/conv.py                  # every case below
   python benchmarks/conv.py --cases stat_stem_0,vivit_tubelet --calls 5
