@@ -25,7 +25,8 @@ def _json_rows(out: str, script: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("script", ["model_throughput", "memory", "scaling", "peers",
-                                    "train_step", "input_pipeline", "conv"])
+                                    "train_step", "input_pipeline", "conv",
+                                    "optimizer_update"])
 def test_help(script, capsys):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(script).main(["--help"])
@@ -76,6 +77,17 @@ def test_memory_and_scaling(capsys):
     # Joint attention grows faster with T than divided attention does.
     assert rows["timesformer_joint"]["per_2x_T"] > rows["timesformer_divided"]["per_2x_T"] > 1.9
     assert all(r["T8"] > r["T4"] > 0 and r["R64"] > r["R32"] > 0 for r in rows.values())
+
+
+def test_optimizer_update_forms(capsys):
+    bench = importlib.import_module("optimizer_update")
+    assert bench.main(["--optimizers", "adamw", "--size", "32", "--frames", "4", "--calls", "1",
+                       "--repeats", "1", *SMALL]) == 0
+    rows = _json_rows(capsys.readouterr().out, "optimizer_update")
+    assert [r["form"] for r in rows] == ["where", "cond", "unguarded"]
+    assert len({r["params"] for r in rows}) == 1 and rows[0]["params"] > 0
+    for r in rows:
+        assert r["ms"] > 0 and r["where_over_this"] == pytest.approx(rows[0]["ms"] / r["ms"])
 
 
 def test_peers_same_architecture_and_torch_rates():

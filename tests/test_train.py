@@ -5,11 +5,12 @@ import sys
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
-from vivit_jax import train
+from vivit_jax import sharding, train
 
 TINY = "configs/synthetic/vivit_tiny.py:runlocal"
 
@@ -46,7 +47,8 @@ def test_training_learns_and_writes_outputs(repo, data_cache, tmp_path):
     assert np.mean(losses[:3]) > 1.9  # Starts at chance (ln 8 = 2.08, zero-initialised head).
     assert np.mean(losses[-3:]) < 1.6, losses  # The loss falls.
     assert res["validation"]["num_examples"] == 32 and res["test"]["num_examples"] == 32
-    assert {"loss", "accuracy", "lr", "clips_per_s", "grad_norm"} <= set(read_metrics(tmp_path)[0])
+    assert {"loss", "accuracy", "lr", "clips_per_s", "grad_norm", "param_norm"} <= set(
+        read_metrics(tmp_path)[0])
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == \
         ["20", "30"]  # keep_checkpoints=2
     assert json.loads((tmp_path / "results.json").read_text())["step"] == 30
@@ -109,12 +111,40 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo, data_cache, tmp_pat
                        "--config.checkpoint_every_steps=1", "--config.optim.lr=1e30",
                        "--config.optim.warmup_steps=0",
                        "--config.optim.schedule=constant", "--config.keep_checkpoints=50")
-    with pytest.raises(train.TrainingDiverged, match="non-finite loss or gradient at step 4"):
+    with pytest.raises(train.TrainingDiverged,
+                       match="non-finite loss, gradient or parameters at step 4"):
         train.train_and_evaluate(bad, str(tmp_path))
     step, params = final_params(tmp_path)
     assert step == 3  # Nothing was saved after the last good step…
     for a, b in zip(jax.tree.leaves(good_params), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, b)  # …and it is intact.
+
+
+def test_non_finite_step_leaves_state_untouched(repo, data_cache):
+    # The trainer's own step on a NaN clip: flagged, and params and optimiser state unchanged
+    # (the update runs under a `cond`); a finite clip then updates them.
+    cfg = small_config(repo, data_cache, "--config.optim.warmup_steps=0")
+    mesh = sharding.make_mesh(cfg.mesh, jax.devices()[:1])
+    setup = train.setup_state(cfg, mesh)
+    step = jax.jit(train.make_train_step(setup.graphdef, setup.tx, cfg))
+    state = setup.init_state(jax.random.key(0))
+    t, h, w = train.model_input_shape(cfg)
+    video = np.random.default_rng(0).uniform(-1, 1, (2, t, h, w, 3)).astype(np.float32)
+    label = np.array([1, 2], np.int32)
+    bad = video.copy()
+    bad[0, 0, 0, 0, 0] = np.nan
+    new, m = step(state, {"video": bad, "label": label}, jax.random.key(1))
+    assert not bool(m["finite"]) and int(new["step"]) == 1
+    for a, b in zip(jax.tree.leaves((state["params"], state["opt"])),
+                    jax.tree.leaves((new["params"], new["opt"]))):
+        np.testing.assert_array_equal(a, b)
+    new, m = step(state, {"video": video, "label": label}, jax.random.key(1))
+    assert bool(m["finite"])
+    changed = [not np.array_equal(a, b) for a, b in
+               zip(jax.tree.leaves(state["params"]), jax.tree.leaves(new["params"]))]
+    assert any(changed)  # (The zero-initialised head stops most gradients at step 1.)
+    np.testing.assert_allclose(float(m["param_norm"]), float(optax.tree.norm(new["params"])),
+                               rtol=1e-5)
 
 
 def _cli(*args, cwd):
