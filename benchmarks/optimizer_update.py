@@ -1,15 +1,16 @@
-r"""The optimiser update of a train step alone, as the trainer guards it against non-finite
-steps (`train.guarded_update`: a `cond`) and as a per-leaf `where(finite, new, old)` select
-(the trainer's form until 2026-12-02), on a model's real parameter tree (issue 8).
+r"""The optimiser update of a train step alone, in the two forms of the trainer's guard
+against non-finite steps (`train.guarded_update`): a `cond` around the update (the default
+on CPU) and a `where(finite, new, old)` per leaf (the default on GPU and TPU; on CPU too
+until 2026-12-02), on a model's real parameter tree (issue 8).
 
   python benchmarks/optimizer_update.py        # ViViT-B (86.7 M params), SGD and AdamW
   python benchmarks/optimizer_update.py --family timesformer_divided --optimizers adamw
 
-The update is memory-bound: each pass over the parameters moves ~350 MB at ViT-B. A `where`
-per leaf makes XLA materialise the new state beside the old one and select between them
-(and the old form also reduced the updates' norm for its finite check); under a `cond` the
-update runs as in-place loops and only the new parameters' norm is reduced (the trainer's
-overflow check). `unguarded` is the bare `tx.update` + `apply_updates`, for reference.
+The update is memory-bound: each pass over the parameters moves ~350 MB at ViT-B. With a
+`where` per leaf XLA:CPU materialises the new state beside the old one and selects between
+them; under a `cond` the update runs as in-place loops. Both forms also reduce the new
+parameters' norm (the trainer's overflow check). `unguarded` is the bare `tx.update` +
+`apply_updates`, for reference.
 SGD: Scenic's ViViT recipe (momentum 0.9, clipping at global norm 1, which adds a norm and a
 scaling pass); AdamW: the peers benchmark's (weight decay 0.01, no clipping). Each figure:
 the median of `--repeats` windows of `--calls` jitted updates (state donated).
@@ -36,30 +37,20 @@ FORMS = ("where", "cond", "unguarded")
 
 def forms(tx):
     """form -> (state, grads, finite) -> (state, scalar) for each form in `FORMS`."""
-    import jax
-    import jax.numpy as jnp
     import optax
 
     from vivit_jax import train
 
-    def where(state, grads, finite):
-        params, opt = state
-        updates, new_opt = tx.update(grads, opt, params)
-        finite = finite & jnp.isfinite(optax.tree.norm(updates))
-        new_params = optax.apply_updates(params, updates)
-        keep = lambda new, old: jax.tree.map(  # noqa: E731
-            lambda n, o: jnp.where(finite, n, o), new, old)
-        return (keep(new_params, params), keep(new_opt, opt)), finite.astype(jnp.float32)
-
-    def cond(state, grads, finite):
-        return train.guarded_update(tx, grads, *state, finite)
+    def guarded(form):
+        return lambda state, grads, finite: train.guarded_update(tx, grads, *state, finite,
+                                                                 form=form)
 
     def unguarded(state, grads, finite):
         params, opt = state
         updates, opt = tx.update(grads, opt, params)
-        return (optax.apply_updates(params, updates), opt), finite.astype(jnp.float32)
+        return (optax.apply_updates(params, updates), opt), finite
 
-    return {"where": where, "cond": cond, "unguarded": unguarded}
+    return {"where": guarded("where"), "cond": guarded("cond"), "unguarded": unguarded}
 
 
 def measure(family: str, optimizer: str, args, overrides) -> list[dict]:
