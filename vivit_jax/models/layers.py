@@ -124,11 +124,14 @@ def linear(lin: nnx.LinearGeneral, x: jax.Array, n_in: int) -> jax.Array:
     every step (4 per attention block, ~9 % of a ViViT-B train step on CPU); against the
     kernel's free 2D reshape it uses a transposed-operand matmul, as for the MLP.
     """
-    kernel, bias = lin.kernel[...], lin.bias[...]
+    kernel = lin.kernel[...]
+    bias = None if lin.bias is None else lin.bias[...]
     x, kernel, bias = lin.promote_dtype((x, kernel, bias), dtype=lin.dtype)
     k_in = math.prod(kernel.shape[:n_in])
     y = x.reshape(*x.shape[:x.ndim - n_in], k_in) @ kernel.reshape(k_in, -1)
-    return (y + bias.reshape(-1)).reshape(*y.shape[:-1], *kernel.shape[n_in:])
+    if bias is not None:
+        y = y + bias.reshape(-1)
+    return y.reshape(*y.shape[:-1], *kernel.shape[n_in:])
 
 
 def _conv_windows(x: jax.Array, kernel: Sequence[int], strides: Sequence[int]):
