@@ -1,5 +1,5 @@
 r"""The optimiser update of a train step alone, in the two forms of the trainer's guard
-against non-finite steps (`train.guarded_update`): a `cond` around the update (the default
+against non-finite steps (`optim.guarded_update`): a `cond` around the update (the default
 on CPU) and a `where(finite, new, old)` per leaf (the default on GPU and TPU; on CPU too
 until 2026-12-02), on a model's real parameter tree (issue 8).
 
@@ -39,10 +39,10 @@ def forms(tx):
     """form -> (state, grads, finite) -> (state, scalar) for each form in `FORMS`."""
     import optax
 
-    from vivit_jax import train
+    from vivit_jax import optim
 
     def guarded(form):
-        return lambda state, grads, finite: train.guarded_update(tx, grads, *state, finite,
+        return lambda state, grads, finite: optim.guarded_update(tx, grads, *state, finite,
                                                                  form=form)
 
     def unguarded(state, grads, finite):

@@ -1,4 +1,6 @@
-"""Optimiser: schedules hit their values, weight decay masks the right parameters."""
+"""Optimiser: schedules hit their values, weight decay masks the right parameters, the
+non-finite guard."""
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -61,3 +63,30 @@ def test_unknown_names_refused():
         optim.make_optimizer(_optim(name="lamb"), {"w": jnp.ones(1)}, 10)
     with pytest.raises(ValueError, match="optim.schedule='exp'"):
         optim.make_schedule(_optim(schedule="exp"), 10)
+
+
+@pytest.mark.parametrize("form", optim.GUARD_FORMS)
+def test_guarded_update_forms(form):
+    tx = optax.sgd(0.1, momentum=0.9)
+    params = {"w": np.array([[1.0, -2.0], [3.0, 0.5]], np.float32), "b": np.ones(3, np.float32)}
+    grads = {"w": np.full((2, 2), 0.5, np.float32), "b": np.arange(3, dtype=np.float32)}
+    opt = tx.init(params)
+    upd = jax.jit(lambda p, o, g, f, tx=tx: optim.guarded_update(tx, g, p, o, f, form=form))
+    # Finite: the plain update, and the new parameters' norm.
+    (new, new_opt), norm = upd(params, opt, grads, True)
+    updates, want_opt = tx.update(grads, opt, params)
+    want = optax.apply_updates(params, updates)
+    for a, b in zip(jax.tree.leaves((new, new_opt)), jax.tree.leaves((want, want_opt))):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(norm, optax.tree.norm(want), rtol=1e-6)
+    # Not finite: both unchanged, and the old parameters' norm.
+    (same, same_opt), norm = upd(params, new_opt, grads, False)
+    for a, b in zip(jax.tree.leaves((same, same_opt)), jax.tree.leaves((params, new_opt))):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(norm, optax.tree.norm(params), rtol=1e-6)
+    # An update that overflows the parameters shows in their norm.
+    big = jax.tree.map(lambda g: g * 1e30, grads)
+    _, norm = upd(params, opt, big, True)
+    assert not np.isfinite(norm)
+    with pytest.raises(ValueError, match="form='nope'"):
+        optim.guarded_update(tx, grads, params, opt, True, form="nope")

@@ -124,48 +124,13 @@ def make_train_step(graphdef, tx, config):
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         # A non-finite loss or gradient leaves the state untouched; the host stops on the flag.
-        (new_params, opt), param_norm = guarded_update(tx, grads, params, state["opt"], finite)
+        (new_params, opt), param_norm = optim.guarded_update(tx, grads, params, state["opt"],
+                                                             finite)
         new_state = {"params": new_params, "opt": opt, "step": state["step"] + 1}
         return new_state, {"loss": loss, "accuracy": acc, "grad_norm": grad_norm,
                            "param_norm": param_norm, "finite": finite & jnp.isfinite(param_norm)}
 
     return step_fn
-
-
-GUARD_FORMS = ("cond", "where")
-
-
-def guarded_update(tx: optax.GradientTransformation, grads, params, opt, finite: jax.Array,
-                   *, form: str | None = None):
-    """`tx`'s update of `(params, opt)` when `finite`, else both unchanged; and the parameters'
-    global norm after it.
-
-    A non-finite norm flags an update that overflowed the parameters (e.g. a runaway learning
-    rate); the trainer stops on it before anything of that step is saved. `form`:
-    - 'cond' (the default on CPU): the update under a `lax.cond`. XLA:CPU then runs it as
-      in-place loops; with a `where` it materialises the new state beside the old and selects
-      (ViViT-B's update alone: 1.8-5.3× slower by optimiser, and the copy raises the step's
-      peak memory; `benchmarks/optimizer_update.py`).
-    - 'where' (the default elsewhere): `where(finite, new, old)` per leaf, which GPU and TPU
-      compilers fuse into the update's own loops, and which keeps a conditional (on GPU a
-      device-to-host read of the predicate) out of the step.
-    """
-    form = form or ("cond" if jax.default_backend() == "cpu" else "where")
-    if form not in GUARD_FORMS:
-        raise ValueError(f"guarded_update form={form!r}: expected one of {GUARD_FORMS}")
-
-    def update(params_opt):
-        params, opt = params_opt
-        updates, opt = tx.update(grads, opt, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt), optax.tree.norm(params)
-
-    if form == "cond":
-        return jax.lax.cond(finite, update, lambda po: (po, optax.tree.norm(po[0])),
-                            (params, opt))
-    new, norm = update((params, opt))
-    keep = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, (params, opt))
-    return keep, jnp.where(finite, norm, optax.tree.norm(params))
 
 
 def make_eval_step(graphdef, config):

@@ -116,18 +116,19 @@ def test_conv_layer_refuses_groups_that_do_not_divide():
 @pytest.mark.parametrize("n_in,bias,dtype", [(1, True, jnp.float32), (2, True, jnp.float32),
                                               (1, False, jnp.bfloat16)])
 def test_linear_equals_linear_general(n_in, bias, dtype):
-    # Attention's projections run as one 2D matmul (`layers.linear`): the values of
+    # Attention's projections run as one 2D matmul (`layers.HeadsLinear`): the values of
     # LinearGeneral's own dot_general, and the gradients, for q/k/v (1 axis in) and out (2).
     in_f, out_f = ((8,), (2, 4)) if n_in == 1 else ((2, 4), (8,))
     axis = -1 if n_in == 1 else (-2, -1)
-    lin = nnx.LinearGeneral(in_f, out_f, axis=axis, use_bias=bias, dtype=dtype,
-                            bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
+    make = lambda cls: cls(in_f, out_f, axis=axis, use_bias=bias, dtype=dtype,  # noqa: E731
+                           bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
+    ours, lin = make(layers.HeadsLinear), make(nnx.LinearGeneral)
     x = jax.random.normal(jax.random.key(1), (3, 5, *in_f))
-    got, want = layers.linear(lin, x, n_in), lin(x)
+    got, want = ours(x), lin(x)
     assert got.shape == want.shape == (3, 5, *out_f) and got.dtype == want.dtype == dtype
     tol = 1e-5 if dtype == jnp.float32 else 2e-2
     np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32),
                                rtol=tol, atol=tol)
-    g_got = jax.grad(lambda x: layers.linear(lin, x, n_in).astype(jnp.float32).sum())(x)
+    g_got = jax.grad(lambda x: ours(x).astype(jnp.float32).sum())(x)
     g_want = jax.grad(lambda x: lin(x).astype(jnp.float32).sum())(x)
     np.testing.assert_allclose(g_got, g_want, rtol=tol, atol=tol)

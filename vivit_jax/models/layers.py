@@ -66,6 +66,31 @@ def dot_product_attention(
     return out.reshape(lead + out.shape[-3:]), None
 
 
+class HeadsLinear(nnx.LinearGeneral):
+    """`nnx.LinearGeneral` over the trailing axes (no batch axes), applied as one 2D matmul.
+
+    The same parameters, names and values as `LinearGeneral`'s `dot_general` over the
+    (heads, kv) axes, but XLA:CPU lowers that 3D-kernel form's data gradient by copying a
+    transposed kernel every step (4 per attention block, ~9 % of a ViViT-B train step on
+    CPU); against the kernel's free 2D reshape it uses a transposed-operand matmul, as for
+    the MLP.
+    """
+
+    def __call__(self, x: jax.Array, out_sharding=None) -> jax.Array:
+        n_in = len(self.in_features)
+        if (self.batch_axis or out_sharding is not None
+                or tuple(a % x.ndim for a in self.axis) != tuple(range(x.ndim - n_in, x.ndim))):
+            return super().__call__(x, out_sharding)
+        kernel = self.kernel[...]
+        bias = None if self.bias is None else self.bias[...]
+        x, kernel, bias = self.promote_dtype((x, kernel, bias), dtype=self.dtype)
+        k_in = math.prod(self.in_features)
+        y = x.reshape(*x.shape[:x.ndim - n_in], k_in) @ kernel.reshape(k_in, -1)
+        if bias is not None:
+            y = y + bias.reshape(-1)
+        return y.reshape(*y.shape[:-1], *self.out_features)
+
+
 class Attention(nnx.Module):
     """Multi-head dot-product attention with ViT parameter names and shapes.
 
@@ -82,14 +107,14 @@ class Attention(nnx.Module):
         head_dim = dim // num_heads
         # LinearGeneral initialises the flattened 2D kernel, then reshapes.
         kinit = nnx.initializers.xavier_uniform()
-        qkv = lambda: nnx.LinearGeneral(
+        qkv = lambda: HeadsLinear(
                 dim, (num_heads, head_dim), axis=-1, dtype=dtype,
                 kernel_init=with_axes(kinit, ("embed", "heads", "kv")),
                 bias_init=with_axes(nnx.initializers.zeros, ("heads", "kv")), rngs=rngs)
         self.query = qkv()
         self.key = qkv()
         self.value = qkv()
-        self.out = nnx.LinearGeneral(
+        self.out = HeadsLinear(
                 (num_heads, head_dim), dim, axis=(-2, -1), dtype=dtype,
                 kernel_init=with_axes(kinit,
                                                             ("heads", "kv", "embed")),
@@ -98,7 +123,7 @@ class Attention(nnx.Module):
     def qkv(self, x: jax.Array, kv: jax.Array | None = None):
         """Projects queries from `x` and keys/values from `kv` (default `x`): `[..., N, H, D]`."""
         kv = x if kv is None else kv
-        return linear(self.query, x, 1), linear(self.key, kv, 1), linear(self.value, kv, 1)
+        return self.query(x), self.key(kv), self.value(kv)
 
     def __call__(self, x: jax.Array, kv: jax.Array | None = None, *,
                  return_weights: bool = False):
@@ -109,29 +134,7 @@ class Attention(nnx.Module):
         q, k, v = self.qkv(x, kv)
         out, w = dot_product_attention(q, k, v, return_weights=return_weights,
                                        implementation=self.attention_impl)
-        return self.output(out), w
-
-    def output(self, y: jax.Array) -> jax.Array:
-        """The output projection of per-head values `y [..., H, D]`."""
-        return linear(self.out, y, 2)
-
-
-def linear(lin: nnx.LinearGeneral, x: jax.Array, n_in: int) -> jax.Array:
-    """`lin(x)` as one 2D matmul: the last `n_in` axes of `x` against the kernel's first.
-
-    The same parameters and values as `LinearGeneral`'s `dot_general` over (heads, kv) axes,
-    but XLA:CPU lowers that 3D-kernel form's data gradient by copying a transposed kernel
-    every step (4 per attention block, ~9 % of a ViViT-B train step on CPU); against the
-    kernel's free 2D reshape it uses a transposed-operand matmul, as for the MLP.
-    """
-    kernel = lin.kernel[...]
-    bias = None if lin.bias is None else lin.bias[...]
-    x, kernel, bias = lin.promote_dtype((x, kernel, bias), dtype=lin.dtype)
-    k_in = math.prod(kernel.shape[:n_in])
-    y = x.reshape(*x.shape[:x.ndim - n_in], k_in) @ kernel.reshape(k_in, -1)
-    if bias is not None:
-        y = y + bias.reshape(-1)
-    return y.reshape(*y.shape[:-1], *kernel.shape[n_in:])
+        return self.out(out), w
 
 
 def _conv_windows(x: jax.Array, kernel: Sequence[int], strides: Sequence[int]):

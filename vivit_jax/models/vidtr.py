@@ -156,7 +156,7 @@ class VidTrBlock(layers.EncoderBlock):
         if kind in ("avg", "conv"):
             yq = self._avg_frames(y_bstd) if kind == "avg" else self._conv_frames(y_bstd)
             q, k, v = attn.qkv(yq, y_bstd)  # Pooled queries over all T+1 keys (Eq. 3).
-            k_rows = layers.linear(attn.key, yq, 1)
+            k_rows = attn.key(yq)
         else:
             q, k, v = attn.qkv(y_bstd)
             k_rows = k
@@ -179,7 +179,7 @@ class VidTrBlock(layers.EncoderBlock):
                                                   return_weights=return_weights,
                                                   implementation=attn.attention_impl)
         weights = dict(temporal=w_t, spatial=w_s, kept=kept) if return_weights else None
-        return attn.output(out_s), weights, kept
+        return attn.out(out_s), weights, kept
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_weights: bool = False, drop_path_rate=None) -> tuple[jax.Array, Any]:

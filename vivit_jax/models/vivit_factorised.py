@@ -127,7 +127,7 @@ def factorised_dot_product_attend(attn: layers.Attention, x: jax.Array, return_w
     y_t, w_t = core(*(_swap_st(a[..., tp, :], axis=-3) for a in (q, k, v)))
     y_t = _swap_st(y_t, axis=-3)
     y = jnp.concatenate([y_s, y_t] if spatial_first else [y_t, y_s], axis=-2)
-    return attn.output(y), ({"spatial": w_s, "temporal": w_t} if return_weights else None)
+    return attn.out(y), ({"spatial": w_s, "temporal": w_t} if return_weights else None)
 
 
 class FactorisedDotProductBlock(layers.EncoderBlock):
