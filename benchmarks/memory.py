@@ -27,9 +27,11 @@ the peak: the scheduler is free to run the blocks' recomputations early, for par
 their activations are then alive together. Under scan each recomputation stays inside its
 backward iteration and the peak drops. `--remat-policy` picks what a remat block keeps.
 
-`--cpu-scheduler memory` turns that scheduler off
-(`--xla_cpu_enable_concurrency_optimized_scheduler=false`): every peak drops and remat saves
-memory without scan too. Other backends schedule differently; they are not measured here.
+`--cpu-scheduler memory` picks XLA:CPU's memory-optimised scheduler instead
+(`--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED`, the successor of the
+deprecated `--xla_cpu_enable_concurrency_optimized_scheduler=false`; the same peaks): every
+peak drops and remat saves memory without scan too. Other backends schedule differently;
+they are not measured here.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ DEFAULT_KINDS = "joint,divided,factorised_encoder,factorised_self_attention,sepa
 TARGET_T, TARGET_RATIO = 16, 3.3  # Separable and divided >= 3.3× below joint at T = 16.
 REMAT_TARGET = 2.0  # Rematerialisation cuts the peak >= 2×…
 REMAT_TIME_TARGET = 0.35  # … for <= 35 % more step time.
-MEMORY_SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+MEMORY_SCHEDULER = "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"
 
 
 def peak(kind: str, *, frames: int, size: int, remat: bool, scan: bool, layers: int,
@@ -112,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
                         "s/step, so remat's time cost sits beside its memory saving")
     p.add_argument("--cpu-scheduler", choices=("default", "memory"), default="default",
                    help="XLA:CPU's instruction scheduler: its default (concurrency-optimised) "
-                        "or 'memory' (--xla_cpu_enable_concurrency_optimized_scheduler=false)")
+                        "or 'memory' (" + MEMORY_SCHEDULER + ")")
     return p
 
 

@@ -3,6 +3,7 @@ transformers' ViViT (Model 1) and TimeSformer (divided), CPU build of PyTorch.
 
   pip install -e '.[peers]'          # torch==2.13.0 (the CPU wheel here) and transformers
   python benchmarks/peers.py         # ViT-B, 8 frames, 112², batch 2
+  python benchmarks/peers.py --dtype bfloat16   # both sides' bf16 compute, fp32 params
   python benchmarks/peers.py --layers 1 --size 32 --calls 1 --repeats 1   # smoke test
 
 Same architecture and case on both sides (both parameter counts are printed): ViT-B width
@@ -19,11 +20,15 @@ cross-entropy, forward + backward + update, on both sides (ours: the trainer's o
 `optim.name=adamw`, `optim.grad_clip_norm=0`, `label_smoothing=0`). Each figure is the median
 of `--repeats` timed windows of `--calls` calls after compilation / a warm-up; torch on all
 cores (`torch.set_num_threads`). Target printed beside the figures: ours >= 2.0× the peer's
-clips/s. Both frameworks' dense fp32 matmul GFLOP/s are measured in the same run, and both
-sides' achieved GFLOP/s (the same architecture: XLA's flops per clip) are printed, with what
-2× the peer would need as a share of the matmul ceiling -- over 100 % means the target is
-out of reach for any fp32 implementation on the machine. Without torch or transformers the
-script says how to install them and exits 2.
+clips/s. Both frameworks' dense matmul GFLOP/s (in `--dtype`) are measured in the same run,
+and both sides' achieved GFLOP/s (the same architecture: XLA's flops per clip) are printed,
+with what 2× the peer would need as a share of XLA's matmul ceiling -- over 100 % means the
+target is out of reach for XLA in that dtype on the machine. Without torch or transformers
+the script says how to install them and exits 2.
+
+`--dtype bfloat16`: mixed precision on both sides, float32 parameters and bf16 compute --
+ours `config.dtype=bfloat16`, the peer under `torch.autocast("cpu", dtype=torch.bfloat16)`
+(the forward; the loss and the update in float32, as ours) -- and both matmul ceilings in bf16.
 """
 from __future__ import annotations
 
@@ -72,8 +77,9 @@ def hf_model(kind: str, *, frames: int, size: int, layers: int, width: int = 768
 
 
 def torch_rates(model, *, frames: int, size: int, batch: int, calls: int,
-                repeats: int) -> dict[str, float]:
-    """Forward and train-step clips/s of a Hugging Face video classifier on random clips."""
+                repeats: int, dtype: str = "float32") -> dict[str, float]:
+    """Forward and train-step clips/s of a Hugging Face video classifier on random clips;
+    `dtype='bfloat16'` runs the forward and the loss under CPU autocast (fp32 parameters)."""
     import torch
 
     torch.set_num_threads(common.cpu_count())
@@ -81,10 +87,12 @@ def torch_rates(model, *, frames: int, size: int, batch: int, calls: int,
     video = torch.rand(batch, frames, 3, size, size) * 2 - 1  # HF layout: [B, T, C, H, W].
     labels = torch.randint(0, 400, (batch,))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16,
+                                      enabled=dtype == "bfloat16")
 
     def fwd(k):
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for _ in range(k):
                 logits = model(pixel_values=video).logits
         logits.sum().item()
@@ -93,7 +101,9 @@ def torch_rates(model, *, frames: int, size: int, batch: int, calls: int,
         model.train()
         for _ in range(k):
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(pixel_values=video).logits, labels)
+            with autocast():
+                logits = model(pixel_values=video).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels)
             loss.backward()
             opt.step()
         loss.item()
@@ -104,13 +114,15 @@ def torch_rates(model, *, frames: int, size: int, batch: int, calls: int,
             "attention": getattr(model.config, "_attn_implementation", None)}
 
 
-def torch_matmul_gflops(n: int = 2048, calls: int = 10, repeats: int = 5) -> float:
-    """PyTorch's own dense fp32 matmul GFLOP/s (n×n, all cores): the peer's ceiling, measured
-    like `common.matmul_gflops` measures ours."""
+def torch_matmul_gflops(n: int = 2048, calls: int = 10, repeats: int = 5,
+                        dtype: str = "float32") -> float:
+    """PyTorch's own dense matmul GFLOP/s (n×n `dtype`, all cores): the peer's ceiling,
+    measured like `common.matmul_gflops` measures ours."""
     import torch
 
     torch.set_num_threads(common.cpu_count())
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dt = getattr(torch, dtype)
+    a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
 
     def run(k):
         for _ in range(k):
@@ -127,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_case_arguments(p)
     p.add_argument("--width", type=int, default=768,
                    help="hidden size, heads = width/64, MLP 4× (768: ViT-B; smaller for tests)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="compute dtype of both sides (parameters stay float32)")
     return p
 
 
@@ -145,16 +159,17 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
 
-    # Both frameworks' dense fp32 matmul ceilings, measured in this run: how far a ratio can
-    # go. Same architecture, so the same flops per clip on both sides (ours from XLA).
-    ceiling = {"ours": common.matmul_gflops(), "peer": torch_matmul_gflops()}
-    print(f"dense fp32 matmul: XLA {ceiling['ours']:.1f}, torch {ceiling['peer']:.1f} GFLOP/s",
+    # Both frameworks' dense matmul ceilings, measured in this run: how far a ratio can go.
+    # Same architecture, so the same flops per clip on both sides (ours from XLA).
+    dt = args.dtype
+    ceiling = {"ours": common.matmul_gflops(dtype=dt), "peer": torch_matmul_gflops(dtype=dt)}
+    print(f"dense {dt} matmul: XLA {ceiling['ours']:.1f}, torch {ceiling['peer']:.1f} GFLOP/s",
           file=sys.stderr, flush=True)
     rows = []
     for kind in kinds:
         sizes = tuple(f"--config.model.{k}={v}" for k, v in widths(args.width).items())
         cfg = family_config(kind, frames=args.frames, size=args.size, batch=args.batch,
-                            layers=args.layers, overrides=OURS + sizes)
+                            layers=args.layers, dtype=dt, overrides=OURS + sizes)
         ours = common.throughput(cfg, calls=args.calls, repeats=args.repeats,
                                  devices=jax.devices()[:1])
         print(f"[{kind}] ours: fwd {ours['forward_clips_per_s']:.2f}, train "
@@ -162,14 +177,15 @@ def main(argv=None) -> int:
         theirs = torch_rates(hf_model(kind, frames=args.frames, size=args.size,
                                       layers=args.layers, width=args.width),
                              frames=args.frames, size=args.size, batch=args.batch,
-                             calls=args.calls, repeats=args.repeats)
+                             calls=args.calls, repeats=args.repeats, dtype=dt)
         print(f"[{kind}] peer: fwd {theirs['forward_clips_per_s']:.2f}, train "
               f"{theirs['train_clips_per_s']:.2f} clips/s", file=sys.stderr, flush=True)
         for part in ("forward", "train"):
             ratio = ours[f"{part}_clips_per_s"] / theirs[f"{part}_clips_per_s"]
             gflop = ours[f"{part}_gflop_per_clip"]
             peer_gflops = theirs[f"{part}_clips_per_s"] * gflop
-            rows.append({"model": kind, "part": part, "peer": f"HF {PEERS[kind]}",
+            rows.append({"model": kind, "part": part, "dtype": dt,
+                         "peer": f"HF {PEERS[kind]}",
                          "gflop_per_clip": gflop,
                          "ours_gflops": ours[f"{part}_clips_per_s"] * gflop,
                          "peer_gflops": peer_gflops,
@@ -199,14 +215,14 @@ def main(argv=None) -> int:
                               ("target_needs_of_ceiling", f"{TARGET}x needs", ".0%"),
                               ("ours_params", "ours params", ",d"),
                               ("peer_params", "peer params", ",d")], meta)
-    print(f"dense fp32 matmul ceiling in this run: XLA {ceiling['ours']:.1f} GFLOP/s, torch "
+    print(f"dense {dt} matmul ceiling in this run: XLA {ceiling['ours']:.1f} GFLOP/s, torch "
           f"{ceiling['peer']:.1f} GFLOP/s")
     for r in rows:
         line = f"{r['model']} {r['part']}: ours/peer " + common.versus(r["ratio"], TARGET)
         if r["ratio"] < TARGET:
             line += (f"; the peer runs at {r['peer_of_ceiling']:.0%} of XLA's matmul ceiling, "
                      f"so {TARGET}× it needs {r['target_needs_of_ceiling']:.0%} of it"
-                     + (" (above the ceiling: out of reach in fp32 on this machine)"
+                     + (f" (above XLA's {dt} matmul ceiling in this run)"
                         if r["target_needs_of_ceiling"] > 1 else ""))
         print(line)
     return 0
