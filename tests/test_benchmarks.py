@@ -108,23 +108,25 @@ def test_peers_same_architecture_and_torch_rates():
     assert rates["forward_clips_per_s"] > 0 and rates["train_clips_per_s"] > 0
 
 
-def test_peers_main_puts_both_sides_against_the_matmul_ceiling(capsys):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_peers_main_puts_both_sides_against_the_matmul_ceiling(capsys, dtype):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     peers = importlib.import_module("peers")
     assert peers.main(["--models", "timesformer_divided", "--layers", "1", "--size", "32",
-                       "--frames", "4", "--width", "64", "--calls", "1", "--repeats", "1"]) == 0
+                       "--frames", "4", "--width", "64", "--calls", "1", "--repeats", "1",
+                       "--dtype", dtype]) == 0
     out = capsys.readouterr().out
     fwd, step = _json_rows(out, "peers")
     for r in (fwd, step):
-        assert r["ours_params"] == r["peer_params"]
+        assert r["dtype"] == dtype and r["ours_params"] == r["peer_params"]
         assert r["ratio"] == pytest.approx(r["ours_clips_per_s"] / r["peer_clips_per_s"])
         assert r["peer_gflops"] == pytest.approx(r["peer_clips_per_s"] * r["gflop_per_clip"])
         assert r["target_needs_of_ceiling"] == pytest.approx(
             2 * r["peer_gflops"] / r["matmul_gflops_ours"])
         assert r["matmul_gflops_peer"] > 0
     assert step["gflop_per_clip"] > 2 * fwd["gflop_per_clip"]
-    assert "dense fp32 matmul ceiling in this run: XLA " in out
+    assert f"dense {dtype} matmul ceiling in this run: XLA " in out
 
 
 def test_peers_without_torch_says_how_to_install(capsys, monkeypatch):

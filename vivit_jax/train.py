@@ -287,6 +287,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     param_sh, state_sh, init_state = setup.param_sh, setup.state_sh, setup.init_state
     _log(f"model: {config.model.family} {config.model.variant}, {setup.num_params:,} "
          f"parameters, input {model_input_shape(config)}, compute {config.dtype}")
+    if config.dtype == "bfloat16" and jax.default_backend() == "cpu":
+        _log("note: XLA:CPU runs bfloat16 compute slower than float32 (its bf16 matmuls; "
+             "BENCHMARKS.md, 'bf16 on CPU'): --config.dtype=float32 is the fast setting here")
 
     # ----------------------------------------------------------------------------------
     # Update and eval steps.
