@@ -204,8 +204,8 @@ def main(argv=None) -> int:
     meta = {**common.machine(__file__, argv), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "transformers": transformers.__version__}
     print(f"ours (JAX {meta['jax']}) vs Hugging Face transformers {transformers.__version__} "
-          f"on torch {torch.__version__} ({torch.get_num_threads()} threads); target: ours >= "
-          f"{TARGET}× the peer's clips/s")
+          f"on torch {torch.__version__} ({torch.get_num_threads()} threads), {dt} compute; "
+          f"target: ours >= {TARGET}× the peer's clips/s")
     common.print_table(rows, [("model", "model", "s"), ("part", "part", "s"),
                               ("ours_clips_per_s", "ours clips/s", ".2f"),
                               ("peer_clips_per_s", "peer clips/s", ".2f"),
