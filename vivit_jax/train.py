@@ -4,6 +4,10 @@ logging → mesh → input → model & optimizer → shard & init → update ste
 → evals → loop. The train state is a plain pytree `{"params", "opt", "step"}`; the update
 step is a pure function (`nnx.merge` of the graph with the params inside it), jitted with
 explicit shardings and a donated state.
+
+tf.data (`vivit_jax.data.pipeline`) is imported only where data is read, so the model, state
+and step builders here import without TensorFlow (`benchmarks/mfu.py` on a bare accelerator
+image, `vivit-profile`).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from flax import nnx
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import metric_writers, optim, sharding
 from vivit_jax.convert.init_from import load_init
-from vivit_jax.data import mix, pipeline
+from vivit_jax.data import mix
 from vivit_jax.models import build_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -154,6 +158,8 @@ def make_eval_step(graphdef, config):
 
 def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
     """One full pass over `split`; every example counted once (padding masked)."""
+    from vivit_jax.data import pipeline
+
     totals: dict[str, float] = {}
     # Eval batches are padded and masked, so the batch is rounded up to fill every shard.
     shards = batch_sh.mesh.shape["data"] * batch_sh.mesh.shape["fsdp"]
@@ -275,6 +281,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # ----------------------------------------------------------------------------------
     # Input.
     # ----------------------------------------------------------------------------------
+    from vivit_jax.data import pipeline
+
     data_dir = pipeline.resolve_data_dir(config.dataset)
     _log(f"data: {config.dataset.name} from {data_dir}; "
          f"{pipeline.num_examples(config.dataset, config.dataset.train_split)} training clips")

@@ -24,10 +24,6 @@ import os
 import sys
 from typing import Any
 
-# float32 / bfloat16 as `vivit_jax.train.DTYPES`; not imported from there because the trainer
-# pulls in TensorFlow (about 10 s) for its input pipeline, which a profile does not need.
-_DTYPES = ("float32", "bfloat16")
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -54,24 +50,14 @@ def input_shape(cfg) -> tuple[int, int, int, int, int]:
     return (1, d.num_frames, d.image_size, d.image_size, 3)
 
 
-def _dtype(cfg):
-    import jax.numpy as jnp
-
-    if cfg.dtype not in _DTYPES:
-        raise ValueError(f"config.dtype={cfg.dtype!r}: expected one of {sorted(_DTYPES)}")
-    return jnp.dtype(cfg.dtype)
-
-
 def abstract_model(cfg):
-    """The config's model with abstract (shape-only) parameters: nothing is allocated."""
+    """The config's model (the trainer's `create_model`) with abstract (shape-only)
+    parameters: nothing is allocated."""
     from flax import nnx
 
-    from vivit_jax.models import build_model
+    from vivit_jax import train
 
-    dtype = _dtype(cfg)
-    return nnx.eval_shape(lambda: build_model(
-        cfg.model, num_classes=cfg.dataset.num_classes, input_shape=input_shape(cfg)[1:4],
-        dtype=dtype, rngs=nnx.Rngs(0)))
+    return nnx.eval_shape(lambda: train.create_model(cfg, nnx.Rngs(0)))
 
 
 def count_params(cfg, model=None) -> int:
@@ -94,7 +80,9 @@ def forward_flops(cfg, model=None) -> float:
     def forward(state, video):
         return nnx.merge(graphdef, state)(video, train=False)[0]
 
-    video = jax.ShapeDtypeStruct(input_shape(cfg), _dtype(cfg))
+    from vivit_jax import train
+
+    video = jax.ShapeDtypeStruct(input_shape(cfg), train.DTYPES[cfg.dtype])
     lowered = jax.jit(forward).lower(state, video)
     cost = _flops(lowered.cost_analysis())
     if cost is None:  # Some backends only analyse the compiled executable.
