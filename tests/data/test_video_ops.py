@@ -53,6 +53,21 @@ def _ramp_clip(t=3, h=20, w=30):
     return tf.constant(np.broadcast_to(x + y + np.arange(t)[:, None, None, None], (t, h, w, 3)))
 
 
+def test_resize_frames_antialias_only_when_shrinking():
+    """Enlarging without the antialiasing filter gives the filtered result (the filter only
+    acts when shrinking); any shrinking side takes the filtered path, bit for bit."""
+    x = tf.random.stateless_uniform([2, 240, 320, 3], _seed(3), 0, 255)
+    for hw in ([256, 341], [300, 400]):  # Both sides enlarged (Kinetics' 240 → 256).
+        got, want = vo.resize_frames(x, hw), tf.image.resize(x, hw, antialias=True)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.02)
+        assert tf.reduce_max(tf.abs(got - want)) > 0  # The unfiltered path did run.
+    for hw in ([224, 298], [256, 300]):  # Shrunk, or one side shrunk.
+        np.testing.assert_array_equal(vo.resize_frames(x, hw).numpy(),
+                                      tf.image.resize(x, hw, antialias=True).numpy())
+    # The short-side resize and Inception crop use it: 240 → 256 keeps the aspect ratio.
+    assert vo.resize_smallest(x, 256).shape == (2, 256, 341, 3)
+
+
 def test_three_crops_positions():
     video = _ramp_clip()  # Landscape 20 x 30: crops along the width.
     crops = vo.three_crops(video, 20).numpy()
