@@ -98,6 +98,6 @@ def guarded_update(tx: optax.GradientTransformation, grads, params, opt, finite:
     if form == "cond":
         return jax.lax.cond(finite, update, lambda po: (po, optax.tree.norm(po[0])),
                             (params, opt))
-    new, norm = update((params, opt))
+    new, _ = update((params, opt))  # Its norm is dead code: the kept tree's is taken once.
     keep = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, (params, opt))
-    return keep, jnp.where(finite, norm, optax.tree.norm(params))
+    return keep, optax.tree.norm(keep[0])
