@@ -79,7 +79,7 @@ def guarded_update(tx: optax.GradientTransformation, grads, params, opt, finite:
     rate); the trainer stops on it before anything of that step is saved. `form`:
     - 'cond' (the default on CPU): the update under a `lax.cond`. XLA:CPU then runs it as
       in-place loops; with a `where` it materialises the new state beside the old and selects
-      (ViViT-B's update alone: 1.8-5.3× slower by optimiser, and the copy raises the step's
+      (ViViT-B's update alone: 1.2-4.9× slower by optimiser, and the copy raises the step's
       peak memory; `benchmarks/optimizer_update.py`).
     - 'where' (the default elsewhere): `where(finite, new, old)` per leaf, which GPU and TPU
       compilers fuse into the update's own loops, and which keeps a conditional (on GPU a
