@@ -64,7 +64,7 @@ def test_prepare_dmvr_csv_fps_trim_labels_and_bad_videos(videos, tmp_path):
     out = tmp_path / "out"
     args = ["--annotations", str(csv), "--video_dir", str(videos), "--output_dir", str(out),
             "--num_shards", "2", "--min_resize", "24", "--workers", "2"]
-    report = prepare.main(args)
+    report = prepare.run(args)
     assert dm.read_label_map(out) == ["jump", "run", "walk"]  # One sorted map.
     assert [p.rsplit("/", 1)[-1] for p in dm.list_shards(out, "train")] == [
         "train-00000-of-00002", "train-00001-of-00002"]
@@ -90,8 +90,8 @@ def test_prepare_dmvr_csv_fps_trim_labels_and_bad_videos(videos, tmp_path):
 def test_second_split_reuses_label_map_and_unknown_labels(videos, tmp_path):
     out = tmp_path / "out"
     (tmp_path / "train.csv").write_text("path,label\na.mp4,zebra\nb.mp4,ant\n")
-    prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
-                  "--output_dir", str(out), "--workers", "1", "--fps", "0"])
+    prepare.run(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+                 "--output_dir", str(out), "--workers", "1", "--fps", "0"])
     assert dm.read_label_map(out) == ["ant", "zebra"]
     assert len(_records(out, "train")["a.mp4"]["frames"]) == N_FRAMES  # fps 0: all frames.
     val = tmp_path / "validation.csv"
@@ -99,16 +99,16 @@ def test_second_split_reuses_label_map_and_unknown_labels(videos, tmp_path):
     base = ["--annotations", str(val), "--video_dir", str(videos), "--output_dir", str(out),
             "--workers", "1"]
     with pytest.raises(ValueError, match=r"validation.csv:3: label 'yak' is not in the label"):
-        prepare.main(base)
-    report = prepare.main(base + ["--on_unknown_label", "skip"])
+        prepare.run(base)
+    report = prepare.run(base + ["--on_unknown_label", "skip"])
     assert report["written"] == 1 and report["skipped"][0]["reason"] == "unknown label 'yak'"
     assert dm.read_label_map(out) == ["ant", "zebra"]  # Not rebuilt for the second split.
     assert _records(out, "validation")["c.mp4"]["label_index"].tolist() == [1]
     with pytest.raises(FileNotFoundError, match=r"train.csv:2: video .*missing.mp4"):
         (tmp_path / "train.csv").write_text("path,label\nmissing.mp4,ant\n")
-        prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir",
-                      str(videos), "--output_dir", str(tmp_path / "o2"),
-                      "--on_bad_video", "error"])
+        prepare.run(["--annotations", str(tmp_path / "train.csv"), "--video_dir",
+                     str(videos), "--output_dir", str(tmp_path / "o2"),
+                     "--on_bad_video", "error"])
 
 
 def test_resume_and_overwrite(videos, tmp_path, monkeypatch):
@@ -127,19 +127,19 @@ def test_resume_and_overwrite(videos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(prepare, "_convert", flaky)
     with pytest.raises(KeyboardInterrupt):
-        prepare.main(args)
+        prepare.run(args)
     done = sorted(p.name for p in out.glob("train-*"))
     assert done == ["train-00000-of-00004", "train-00001-of-00004"]
     first = (out / done[0]).read_bytes()
     calls.clear()
     monkeypatch.setattr(prepare, "_convert", lambda t: (calls.append(t[1].path), real(t))[1])
-    report = prepare.main(args)  # Continues: only c and d are converted again.
+    report = prepare.run(args)  # Continues: only c and d are converted again.
     assert [c.rsplit("/", 1)[-1] for c in calls] == ["c.mp4", "d.mp4"]
     assert report["written"] == 4 and (out / done[0]).read_bytes() == first
     with pytest.raises(FileExistsError, match="already exists.*--overwrite"):
-        prepare.main(args)
+        prepare.run(args)
     calls.clear()
-    prepare.main(args + ["--overwrite"])
+    prepare.run(args + ["--overwrite"])
     assert len(calls) == 4 and len(list(out.glob("train-*"))) == 4
 
 
@@ -148,8 +148,8 @@ def test_prepared_records_use_dmvrs_keys_and_kinds(videos, tmp_path):
     (tmp_path / "train.csv").write_text("video_path,start,end,label,caption\n"
                                         "a.mp4,0.2,0.8,walk,a grey fade\n")
     out = tmp_path / "out"
-    prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
-                  "--output_dir", str(out), "--workers", "1"])
+    prepare.run(["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+                 "--output_dir", str(out), "--workers", "1"])
     (raw,) = list(tf.data.TFRecordDataset(dm.list_shards(out, "train")))
     ex = tf.train.SequenceExample.FromString(raw.numpy())
     kinds = {k: f.WhichOneof("kind") for k, f in ex.context.feature.items()}
@@ -159,3 +159,27 @@ def test_prepared_records_use_dmvrs_keys_and_kinds(videos, tmp_path):
     frames = ex.feature_lists.feature_list["image/encoded"].feature
     assert len(frames) == 6 and all(len(f.bytes_list.value) == 1 for f in frames)
     assert frames[0].bytes_list.value[0][:2] == b"\xff\xd8"  # JPEG, as DMVR's decoder expects.
+
+
+def test_command_line_exit_codes_and_headerless_csv(videos, tmp_path, capsys):
+    """`vivit-prepare` exits 0 when it succeeds (skipped videos included: they are in the
+    report) and 1 with one line naming the culprit, no traceback, when it cannot run; a
+    headerless `path,label` CSV is read as one."""
+    (tmp_path / "train.csv").write_text("a.mp4,walk\ncorrupt.mp4,run\nb.mp4,run\n")
+    out = tmp_path / "out"
+    args = ["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+            "--output_dir", str(out), "--workers", "1", "--min_resize", "0"]
+    assert prepare.main(args) == 0
+    report = json.loads((out / "train.report.json").read_text())
+    assert (report["num_rows"], report["written"], report["skipped_count"]) == (3, 2, 1)
+    assert report["skipped"][0]["line"] == 2  # Lines count from 1: no header line.
+    assert dm.read_label_map(out) == ["run", "walk"]
+    capsys.readouterr()
+    assert prepare.main(args) == 1  # The split exists.
+    err = capsys.readouterr().err
+    assert err.startswith("vivit-prepare: error: split 'train' already exists")
+    assert "Traceback" not in err
+    (tmp_path / "odd.csv").write_text("clip,class\na.mp4,walk\n")
+    assert prepare.main(["--annotations", str(tmp_path / "odd.csv"), "--output_dir",
+                         str(out)]) == 1
+    assert "cannot tell the format of" in capsys.readouterr().err

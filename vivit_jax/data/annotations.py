@@ -2,13 +2,15 @@
 
 Accepted (`--format auto` picks by file suffix and CSV header):
 
-  simple    CSV with header `path,label`; `label` may hold several labels joined by ';'
-            (multi-label, e.g. Charades-style); paths relative to --video_dir.
+  simple    CSV of `path,label` rows, with or without that header line; `label` may hold
+            several labels joined by ';' (multi-label, e.g. Charades-style); paths relative
+            to --video_dir.
   dmvr      DMVR's CSV `video_path,start,end[,label][,caption]` (seconds; header required).
-  kinetics  The Kinetics CSV `label,youtube_id,time_start,time_end,split` (header); files
-            are the downloaders' trimmed clips `{youtube_id}_{start:06d}_{end:06d}.<ext>`
-            (ext mp4/webm/mkv/avi), in --video_dir or --video_dir/<label>/; also accepted:
-            `{youtube_id}.<ext>`. Files are already trimmed, so no second trim is applied.
+  kinetics  The Kinetics CSV `label,youtube_id,time_start,time_end,split` (header; the test
+            split's has no `label`: its rows get none); files are the downloaders' trimmed
+            clips `{youtube_id}_{start:06d}_{end:06d}.<ext>` (ext mp4/webm/mkv/avi/mov), in
+            --video_dir or --video_dir/<label>/; also accepted: `{youtube_id}.<ext>`. Files
+            are already trimmed, so no second trim is applied.
   charades  Charades CSV (`id,...,actions,...`), files `{id}.mp4`; labels = the class ids
             of `actions` ("c092 11.90 21.20;c147 0.00 12.60" → c092, c147), multi-label.
   ssv2      Something-Something v2 JSON (`…-train.json` / `…-validation.json`: a list of
@@ -22,6 +24,7 @@ import csv
 import dataclasses
 import json
 import pathlib
+from collections.abc import Sequence
 
 FORMATS = ("auto", "simple", "dmvr", "kinetics", "charades", "ssv2")
 _VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".avi", ".mov")
@@ -40,14 +43,29 @@ class Row:
     video_id: str = ""
 
 
-def _read_csv(path: pathlib.Path) -> tuple[list[str], list[tuple[int, dict]]]:
+# The columns each CSV format reads (a file without them is refused, naming them).
+_COLUMNS = {"simple": ("path", "label"), "dmvr": ("video_path",),
+            "kinetics": ("youtube_id", "time_start", "time_end"),
+            "charades": ("id", "actions")}
+
+
+def _read_csv(path: pathlib.Path, fieldnames: Sequence[str] | None = None
+              ) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(header, [(1-based line, row dict)]); `fieldnames` reads a headerless file."""
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(f, fieldnames=fieldnames)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header
-        rows = [(i + 2, {k: (v or "").strip() for k, v in r.items() if k}) for i, r in
+        first = 1 if fieldnames else 2
+        rows = [(i + first, {k: (v or "").strip() for k, v in r.items() if k}) for i, r in
                 enumerate(reader)]
     return header, rows
+
+
+def _headerless_simple(header: list[str]) -> bool:
+    """Whether a CSV's first line is a `path,label` row rather than a header."""
+    return (len(header) == 2 and "path" not in header
+            and pathlib.PurePath(header[0]).suffix.lower() in _VIDEO_EXTS)
 
 
 def detect_format(path: pathlib.Path) -> str:
@@ -56,11 +74,11 @@ def detect_format(path: pathlib.Path) -> str:
         return "ssv2"
     header, _ = _read_csv(path)
     cols = set(header)
-    if {"path", "label"} <= cols:
+    if {"path", "label"} <= cols or _headerless_simple(header):
         return "simple"
     if {"video_path", "start", "end"} <= cols:
         return "dmvr"
-    if {"youtube_id", "label"} <= cols:
+    if set(_COLUMNS["kinetics"]) <= cols:
         return "kinetics"
     if {"id", "actions"} <= cols:
         return "charades"
@@ -99,33 +117,50 @@ def read_annotations(
         items = json.loads(path.read_text())
         rows = []
         for i, it in enumerate(items):
+            if not isinstance(it, dict) or "id" not in it:
+                raise ValueError(f"{path}: item {i + 1} is not an SSv2 record with an 'id': "
+                                 f"{str(it)[:80]}")
             label = it.get("template", "").replace("[", "").replace("]", "")
             vid = str(it["id"])
             rows.append(Row(i + 1, str(_find(video_dir, [vid], ["."])),
                             (label,) if label else (), video_id=vid))
         return rows
     header, records = _read_csv(path)
+    if fmt == "simple" and _headerless_simple(header):
+        header, records = _read_csv(path, fieldnames=_COLUMNS["simple"])
+    missing = [c for c in _COLUMNS[fmt] if c not in header]
+    if missing:
+        raise ValueError(f"{path}: the {fmt!r} format needs the column(s) {missing} in its "
+                         f"header line; found {header}")
     rows = []
     for line, r in records:
-        if fmt == "simple":
-            rows.append(Row(line, str(video_dir / r["path"]), _split_labels(r["label"]),
-                            video_id=r["path"]))
-        elif fmt == "dmvr":
-            end = r.get("end", "")
-            rows.append(Row(line, str(video_dir / r["video_path"]),
-                            _split_labels(r.get("label", "")), float(r.get("start") or 0),
-                            float(end) if end else None, r.get("caption", ""), r["video_path"]))
-        elif fmt == "kinetics":
-            yid, label = r["youtube_id"], r["label"]
-            s, e = int(float(r["time_start"])), int(float(r["time_end"]))
-            stem = f"{yid}_{s:06d}_{e:06d}"
-            found = _find(video_dir, [stem, yid], [".", label, label.replace(" ", "_")])
-            rows.append(Row(line, str(found), (label,), video_id=stem))
-        elif fmt == "charades":
-            labels = tuple(a.split()[0] for a in r["actions"].split(";") if a.strip())
-            rows.append(Row(line, str(_find(video_dir, [r["id"]], ["."])), labels,
-                            video_id=r["id"]))
+        try:
+            rows.append(_csv_row(fmt, line, r, video_dir))
+        except ValueError as e:  # A malformed number: name the line.
+            raise ValueError(f"{path}:{line}: {e}") from None
     return rows
+
+
+def _csv_row(fmt: str, line: int, r: dict[str, str], video_dir: pathlib.Path) -> Row:
+    """One CSV record of format `fmt` as a `Row` (raises ValueError on a malformed number)."""
+    if fmt == "simple":
+        return Row(line, str(video_dir / r["path"]), _split_labels(r["label"]),
+                   video_id=r["path"])
+    if fmt == "dmvr":
+        end = r.get("end", "")
+        return Row(line, str(video_dir / r["video_path"]), _split_labels(r.get("label", "")),
+                   float(r.get("start") or 0), float(end) if end else None,
+                   r.get("caption", ""), r["video_path"])
+    if fmt == "kinetics":
+        yid, label = r["youtube_id"], r.get("label", "")
+        s, e = int(float(r["time_start"])), int(float(r["time_end"]))
+        stem = f"{yid}_{s:06d}_{e:06d}"
+        subdirs = ["."] + ([label, label.replace(" ", "_")] if label else [])
+        return Row(line, str(_find(video_dir, [stem, yid], subdirs)),
+                   (label,) if label else (), video_id=stem)
+    # charades
+    labels = tuple(a.split()[0] for a in r["actions"].split(";") if a.strip())
+    return Row(line, str(_find(video_dir, [r["id"]], ["."])), labels, video_id=r["id"])
 
 
 def ssv2_label_names(labels_json: str | pathlib.Path) -> list[str]:

@@ -168,8 +168,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Runs the conversion; returns the report (also written to `{split}.report.json`)."""
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the conversion; returns the report (also written to `{split}.report.json`).
+
+    Raises on what the user must fix (a bad annotation file, an unknown label, an existing
+    split); `main` is the command line around it.
+    """
     args = parse_args(argv)
     t0 = time.time()
     ann = pathlib.Path(args.annotations)
@@ -296,5 +300,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     return report
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point for `vivit-prepare`: 0 on success (skipped videos
+    included: they are in the report), 1 with one line naming the culprit otherwise."""
+    try:
+        run(argv)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            PermissionError) as e:
+        print(f"vivit-prepare: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())
