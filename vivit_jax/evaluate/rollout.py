@@ -152,6 +152,12 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
     attention = res.get("attention")
     if not attention or "grid" not in res:
         raise ValueError(f"model.family={cfg.model.family!r} returns no attention to roll out")
+    if not isinstance(attention, (list, tuple)):  # ViViT Models 2-4: {'spatial', 'temporal'}.
+        raise ValueError(f"rollout covers joint (ViViT Model 1, TimeSformer joint), divided "
+                         f"(TimeSformer) and separable (VidTr) attention; this checkpoint is "
+                         f"model.family={cfg.model.family!r}, model_type="
+                         f"{cfg.model.get('model_type', '')!r}, whose attention is not a "
+                         f"per-layer list")
     attention = [a if isinstance(a, dict) else np.asarray(a, np.float32) for a in attention]
     attention = [{k: (None if v is None else np.asarray(v, np.float32)) for k, v in a.items()}
                  if isinstance(a, dict) else a for a in attention]
