@@ -175,3 +175,34 @@ def test_cli_errors_are_one_clear_line(repo, tmp_path):
              f"--config.dataset.data_dir={empty}", cwd=repo)
     assert r.returncode != 0 and str(empty) in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "w2" / "notes.txt").read_text() == "mine"
+
+
+def test_splits_are_found_before_training(repo, data_cache, tmp_path, capsys):
+    """Shards with train and validation but no test split (what the README's fine-tuning
+    recipe prepares): the run trains and skips the final test evaluation with a note; a
+    missing eval split stops the run before its first step, with nothing written."""
+    from vivit_jax.data import pipeline
+
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=2",
+                       "--config.dataset.synthetic.train_size=16")
+    generated = pipeline.resolve_data_dir(cfg.dataset)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for p in generated.iterdir():
+        if p.name.startswith(("train-", "validation-", "label_map")):
+            (shards / p.name).symlink_to(p)
+    dmvr = ["--config.dataset.name=dmvr", f"--config.dataset.data_dir={shards}",
+            "--config.num_train_steps=2", "--config.optim.warmup_steps=1",
+            "--config.checkpoint_every_steps=1"]
+    res = train.train_and_evaluate(small_config(repo, data_cache, *dmvr), str(tmp_path / "a"))
+    assert res["step"] == 2 and res["validation"]["num_examples"] == 32 and "test" not in res
+    out = capsys.readouterr().out
+    assert (f"note: no shards for split 'test' in {shards}" in out
+            and "the final 'test' evaluation is skipped" in out)
+    assert "16 train clips, 32 validation clips" in out
+
+    cfg = small_config(repo, data_cache, *dmvr, "--config.dataset.eval_split=val")
+    with pytest.raises(FileNotFoundError, match=r"no shards for split 'val' in .*shards"):
+        train.train_and_evaluate(cfg, str(tmp_path / "b"))
+    assert not (tmp_path / "b" / "checkpoints").exists() or not any(
+        (tmp_path / "b" / "checkpoints").iterdir())

@@ -284,8 +284,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     from vivit_jax.data import pipeline
 
     data_dir = pipeline.resolve_data_dir(config.dataset)
-    _log(f"data: {config.dataset.name} from {data_dir}; "
-         f"{pipeline.num_examples(config.dataset, config.dataset.train_split)} training clips")
+    d = config.dataset
+    # Every split the run reads is found now, not after hours of training: a missing eval
+    # split stops the run here; a missing test split (an extra, final evaluation) is skipped.
+    counts = {s: pipeline.num_examples(d, s) for s in (d.train_split, d.eval_split)}
+    test_split = d.test_split if config.eval_test_split else ""
+    if test_split:
+        try:
+            counts[test_split] = pipeline.num_examples(d, test_split)
+        except FileNotFoundError as e:
+            _log(f"note: {e}: the final '{test_split}' evaluation is skipped "
+                 f"(--config.eval_test_split=False silences this)")
+            test_split = ""
+    _log(f"data: {d.name} from {data_dir}; "
+         + ", ".join(f"{n} {s} clips" for s, n in counts.items()))
 
     # ----------------------------------------------------------------------------------
     # Model, optimizer, shardings (abstract until init_state runs, already sharded).
@@ -404,10 +416,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if not final_eval and step == total:  # Resumed a finished run: evaluate once more.
         results[config.dataset.eval_split] = evaluate(eval_step, state["params"], config,
                                                       config.dataset.eval_split, batch_sh)
-    if config.eval_test_split and config.dataset.test_split:
-        test = evaluate(eval_step, state["params"], config, config.dataset.test_split, batch_sh)
-        writer.write(step, config.dataset.test_split, test)
-        results[config.dataset.test_split] = test
+    if test_split:
+        test = evaluate(eval_step, state["params"], config, test_split, batch_sh)
+        writer.write(step, test_split, test)
+        results[test_split] = test
     writer.close()
     if is_main:
         (workdir / "results.json").write_text(json.dumps(results, indent=2))
