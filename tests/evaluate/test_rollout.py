@@ -96,3 +96,74 @@ def test_token_masks_of_real_models(repo, config):
         assert (h[1] @ h[0])[0].sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="layers 1..2"):
         rollout.token_masks(attention, grid, [3])
+
+
+def _full(block_rows, t, s, axis):
+    """Token-space `[t·s, t·s]` matrix (time-major) of per-frame (`axis='s'`, blocks
+    `[t, s, s]`) or per-position (`axis='t'`, blocks `[s, t, t]`) matrices."""
+    m = np.zeros((t * s, t * s))
+    for f in range(t):
+        for p in range(s):
+            if axis == "s":
+                m[f * s + p, f * s:(f + 1) * s] = block_rows[f, p]
+            else:
+                m[f * s + p, p::s] = block_rows[p, f]
+    return m
+
+
+@pytest.mark.parametrize("model_type,spatial_first", [
+    ("factorised_self_attention", True), ("factorised_self_attention", False),
+    ("factorised_dot_product", True)])
+def test_factorised_vivit_rollout_equals_the_full_token_graph(model_type, spatial_first):
+    """Models 3-4: the row-vector rollout equals the mean row of the product of the layers'
+    full [t·s, t·s] affinities, built here token by token."""
+    rng = np.random.default_rng(0)
+    t, h, w, heads, n_layers = 3, 2, 2, 2, 3
+    s = h * w
+    soft = lambda *shape: (lambda x: x / x.sum(-1, keepdims=True))(rng.random(shape) ** 4)
+    att = {"spatial": [soft(1, t, heads, s, s) for _ in range(n_layers)],
+           "temporal": [soft(1, s, heads, t, t) for _ in range(n_layers)]}
+    masks = rollout.factorised_masks(att, (t, h, w), [1, 3], model_type=model_type,
+                                     spatial_first=spatial_first)
+    eye = np.eye(t * s)
+    full = []
+    for a_s, a_t in zip(att["spatial"], att["temporal"]):
+        fs = _full(a_s[0].mean(1), t, s, "s")  # Head means, no residual yet.
+        ft = _full(a_t[0].mean(1), t, s, "t")
+        if model_type == "factorised_dot_product":  # One attention: half the heads each way.
+            full.append(0.5 * (0.5 * fs + 0.5 * ft) + 0.5 * eye)
+        else:
+            rs, rt = 0.5 * fs + 0.5 * eye, 0.5 * ft + 0.5 * eye
+            full.append(rt @ rs if spatial_first else rs @ rt)
+    for layer in (1, 3):
+        want = rollout.rollout(full[:layer]).mean(0)
+        np.testing.assert_allclose(masks[layer].reshape(-1), want, rtol=1e-10)
+        assert masks[layer].sum() == pytest.approx(1.0)
+
+
+def test_factorised_encoder_rollout_weights_frames_by_the_temporal_readout():
+    """Model 2: frame f's spatial CLS row, weighted by the temporal CLS's rollout on f."""
+    t, s, heads = 3, 4, 2
+    one_hot = lambda n, i: np.eye(n)[i]
+    # Spatial layer: every frame's CLS (token 0) attends to patch f+1 of its frame only.
+    sp = np.zeros((1, t, heads, 1 + s, 1 + s))
+    for f in range(t):
+        sp[0, f, :, 0] = one_hot(1 + s, 1 + f)
+        sp[0, f, :, 1:] = np.eye(1 + s)[1:]
+    # Temporal layer: the temporal CLS attends to frame token 2 (frame index 1) only.
+    tp = np.zeros((1, heads, 1 + t, 1 + t))
+    tp[0, :, 0] = one_hot(1 + t, 2)
+    tp[0, :, 1:] = np.eye(1 + t)[1:]
+    (mask,) = rollout.factorised_masks({"spatial": [sp], "temporal": [tp]}, (t, 2, 2), [1],
+                                       model_type="factorised_encoder",
+                                       classifier_token=True).values()
+    # Temporal row over frames: Â = ½A + ½I → CLS row (½, 0, ½, 0): frame 1 gets ½.
+    # Spatial CLS row of frame f: ½ on CLS, ½ on patch f → patch column f gets ½.
+    want = np.zeros((t, s))
+    want[1, 1] = 0.5 * 0.5
+    np.testing.assert_allclose(mask.reshape(t, s), want)
+    # No temporal encoder (Table 2's average-pool baseline): frames weigh 1/t each.
+    (flat,) = rollout.factorised_masks({"spatial": [sp], "temporal": []}, (t, 2, 2), [1],
+                                       model_type="factorised_encoder",
+                                       classifier_token=True).values()
+    np.testing.assert_allclose(flat.reshape(t, s), np.eye(t, s) * 0.5 / t)

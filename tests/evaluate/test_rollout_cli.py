@@ -1,4 +1,5 @@
-"""`vivit-rollout` on a real video for joint, divided and separable attention."""
+"""`vivit-rollout` on a real video for joint, divided and separable attention, and for the
+factorised ViViTs (Models 2-4)."""
 import pytest
 
 from tests.evaluate.helpers import make_workdir, moving_square, write_video
@@ -7,7 +8,10 @@ from vivit_jax.evaluate import rollout
 
 @pytest.mark.parametrize("config", ["configs/synthetic/vivit_tiny.py",
                                     "configs/synthetic/timesformer_divided_tiny.py",
-                                    "configs/synthetic/vidtr_tiny.py"])
+                                    "configs/synthetic/vidtr_tiny.py",
+                                    "configs/synthetic/vivit_fe_tiny.py",
+                                    "configs/synthetic/vivit_fsa_tiny.py",
+                                    "configs/synthetic/vivit_fdp_tiny.py"])
 def test_rollout_png_for_each_attention_kind(config, tmp_path, capsys):
     workdir = make_workdir(tmp_path / "w", config)
     video = write_video(tmp_path / "v.mp4", moving_square())
@@ -22,13 +26,3 @@ def test_rollout_png_for_each_attention_kind(config, tmp_path, capsys):
                          "--layers", "5"]) == 1
     assert "the model has layers 1..2" in capsys.readouterr().err
 
-
-def test_rollout_refuses_factorised_vivit_by_name(tmp_path, capsys):
-    """ViViT Models 2-4 return {'spatial', 'temporal'} attention: one clear line, no crash."""
-    workdir = make_workdir(tmp_path / "w", "configs/synthetic/vivit_fe_tiny.py")
-    video = write_video(tmp_path / "v.mp4", moving_square())
-    assert rollout.main([video, "--checkpoint", str(workdir), "--out",
-                         str(tmp_path / "r.png")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("vivit-rollout: error: rollout covers joint (ViViT Model 1")
-    assert "model_type='factorised_encoder'" in err and not (tmp_path / "r.png").exists()

@@ -19,6 +19,14 @@ The math is pure numpy so that tests can check it by hand:
   `mask_s'`; combined as for VidTr. Space-only: the spatial part alone.
 - Joint (ViViT model 1, TimeSformer joint): the CLS row of the rollout over all tokens (the
   mean row for a GAP classifier), reshaped to the token grid.
+- ViViT Models 2-4 (`factorised_masks`), exact on their token graphs, the readout row pushed
+  back through the layers as a row vector on the `[t, s]` grid (`r · Â`; no N×N product):
+  Model 3 (factorised self-attention) chains its spatial (per frame) and temporal (per
+  position) sub-layers in the block's order; Model 4 (factorised dot-product) averages its
+  spatial and temporal heads, so a layer's affinity is `½·Â_s + ½·Â_t`; both read out by
+  the mean row (GAP). Model 2 (factorised encoder): the temporal encoder's readout row over
+  the frame tokens weights each frame's spatial rollout (its CLS row, or mean row with
+  GAP); `--layers` counts the spatial encoder's layers.
 - `threshold_top(mask, 0.3)`: keep the top 30 % of values (VidTr appendix §4), zero the rest.
 C-VidTr with temporal pooling changes the number of temporal rows between layers; its
 rollout is refused (the per-layer matrices no longer chain).
@@ -127,6 +135,52 @@ def token_masks(attention: list[Any], grid: tuple[int, int, int], layers: Sequen
     return out
 
 
+def _readout_row(r: np.ndarray, token: bool) -> np.ndarray:
+    """The readout's row of a rollout `[..., N, N]` over its patch columns: the CLS row (token
+    first) without the CLS column, or the mean row (GAP / GMP: all tokens are patches)."""
+    return r[..., 0, 1:] if token else r.mean(-2)
+
+
+def factorised_masks(attention: dict[str, list], grid: tuple[int, int, int],
+                     layers: Sequence[int], *, model_type: str, classifier_token: bool = False,
+                     temporal_token: bool = True, spatial_first: bool = True
+                     ) -> dict[int, np.ndarray]:
+    """ViViT Models 2-4: per requested layer (1-based), the rollout on the token grid `[t, h, w]`.
+
+    `attention` is the model's `out["attention"]` for one video: `{'spatial': [...],
+    'temporal': [...]}`, lists over layers (see `vivit_jax.models.vivit`).
+    """
+    t, h, w = grid
+    spatial = [affinity(_first(a)) for a in attention["spatial"]]
+    n_layers = len(spatial)
+    for layer in layers:
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"--layers {layer}: the model has layers 1..{n_layers}")
+    out = {}
+    if model_type == "factorised_encoder":
+        temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [t', t']
+        frames = (_readout_row(rollout(temporal), temporal_token) if temporal
+                  else np.full(t, 1 / t))  # No temporal encoder: frames averaged.
+        for layer in layers:
+            per_frame = _readout_row(rollout(spatial[:layer]), classifier_token)  # [t, s]
+            out[layer] = (frames[:, None] * per_frame).reshape(t, h, w)
+        return out
+    temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [s, t, t] per layer
+    through_s = lambda r, a: np.einsum("ts,tsu->tu", r, a)  # Row · block-diag over frames.
+    through_t = lambda r, a: np.einsum("ts,stu->us", r, a)  # Row · block-diag over positions.
+    for layer in layers:
+        r = np.full((t, h * w), 1 / (t * h * w))  # GAP's mean row.
+        for a_s, a_t in zip(spatial[layer - 1::-1], temporal[layer - 1::-1]):
+            if model_type == "factorised_dot_product":
+                r = 0.5 * through_s(r, a_s) + 0.5 * through_t(r, a_t)
+            elif spatial_first:  # Layer = Â_t · Â_s: the row meets Â_t first.
+                r = through_s(through_t(r, a_t), a_s)
+            else:
+                r = through_t(through_s(r, a_s), a_t)
+        out[layer] = r.reshape(t, h, w)
+    return out
+
+
 def to_frames(mask: np.ndarray, num_frames: int, size: int) -> np.ndarray:
     """Token-grid mask `[t, h, w]` → per-pixel `[num_frames, size, size]` (nearest)."""
     t, h, w = mask.shape
@@ -152,20 +206,23 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
     attention = res.get("attention")
     if not attention or "grid" not in res:
         raise ValueError(f"model.family={cfg.model.family!r} returns no attention to roll out")
-    if not isinstance(attention, (list, tuple)):  # ViViT Models 2-4: {'spatial', 'temporal'}.
-        raise ValueError(f"rollout covers joint (ViViT Model 1, TimeSformer joint), divided "
-                         f"(TimeSformer) and separable (VidTr) attention; this checkpoint is "
-                         f"model.family={cfg.model.family!r}, model_type="
-                         f"{cfg.model.get('model_type', '')!r}, whose attention is not a "
-                         f"per-layer list")
-    attention = [a if isinstance(a, dict) else np.asarray(a, np.float32) for a in attention]
-    attention = [{k: (None if v is None else np.asarray(v, np.float32)) for k, v in a.items()}
-                 if isinstance(a, dict) else a for a in attention]
-    n = len(attention)
-    layers = list(layers) if layers else sorted({max(1, n // 3), max(1, 2 * n // 3), n})
+    to_np = lambda v: None if v is None else np.asarray(v, np.float32)
     grid = tuple(int(g) for g in res["grid"])
-    token = cfg.model.get("classifier", "token") == "token"
-    masks = token_masks(attention, grid, layers, token)
+    token = getattr(model, "classifier", "token") == "token"  # As resolved by the model.
+    factorised = isinstance(attention, dict)  # ViViT Models 2-4: {'spatial', 'temporal'}.
+    n = len(attention["spatial"] if factorised else attention)
+    layers = list(layers) if layers else sorted({max(1, n // 3), max(1, 2 * n // 3), n})
+    if factorised:
+        mc = cfg.model
+        masks = factorised_masks(
+            {k: [to_np(a) for a in v] for k, v in attention.items()}, grid, layers,
+            model_type=mc.model_type, classifier_token=token,
+            temporal_token=mc.get("temporal_classifier", "token") == "token",
+            spatial_first=mc.get("attention_order", "space_time") == "space_time")
+    else:
+        attention = [{k: to_np(v) for k, v in a.items()} if isinstance(a, dict) else to_np(a)
+                     for a in attention]
+        masks = token_masks(attention, grid, layers, token)
     pixel = {}
     for layer, m in masks.items():
         top = threshold_top(m, fraction)
