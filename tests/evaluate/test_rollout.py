@@ -167,3 +167,17 @@ def test_factorised_encoder_rollout_weights_frames_by_the_temporal_readout():
                                        model_type="factorised_encoder",
                                        classifier_token=True).values()
     np.testing.assert_allclose(flat.reshape(t, s), np.eye(t, s) * 0.5 / t)
+
+
+def test_pooled_readouts_use_the_mean_patch_row():
+    """GAP/GMP: the rows the pooled tokens read, averaged; the CLS row and column dropped."""
+    r = np.arange(16.0).reshape(4, 4)  # CLS first, then 3 patches.
+    np.testing.assert_array_equal(rollout.readout_row(r), [1, 2, 3])
+    np.testing.assert_array_equal(rollout.readout_row(r, token=False), r[1:, 1:].mean(0))
+    np.testing.assert_array_equal(rollout.readout_row(r, False, has_cls=False), r.mean(0))
+    # Joint attention of a model that keeps a CLS under a pooled readout (TimeSformer).
+    rng = np.random.default_rng(0)
+    a = rng.random((1, 2, 5, 5))
+    a /= a.sum(-1, keepdims=True)
+    (mask,) = rollout.token_masks([a], (1, 2, 2), [1], classifier_token=False).values()
+    np.testing.assert_allclose(mask.reshape(-1), rollout.affinity(a[0])[1:, 1:].mean(0))

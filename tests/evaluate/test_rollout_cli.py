@@ -8,6 +8,7 @@ from vivit_jax.evaluate import rollout
 
 @pytest.mark.parametrize("config", ["configs/synthetic/vivit_tiny.py",
                                     "configs/synthetic/timesformer_divided_tiny.py",
+                                    "configs/synthetic/timesformer_joint_tiny.py",
                                     "configs/synthetic/vidtr_tiny.py",
                                     "configs/synthetic/vivit_fe_tiny.py",
                                     "configs/synthetic/vivit_fsa_tiny.py",

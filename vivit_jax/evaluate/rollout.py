@@ -27,6 +27,9 @@ The math is pure numpy so that tests can check it by hand:
   the mean row (GAP). Model 2 (factorised encoder): the temporal encoder's readout row over
   the frame tokens weights each frame's spatial rollout (its CLS row, or mean row with
   GAP); `--layers` counts the spatial encoder's layers.
+- Pooled readouts (`classifier` 'gap' or 'gmp', e.g. the tiny TimeSformer and VidTr
+  configs): the mean of the patch rows stands wherever a CLS row is read above
+  (`readout_row`); the max has no rollout of its own.
 - `threshold_top(mask, 0.3)`: keep the top 30 % of values (VidTr appendix §4), zero the rest.
 C-VidTr with temporal pooling changes the number of temporal rows between layers; its
 rollout is refused (the per-layer matrices no longer chain).
@@ -59,17 +62,31 @@ def rollout(affinities: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-def combine_separable(mask_t: np.ndarray, mask_s: np.ndarray) -> np.ndarray:
-    """VidTr Eq. 1–3: `mask_t [S+1, T+1, T+1]`, `mask_s [T+1, S+1, S+1]` → `[T, S]`."""
-    mt = np.asarray(mask_t)[1:, 0, 1:]  # [S, T]: CLS row of each spatial position.
-    ms = np.asarray(mask_s)[1:, 0, 1:]  # [T, S]: CLS row of each frame.
+def readout_row(r: np.ndarray, token: bool = True, has_cls: bool = True) -> np.ndarray:
+    """The row of a rollout `r [..., N, N]` that the readout sees, over the patch columns:
+    the CLS row without the CLS column (`token`), else the mean of the patch rows (GAP; GMP
+    too, whose max has no rollout of its own), with or without a CLS token (`has_cls`)."""
+    r = np.asarray(r)
+    if token:
+        return r[..., 0, 1:]
+    return r[..., 1:, 1:].mean(-2) if has_cls else r.mean(-2)
+
+
+def combine_separable(mask_t: np.ndarray, mask_s: np.ndarray, token: bool = True
+                      ) -> np.ndarray:
+    """VidTr Eq. 1–3: `mask_t [S+1, T+1, T+1]`, `mask_s [T+1, S+1, S+1]` → `[T, S]`.
+
+    `token=False` (a pooled readout): the mean patch row in place of each CLS row.
+    """
+    mt = readout_row(mask_t, token)[1:]  # [S, T]: CLS row of each spatial position.
+    ms = readout_row(mask_s, token)[1:]  # [T, S]: CLS row of each frame.
     return mt.T * ms
 
 
-def combine_divided(mask_t: np.ndarray, mask_s: np.ndarray) -> np.ndarray:
+def combine_divided(mask_t: np.ndarray, mask_s: np.ndarray, token: bool = True) -> np.ndarray:
     """TimeSformer: `mask_t [N, T, T]` (no CLS), `mask_s [T, 1+N, 1+N]` → `[T, N]`."""
     mt = np.asarray(mask_t).mean(axis=1)  # [N, T]: column means = average query frame.
-    ms = np.asarray(mask_s)[:, 0, 1:]  # [T, N]
+    ms = readout_row(mask_s, token)  # [T, N]
     return mt.T * ms
 
 
@@ -113,7 +130,8 @@ def token_masks(attention: list[Any], grid: tuple[int, int, int], layers: Sequen
         aff_t = [affinity(_first(a["temporal"])) for a in attention]  # [S+1, T+1, T+1]
         aff_s = [affinity(_first(a["spatial"])) for a in attention]  # [T+1, S+1, S+1]
         for layer in layers:
-            st = combine_separable(rollout(aff_t[:layer]), rollout(aff_s[:layer]))
+            st = combine_separable(rollout(aff_t[:layer]), rollout(aff_s[:layer]),
+                                   classifier_token)
             out[layer] = st.reshape(t, h, w)
     elif isinstance(first, dict):  # TimeSformer divided / space-only.
         aff_s = [affinity(_first(a["spatial"])) for a in attention]  # [T, 1+N, 1+N]
@@ -122,23 +140,17 @@ def token_masks(attention: list[Any], grid: tuple[int, int, int], layers: Sequen
         for layer in layers:
             ms = rollout(aff_s[:layer])
             if aff_t is None:
-                st = ms[:, 0, 1:]
+                st = readout_row(ms, classifier_token)
             else:
-                st = combine_divided(rollout(aff_t[:layer]), ms)
+                st = combine_divided(rollout(aff_t[:layer]), ms, classifier_token)
             out[layer] = st.reshape(t, h, w)
     else:  # Joint attention over all tokens: [B, H, N, N].
         aff = [affinity(_first(a)) for a in attention]
+        has_cls = aff[0].shape[-1] == t * h * w + 1  # TimeSformer keeps its CLS under GAP.
         for layer in layers:
-            r = rollout(aff[:layer])
-            row = r[0, 1:] if classifier_token else r.mean(0)
+            row = readout_row(rollout(aff[:layer]), classifier_token, has_cls)
             out[layer] = row.reshape(t, h, w)
     return out
-
-
-def _readout_row(r: np.ndarray, token: bool) -> np.ndarray:
-    """The readout's row of a rollout `[..., N, N]` over its patch columns: the CLS row (token
-    first) without the CLS column, or the mean row (GAP / GMP: all tokens are patches)."""
-    return r[..., 0, 1:] if token else r.mean(-2)
 
 
 def factorised_masks(attention: dict[str, list], grid: tuple[int, int, int],
@@ -159,10 +171,11 @@ def factorised_masks(attention: dict[str, list], grid: tuple[int, int, int],
     out = {}
     if model_type == "factorised_encoder":
         temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [t', t']
-        frames = (_readout_row(rollout(temporal), temporal_token) if temporal
+        frames = (readout_row(rollout(temporal), temporal_token, temporal_token) if temporal
                   else np.full(t, 1 / t))  # No temporal encoder: frames averaged.
         for layer in layers:
-            per_frame = _readout_row(rollout(spatial[:layer]), classifier_token)  # [t, s]
+            per_frame = readout_row(rollout(spatial[:layer]), classifier_token,
+                                    classifier_token)  # [t, s]
             out[layer] = (frames[:, None] * per_frame).reshape(t, h, w)
         return out
     temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [s, t, t] per layer
