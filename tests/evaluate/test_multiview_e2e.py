@@ -56,7 +56,7 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     assert _eval(repo, data_cache, workdir, "--views", "2x3", "--aggregate", "probs",
                  "--batch_size", "24", "--json") == 0
     s = json.loads(capsys.readouterr().out)
-    out = workdir / "eval_test_2x3"
+    out = workdir / "eval_test_2x3_probs"  # Its own directory: never the logits run's.
     assert s["counts"] == {"videos": 32, "views_per_video": 6, "views": 32 * 6}
     assert json.loads((out / "summary.json").read_text())["metrics"] == s["metrics"]
     pred = multiview.read_predictions(out / "predictions.npz")
@@ -95,3 +95,13 @@ def test_missing_checkpoint_step(repo, data_cache, trained, capsys):
     workdir, _ = trained
     assert _eval(repo, data_cache, workdir, "--checkpoint", "7") == 1
     assert "checkpoint step 7 not in" in capsys.readouterr().err
+
+
+def test_missing_split_names_it_and_the_default(repo, data_cache, trained, capsys):
+    workdir, _ = trained
+    assert _eval(repo, data_cache, workdir, "--config.dataset.test_split=holdout") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vivit-eval: error: no shards for split 'holdout'")
+    assert err.endswith("(the config's test split is the default; --split picks another)")
+    assert _eval(repo, data_cache, workdir, "--split", "holdout") == 1
+    assert "--split picks another" not in capsys.readouterr().err

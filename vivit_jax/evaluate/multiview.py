@@ -208,7 +208,9 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
     pred = predictions(res["view_logits"], aggregate, multi)
     names = restore.label_names(cfg)
     n, v = res["view_logits"].shape[:2]
-    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}"
+    # The non-default aggregate gets its own directory: it never replaces the logits run's.
+    suffix = "" if aggregate == "logits" else f"_{aggregate}"
+    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}{suffix}"
     outdir = pathlib.Path(out) if out else default_out
     summary = {"split": split, "checkpoint": str(step_dir), "checkpoint_step": step,
                "views": f"{num_clips}x{num_crops}", "num_clips": num_clips,
@@ -241,7 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregate", default="logits", help="logits (Scenic) or probs (mmaction2)")
     p.add_argument("--split", help="split to evaluate (default: dataset.test_split)")
     p.add_argument("--batch_size", type=int, help="videos per global batch")
-    p.add_argument("--out", help="output directory (default: WORKDIR/eval_<split>_<T>x<S>)")
+    p.add_argument("--out", help="output directory (default: WORKDIR/eval_<split>_<T>x<S>, "
+                                 "+ '_probs' with --aggregate probs)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 
@@ -278,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                       num_crops=crops, aggregate=args.aggregate, batch_size=args.batch_size,
                       out=args.out, log=log)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
-        print(f"vivit-eval: error: {e}", file=sys.stderr, flush=True)
+        hint = (" (the config's test split is the default; --split picks another)"
+                if isinstance(e, FileNotFoundError) and not args.split else "")
+        print(f"vivit-eval: error: {e}{hint}", file=sys.stderr, flush=True)
         return 1
     if args.json:
         print(json.dumps(summary, indent=2))
