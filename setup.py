@@ -22,7 +22,8 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     "test": ["pytest>=8", "pytest-xdist>=3"],
     # Accelerator builds of jax; install one instead of the CPU default.
-    "cuda": ["jax[cuda12]>=0.9"],
+    "cuda": ["jax[cuda12]>=0.9"],  # CUDA 12 wheels (any driver >= 525).
+    "cuda13": ["jax[cuda13]>=0.10"],  # CUDA 13 wheels (driver >= 580; Blackwell).
     "tpu": ["jax[tpu]>=0.9"],
     "peers": ["torch==2.13.0", "transformers>=4.40"],
 }
