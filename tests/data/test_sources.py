@@ -107,6 +107,11 @@ def test_tfds_source_with_mock_data():
         assert train["video"].shape == (4, 4, 16, 16, 3)
         assert set(train["label"].tolist()) <= set(range(101))
         assert pipeline.num_examples(cfg, "test") == 3
+        # Missing like absent shards, so the trainer can skip an absent test split.
+        with pytest.raises(FileNotFoundError, match=r"TFDS dataset 'tfds:ucf101/ucf101_1_256' "
+                                                    r"has no split 'validation'; its splits: "
+                                                    r"\['test', 'train'\]"):
+            pipeline.num_examples(cfg, "validation")
         batches = list(pipeline.eval_iterator(cfg, "test", global_batch_size=2))
         assert [b["mask"].tolist() for b in batches] == [[1, 1], [1, 0]]
         # Reference: the raw frames decoded by PIL, centred dense clip, resize 256 → 16.

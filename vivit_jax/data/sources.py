@@ -78,9 +78,18 @@ def tfds_examples(cfg, split: str) -> tf.data.Dataset:
 
 
 def tfds_num_examples(cfg, split: str) -> int:
-    """Examples in a TFDS (sub)split (from the dataset info; counted if the info has none)."""
+    """Examples in a TFDS (sub)split (from the dataset info; counted if the info has none).
+
+    A split the dataset does not have raises FileNotFoundError, as missing shards do.
+    """
+    known = tfds_builder(cfg).info.splits
+    for part in split.split("+"):
+        base = part.split("[")[0].strip()
+        if known and base not in known:
+            raise FileNotFoundError(f"TFDS dataset {cfg.name!r} has no split {base!r}; its "
+                                    f"splits: {sorted(known)}")
     try:
-        n = int(tfds_builder(cfg).info.splits[split].num_examples)
+        n = int(known[split].num_examples)
     except (KeyError, ValueError):
         n = 0
     if n:
