@@ -9,7 +9,7 @@ from PIL import Image
 
 from vivit_jax.data import config as data_config
 from vivit_jax.data import dmvr_format as dm
-from vivit_jax.data import pipeline
+from vivit_jax.data import pipeline, sources
 
 N_FRAMES = 12  # Frame k of video v has grey level 20k + v.
 
@@ -107,11 +107,6 @@ def test_tfds_source_with_mock_data():
         assert train["video"].shape == (4, 4, 16, 16, 3)
         assert set(train["label"].tolist()) <= set(range(101))
         assert pipeline.num_examples(cfg, "test") == 3
-        # Missing like absent shards, so the trainer can skip an absent test split.
-        with pytest.raises(FileNotFoundError, match=r"TFDS dataset 'tfds:ucf101/ucf101_1_256' "
-                                                    r"has no split 'validation'; its splits: "
-                                                    r"\['test', 'train'\]"):
-            pipeline.num_examples(cfg, "validation")
         batches = list(pipeline.eval_iterator(cfg, "test", global_batch_size=2))
         assert [b["mask"].tolist() for b in batches] == [[1, 1], [1, 0]]
         # Reference: the raw frames decoded by PIL, centred dense clip, resize 256 → 16.
@@ -135,3 +130,22 @@ def _with(cfg, **kw):
     c = cfg.copy_and_resolve_references()
     c.update(kw)
     return c
+
+
+def test_tfds_split_the_dataset_lacks_is_missing_like_absent_shards(monkeypatch):
+    """(mock_data leaves `info.splits` empty, so a stand-in builder carries the splits.)"""
+    from types import SimpleNamespace
+
+    splits = {"train": SimpleNamespace(num_examples=9537), "test": SimpleNamespace(
+        num_examples=3783)}
+    monkeypatch.setattr(sources, "tfds_builder",
+                        lambda cfg: SimpleNamespace(info=SimpleNamespace(splits=splits)))
+    cfg = _with(data_config.default_data_config(), name="tfds:ucf101/ucf101_1_256")
+    assert pipeline.num_examples(cfg, "test") == 3783
+    # Missing like absent shards (FileNotFoundError): the trainer skips an absent test split.
+    with pytest.raises(FileNotFoundError, match=r"TFDS dataset 'tfds:ucf101/ucf101_1_256' "
+                                                r"has no split 'validation'; its splits: "
+                                                r"\['test', 'train'\]"):
+        pipeline.num_examples(cfg, "validation")
+    with pytest.raises(FileNotFoundError, match="no split 'val'"):
+        pipeline.num_examples(cfg, "train[:10%]+val")
