@@ -52,5 +52,9 @@ def test_profile_cli_reports_latency_and_memory(capsys):
     # Peak = arguments + outputs not donated + temporaries.
     assert step["peak_memory_bytes"] == (step["argument_size_bytes"] + step["output_size_bytes"]
                                          + step["temp_size_bytes"] - step["alias_size_bytes"])
+    # Without --train-batch the train step is the config's (its help says so), not batch 1.
+    assert profile.main(["--config", spec, "--json", "--memory",
+                         "--config.batch_size=16"]) == 0
+    assert json.loads(capsys.readouterr().out)["memory"]["train_step"]["batch"] == 16
     assert profile.main(["--config", spec, "--latency", "--batch", "0"]) == 1
     assert "--batch=0" in capsys.readouterr().err

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                     cfg, batch_sizes=sorted({1, args.batch}), repeats=args.repeats)
             if args.memory:
                 result["memory"] = latency.compiled_memory(
-                    cfg, batch_size=1, train_batch_size=args.train_batch or None)
+                    cfg, batch_size=1, train_batch_size=args.train_batch or cfg.batch_size)
     except (config_lib.ConfigError, FileNotFoundError, ValueError) as e:
         print(f"vivit-profile: error: {e}", file=sys.stderr, flush=True)
         return 2 if isinstance(e, config_lib.ConfigError) else 1
