@@ -206,3 +206,23 @@ def test_splits_are_found_before_training(repo, data_cache, tmp_path, capsys):
         train.train_and_evaluate(cfg, str(tmp_path / "b"))
     assert not (tmp_path / "b" / "checkpoints").exists() or not any(
         (tmp_path / "b" / "checkpoints").iterdir())
+
+
+def test_resume_with_another_model_names_the_tensor(repo, data_cache, tmp_path):
+    """A workdir resumed with a config whose model differs: one line naming the tensor and
+    both shapes, no Orbax tracebacks, and the checkpoint left as it was."""
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=2",
+                       "--config.optim.warmup_steps=1", "--config.dataset.synthetic.train_size=16")
+    train.train_and_evaluate(cfg, str(tmp_path))
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    r = _cli("--config", TINY, "--workdir", str(tmp_path),
+             f"--config.dataset.data_dir={data_cache}", "--config.dataset.synthetic.train_size=16",
+             "--config.model.hidden_size=48",
+             "--config.model.num_heads=2", "--config.model.mlp_dim=64", "--config.batch_size=16",
+             "--config.num_train_steps=4", "--config.optim.warmup_steps=1", cwd=repo)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [
+        f"vivit-train: error: checkpoint {tmp_path / 'checkpoints' / '2'} does not fit the "
+        "config: parameter 'Transformer/encoder_norm/bias' has shape (32,) in the checkpoint, "
+        "(48,) in the model"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before

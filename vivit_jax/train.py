@@ -327,16 +327,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                  keep=config.keep_checkpoints)
     latest = ckpt.latest_step()
     root_rng = jax.random.key(config.seed)
-    if latest is not None:
-        abstract = ckpt_lib.abstract_with_shardings(jax.eval_shape(init_state, root_rng),
-                                                    state_sh)
-        state = ckpt.restore(latest, abstract)
-        _log(f"resumed from {ckpt.directory}/{latest}")
-    else:
-        state = init_state(jax.random.fold_in(root_rng, 0))
-        if config.init_from.checkpoint:  # Fine-tuning: see vivit_jax/convert/init_from.py.
-            state["params"] = jax.device_put(load_init(state["params"], config, log=_log),
-                                             param_sh)
+    try:
+        if latest is not None:
+            abstract = ckpt_lib.abstract_with_shardings(jax.eval_shape(init_state, root_rng),
+                                                        state_sh)
+            state = ckpt.restore(latest, abstract)
+            _log(f"resumed from {ckpt.directory}/{latest}")
+        else:
+            state = init_state(jax.random.fold_in(root_rng, 0))
+            if config.init_from.checkpoint:  # Fine-tuning: see vivit_jax/convert/init_from.py.
+                state["params"] = jax.device_put(load_init(state["params"], config, log=_log),
+                                                 param_sh)
+    except BaseException:
+        ckpt.close()  # Else Orbax's threads print tracebacks at exit, burying the error.
+        writer.close()
+        raise
     start_step = int(jax.device_get(state["step"]))
 
     # ----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ tensor that does not fit the config. The optimiser state is not read (partial re
 from __future__ import annotations
 
 import json
-import logging
 import pathlib
 from typing import Any
 
@@ -16,9 +15,8 @@ import jax
 import ml_collections
 import numpy as np
 
-
-class CheckpointMismatch(ValueError):
-    """The checkpoint's parameters do not fit the config's model; names the first tensor."""
+from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax.checkpoint import CheckpointMismatch, check_shapes
 
 
 def resolve_checkpoint(workdir: str | pathlib.Path | None,
@@ -71,42 +69,12 @@ def _tuples(cfg: ml_collections.ConfigDict) -> None:
                 cfg[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
 
 
-def _path_str(path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-
-
-def check_shapes(saved: Any, expected: Any, where: str) -> None:
-    """Raises `CheckpointMismatch` naming the first parameter missing, extra or of another shape."""
-    saved_l = {_path_str(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)}
-    exp_l = {_path_str(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(expected)}
-    for name in sorted(exp_l):
-        if name not in saved_l:
-            raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
-                                     f"{name!r} {exp_l[name]} is not in the checkpoint")
-        if saved_l[name] != exp_l[name]:
-            raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
-                                     f"{name!r} has shape {saved_l[name]} in the checkpoint, "
-                                     f"{exp_l[name]} in the model")
-    extra = sorted(set(saved_l) - set(exp_l))
-    if extra:
-        raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
-                                 f"{extra[0]!r} {saved_l[extra[0]]} is not in the model")
-
-
 def restore_params(step_dir: pathlib.Path, abstract_params: Any, param_sh: Any) -> Any:
     """The `params` of a train-state checkpoint, placed with `param_sh` (any saving mesh)."""
     import orbax.checkpoint as ocp
 
     item = pathlib.Path(step_dir) / "default"
-    absl_log = logging.getLogger("absl")
-    level = absl_log.level
-    absl_log.setLevel(logging.ERROR)  # Orbax warns that the item has no step metadata: fine.
-    try:
-        meta = ocp.StandardCheckpointer().metadata(item)
-    finally:
-        absl_log.setLevel(level)
-    tree = getattr(meta, "item_metadata", meta)
-    tree = getattr(tree, "tree", tree)
+    tree = ckpt_lib.saved_tree(step_dir)
     if "params" not in tree:
         raise CheckpointMismatch(f"checkpoint {step_dir} has no 'params' (keys {list(tree)})")
     check_shapes(tree["params"], abstract_params, str(step_dir))
