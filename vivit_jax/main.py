@@ -44,12 +44,12 @@ def run_train(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(rest)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imports after argument parsing so `--help` is instant.
+    from vivit_jax import cluster, train
     from vivit_jax import config as config_lib
-    from vivit_jax import train
 
     try:
         cfg = config_lib.load(args.config, overrides)
-        train.maybe_initialize_distributed()
+        cluster.maybe_initialize_distributed()
         train.train_and_evaluate(cfg, args.workdir)
     except (config_lib.ConfigError, FileNotFoundError, NotADirectoryError, PermissionError,
             ValueError, train.TrainingDiverged) as e:

@@ -26,7 +26,7 @@ import optax
 from flax import nnx
 
 from vivit_jax import checkpoint as ckpt_lib
-from vivit_jax import metric_writers, optim, sharding
+from vivit_jax import cluster, metric_writers, optim, sharding
 from vivit_jax.convert.init_from import load_init
 from vivit_jax.data import mix
 from vivit_jax.models import build_model
@@ -327,7 +327,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                  keep=config.keep_checkpoints)
     latest = ckpt.latest_step()
     root_rng = jax.random.key(config.seed)
-    try:
+    preemption = cluster.PreemptionWatcher()
+    try:  # From the restore on, a failure closes the checkpointer first (below).
         if latest is not None:
             abstract = ckpt_lib.abstract_with_shardings(jax.eval_shape(init_state, root_rng),
                                                         state_sh)
@@ -338,32 +339,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
             if config.init_from.checkpoint:  # Fine-tuning: see vivit_jax/convert/init_from.py.
                 state["params"] = jax.device_put(load_init(state["params"], config, log=_log),
                                                  param_sh)
-    except BaseException:
-        ckpt.close()  # Else Orbax's threads print tracebacks at exit, burying the error.
-        writer.close()
-        raise
-    start_step = int(jax.device_get(state["step"]))
+        start_step = int(jax.device_get(state["step"]))
 
-    # ----------------------------------------------------------------------------------
-    # Train loop.
-    # ----------------------------------------------------------------------------------
-    total = config.num_train_steps
-    train_iter = pipeline.train_iterator(
-        config.dataset, global_batch_size=config.batch_size, seed=config.seed,
-        start_step=start_step, process_index=jax.process_index(),
-        process_count=jax.process_count())
-    progress = metric_writers.Progress(total, start_step, config.batch_size, enabled=is_main)
-    dropout_rng = jax.random.fold_in(root_rng, 1)
-    _log(f"training steps {start_step}→{total}, global batch {config.batch_size}; "
-         f"workdir {workdir}")
-    pending = None  # Metrics of the previous step, read one step late (keeps dispatch async).
-    final_eval: dict[str, float] = {}
-    last_log: dict[str, float] = {}
-    t_train = time.perf_counter()
-    step = saved_step = start_step
-    last = total if stop_at_step is None else min(total, stop_at_step)
-    preemption = PreemptionWatcher()
-    try:
+        # ------------------------------------------------------------------------------
+        # Train loop.
+        # ------------------------------------------------------------------------------
+        total = config.num_train_steps
+        train_iter = pipeline.train_iterator(
+            config.dataset, global_batch_size=config.batch_size, seed=config.seed,
+            start_step=start_step, process_index=jax.process_index(),
+            process_count=jax.process_count())
+        progress = metric_writers.Progress(total, start_step, config.batch_size, enabled=is_main)
+        dropout_rng = jax.random.fold_in(root_rng, 1)
+        _log(f"training steps {start_step}→{total}, global batch {config.batch_size}; "
+             f"workdir {workdir}")
+        pending = None  # Metrics of the previous step, read one step late (keeps dispatch async).
+        final_eval: dict[str, float] = {}
+        last_log: dict[str, float] = {}
+        t_train = time.perf_counter()
+        step = saved_step = start_step
+        last = total if stop_at_step is None else min(total, stop_at_step)
         for step in range(start_step + 1, last + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 batch = _to_global(next(train_iter), batch_sh)
@@ -401,8 +396,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if pending is not None:
             _check_finite(*pending)
     except BaseException:
-        # Diverged or interrupted: let in-flight checkpoint writes finish so every
-        # checkpoint saved before the failure stays intact, then re-raise.
+        # A restore that does not fit, divergence or an interrupt: let in-flight checkpoint
+        # writes finish so every checkpoint saved before the failure stays intact (and Orbax's
+        # threads print nothing at exit over the error), then re-raise.
         ckpt.close()
         preemption.restore()
         writer.close()
@@ -432,41 +428,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     return results
 
 
-class PreemptionWatcher:
-    """Turns SIGTERM (TPU maintenance, SLURM time limits, `kill`) into a clean stop.
-
-    The handler only sets a flag; the loop checkpoints the current step and returns. With
-    several processes the flag is OR-ed across them so that all stop at the same step.
-    """
-
-    def __init__(self):
-        import signal
-        self._signal = signal
-        self.received = False
-        self.stopped = False
-        self._previous = None
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # Not the main thread (e.g. a notebook worker): no handler.
-            self._previous = None
-
-    def _handle(self, signum, frame):
-        del signum, frame
-        self.received = True
-
-    def should_stop(self) -> bool:
-        flag = self.received
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-            flag = bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
-        self.stopped = flag
-        return flag
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            self._signal.signal(self._signal.SIGTERM, self._previous)
-
-
 def _check_finite(step: int, metrics) -> None:
     if not bool(jax.device_get(metrics["finite"])):
         raise TrainingDiverged(
@@ -486,19 +447,3 @@ def _summary(results: dict[str, Any], workdir: pathlib.Path, ckpt_dir: pathlib.P
     lines += [f"  checkpoints: {ckpt_dir}", f"  metrics: {workdir / 'metrics.jsonl'} "
               f"(TensorBoard: {workdir / 'tensorboard'})", f"  results: {workdir / 'results.json'}"]
     return "\n".join(lines)
-
-
-def maybe_initialize_distributed() -> None:
-    """Joins a multi-process run when the environment describes one.
-
-    `VIVIT_COORDINATOR_ADDRESS` (host:port), `VIVIT_NUM_PROCESSES`, `VIVIT_PROCESS_ID` for
-    plain hosts and GPU clusters; `VIVIT_DISTRIBUTED=auto` lets JAX detect a TPU pod or
-    SLURM allocation itself.
-    """
-    import os
-    addr = os.environ.get("VIVIT_COORDINATOR_ADDRESS")
-    if addr:
-        jax.distributed.initialize(addr, int(os.environ["VIVIT_NUM_PROCESSES"]),
-                                   int(os.environ["VIVIT_PROCESS_ID"]))
-    elif os.environ.get("VIVIT_DISTRIBUTED") == "auto":
-        jax.distributed.initialize()

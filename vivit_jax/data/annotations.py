@@ -73,15 +73,13 @@ def detect_format(path: pathlib.Path) -> str:
     if path.suffix == ".json":
         return "ssv2"
     header, _ = _read_csv(path)
-    cols = set(header)
-    if {"path", "label"} <= cols or _headerless_simple(header):
+    if _headerless_simple(header):
         return "simple"
-    if {"video_path", "start", "end"} <= cols:
-        return "dmvr"
-    if set(_COLUMNS["kinetics"]) <= cols:
-        return "kinetics"
-    if {"id", "actions"} <= cols:
-        return "charades"
+    # DMVR's start and end are optional when reading, but mark the format in a header.
+    needed = dict(_COLUMNS, dmvr=("video_path", "start", "end"))
+    for fmt in ("simple", "dmvr", "kinetics", "charades"):
+        if set(needed[fmt]) <= set(header):
+            return fmt
     raise ValueError(
         f"cannot tell the format of {path} from its header {header}; pass --format "
         f"(one of {FORMATS[1:]})"

@@ -102,6 +102,12 @@ def threshold_top(mask: np.ndarray, fraction: float = 0.3) -> np.ndarray:
     return out.reshape(mask.shape)
 
 
+def _check_layers(layers: Sequence[int], n_layers: int) -> None:
+    for layer in layers:
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"--layers {layer}: the model has layers 1..{n_layers}")
+
+
 def _first(x) -> np.ndarray:
     return np.asarray(x)[0]  # Batch element 0.
 
@@ -116,10 +122,7 @@ def token_masks(attention: list[Any], grid: tuple[int, int, int], layers: Sequen
     if not isinstance(attention, (list, tuple)) or not len(attention):
         raise ValueError("rollout needs per-layer attention (ViViT model 1, TimeSformer, VidTr); "
                          "this model returns " + type(attention).__name__)
-    n_layers = len(attention)
-    for layer in layers:
-        if not 1 <= layer <= n_layers:
-            raise ValueError(f"--layers {layer}: the model has layers 1..{n_layers}")
+    _check_layers(layers, len(attention))
     first = attention[0]
     out = {}
     if isinstance(first, dict) and "kept" in first:  # VidTr separable.
@@ -164,13 +167,11 @@ def factorised_masks(attention: dict[str, list], grid: tuple[int, int, int],
     """
     t, h, w = grid
     spatial = [affinity(_first(a)) for a in attention["spatial"]]
-    n_layers = len(spatial)
-    for layer in layers:
-        if not 1 <= layer <= n_layers:
-            raise ValueError(f"--layers {layer}: the model has layers 1..{n_layers}")
+    _check_layers(layers, len(spatial))
+    # Model 2: [t', t'] per temporal-encoder layer; Models 3-4: [s, t, t] per layer.
+    temporal = [affinity(_first(a)) for a in attention["temporal"]]
     out = {}
     if model_type == "factorised_encoder":
-        temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [t', t']
         frames = (readout_row(rollout(temporal), temporal_token, temporal_token) if temporal
                   else np.full(t, 1 / t))  # No temporal encoder: frames averaged.
         for layer in layers:
@@ -178,7 +179,6 @@ def factorised_masks(attention: dict[str, list], grid: tuple[int, int, int],
                                     classifier_token)  # [t, s]
             out[layer] = (frames[:, None] * per_frame).reshape(t, h, w)
         return out
-    temporal = [affinity(_first(a)) for a in attention["temporal"]]  # [s, t, t] per layer
     through_s = lambda r, a: np.einsum("ts,tsu->tu", r, a)  # Row · block-diag over frames.
     through_t = lambda r, a: np.einsum("ts,stu->us", r, a)  # Row · block-diag over positions.
     for layer in layers:
