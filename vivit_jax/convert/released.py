@@ -1,0 +1,338 @@
+"""Released video checkpoints → a vivit_jax workdir that evaluates, predicts and fine-tunes.
+
+    vivit-convert --checkpoint FILE --out DIR [--format NAME] [--config.FIELD=VALUE …]
+
+A released checkpoint (Scenic ViViT msgpack, Hugging Face ViViT / TimeSformer safetensors
+with their `config.json`, official TimeSformer or gluonmm VidTr after the one-line
+torch→safetensors conversion) is read by its format module under `convert/formats/`, which
+returns a `Released`: the parameters already renamed and reshaped into our model's layout,
+plus the config overrides that describe the model the reference code builds (variant,
+frames, resolution, classes, normalisation, the reference's test views). This module turns
+that into a workdir:
+
+    DIR/config.json            the full resolved config (vivit-eval / -predict read it)
+    DIR/checkpoints/0/default  Orbax `{"params": …}` (what a training run's step holds)
+    DIR/label_map.json         class names, when the checkpoint carries them
+    DIR/convert.json           what was loaded, adapted, kept fresh
+
+so `vivit-eval --workdir DIR --views 4x3`, `vivit-predict --checkpoint DIR clip.mp4` and
+`--config.init_from.checkpoint=DIR` work at once. Every check (file readable, format known,
+every tensor present and of the right shape, output writable) runs before anything is
+written into DIR.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+# format name → module under vivit_jax.convert.formats. Each module has
+#   DESCRIPTION: str
+#   matches(tensors: dict[str, np.ndarray], path: str) -> bool
+#   read(tensors: dict[str, np.ndarray], path: str) -> Released
+# `tensors` is the raw file content with '/'-joined names (see `load_raw`).
+FORMATS = {
+    "scenic": "vivit_jax.convert.formats.scenic",
+    "hf_vivit": "vivit_jax.convert.formats.hf_vivit",
+    "hf_timesformer": "vivit_jax.convert.formats.hf_timesformer",
+    "timesformer": "vivit_jax.convert.formats.timesformer_official",
+    "gluonmm": "vivit_jax.convert.formats.gluonmm",
+}
+
+
+@dataclasses.dataclass
+class Released:
+    """A released checkpoint in our layout, with the config of the model it belongs to."""
+    format: str
+    source: str
+    # Flat '/'-joined names of our model's *unscanned* parameter tree → float32 arrays.
+    params: dict[str, np.ndarray]
+    # Nested overrides over `config.defaults()` (`{"model": {...}, "dataset": {...}, ...}`)
+    # that build the model the reference code builds, with its preprocessing and test views.
+    config: dict[str, Any]
+    label_names: list[str] | None = None
+    adapted: list[str] = dataclasses.field(default_factory=list)  # 'ours ← theirs: how'
+    ignored: list[str] = dataclasses.field(default_factory=list)  # Source tensors not used.
+    notes: list[str] = dataclasses.field(default_factory=list)  # For the user, printed.
+
+
+class ReleasedError(ValueError):
+    """A released checkpoint that cannot be read or does not fit; names file and tensor."""
+
+
+# ---------------------------------------------------------------------------------------
+# Reading files (any path tf.io.gfile opens: local, gs://, …).
+# ---------------------------------------------------------------------------------------
+def _is_remote(path: str) -> bool:
+    return "://" in str(path)
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file; local paths with `open`, others through tf.io.gfile."""
+    path = str(path)
+    if _is_remote(path):
+        import tensorflow as tf
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    if os.path.isdir(path):
+        raise ReleasedError(f"{path!r} is a directory; pass the checkpoint file (a Scenic "
+                            f"'checkpoint' msgpack file or a .safetensors file)")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def flatten_nested(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """Nested dicts (msgpack state) → `{'a/b/c': array}`; non-array leaves are dropped."""
+    out = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(flatten_nested(v, f"{prefix}{k}/"))
+    elif isinstance(tree, (np.ndarray, np.generic)) or hasattr(tree, "__array__"):
+        out[prefix[:-1]] = np.asarray(tree)
+    return out
+
+
+def load_raw(path: str) -> tuple[str, dict[str, np.ndarray]]:
+    """`(container, tensors)`: 'safetensors' or 'msgpack', with '/'-joined tensor names.
+
+    Pickles are never opened: they get the one-line command that makes safetensors of them.
+    A truncated or corrupt file raises ReleasedError naming it.
+    """
+    from vivit_jax.convert import readers
+
+    path = str(path)
+    lower = path.lower()
+    if lower.endswith(readers.PICKLE_SUFFIXES):
+        base = path.rsplit(".", 1)[0]
+        raise ReleasedError(
+            f"{path!r} is a pickled torch checkpoint, which is never unpickled here (it can "
+            f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
+            + TO_SAFETENSORS.format(p=path, s=base + ".safetensors"))
+    data = read_bytes(path)
+    if lower.endswith(".safetensors"):
+        return "safetensors", _safetensors(data, path)
+    if data[:2] == b"PK" or data[:1] == b"\x80":  # zip (torch.save) or pickle protocol 2+.
+        raise ReleasedError(f"{path!r} looks like a pickle or zip file (torch.save), not a "
+                            f"Flax msgpack checkpoint; convert it to .safetensors:\n  "
+                            + TO_SAFETENSORS.format(p=path, s=path + ".safetensors"))
+    return "msgpack", _msgpack(data, path)
+
+
+# Released torch checkpoints nest their weights (`model_state` for TimeSformer's .pyth,
+# `state_dict` / `model` elsewhere); the command takes the first of these it finds.
+TO_SAFETENSORS = (
+    "python -c \"import torch; from safetensors.torch import save_file; "
+    "s = torch.load('{p}', map_location='cpu', weights_only=True); "
+    "s = next((s[k] for k in ('model_state', 'state_dict', 'model') if k in s), s); "
+    "save_file({{k: v.contiguous() for k, v in s.items()}}, '{s}')\"")
+
+
+def _safetensors(data: bytes, path: str) -> dict[str, np.ndarray]:
+    try:
+        from safetensors.flax import load
+        tensors = load(data)  # 'flax' reads bfloat16 too; arrays become float32 below.
+    except Exception as e:  # SafetensorError, a truncated header, …: one line.
+        raise ReleasedError(f"{path!r} is not a readable safetensors file "
+                            f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+
+
+def _msgpack(data: bytes, path: str) -> dict[str, np.ndarray]:
+    from flax import serialization
+    try:
+        tree = serialization.msgpack_restore(data)
+    except Exception as e:  # msgpack's ExtraData / OutOfData / ValueError: one line.
+        why = str(e).splitlines()[0][:200] if str(e) else "truncated or corrupt"
+        raise ReleasedError(f"{path!r} is not a readable Flax msgpack checkpoint "
+                            f"({type(e).__name__}: {why})") from None
+    if not isinstance(tree, dict):
+        raise ReleasedError(f"{path!r}: msgpack content is a {type(tree).__name__}, not the "
+                            f"state dict of a Flax checkpoint")
+    return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+            for k, v in flatten_nested(tree).items()}
+
+
+def _format_module(name: str):
+    if name not in FORMATS:
+        raise ReleasedError(f"--format {name!r}: expected one of {sorted(FORMATS)}")
+    return importlib.import_module(FORMATS[name])
+
+
+def read(path: str, fmt: str | None = None) -> Released:
+    """Reads a released checkpoint (format detected unless `fmt` is given)."""
+    _, tensors = load_raw(path)
+    if fmt is None:
+        found = [n for n in FORMATS if _format_module(n).matches(tensors, str(path))]
+        if not found:
+            raise ReleasedError(
+                f"{str(path)!r}: not a released video checkpoint this tool knows (formats: "
+                f"{', '.join(sorted(FORMATS))}); first tensors: {sorted(tensors)[:8]}. "
+                f"For an image ViT use --vit")
+        fmt = found[0]
+    return _format_module(fmt).read(tensors, str(path))
+
+
+# ---------------------------------------------------------------------------------------
+# Released → our config and params.
+# ---------------------------------------------------------------------------------------
+def make_config(released: Released, overrides: Sequence[str] = ()):
+    """The full validated config of the released model, with command-line overrides."""
+    import ml_collections
+
+    from vivit_jax import config as config_lib
+    cfg = config_lib.complete(ml_collections.ConfigDict(released.config))
+    config_lib.apply_overrides(cfg, list(overrides))
+    return config_lib.complete(cfg)
+
+
+def _unscanned(cfg):
+    import copy
+    cfg = copy.deepcopy(cfg)
+    cfg.unlock()
+    if "scan" in cfg.model:
+        cfg.model.scan = False
+    return cfg
+
+
+def _stack_scanned(tree: dict) -> dict:
+    """Every `encoderblock_{i}` group of a pure-dict tree stacked into `encoderblock`."""
+    from vivit_jax.models import layers
+    out = {k: _stack_scanned(v) if isinstance(v, dict) else v for k, v in tree.items()}
+    if "encoderblock_0" in out:
+        depth = sum(1 for k in out if k.startswith("encoderblock_"))
+        out = layers.stack_blocks(out, depth)
+        out["encoderblock"] = {k: v for k, v in out["encoderblock"].items()}
+    return out
+
+
+def init_params(cfg) -> dict:
+    """Freshly initialised params (pure dict of numpy) of the config's model, built under
+    one jit (eager initialisation compiles dozens of small programs)."""
+    import jax
+    from flax import nnx
+
+    from vivit_jax import train
+
+    def init():
+        model = train.create_model(cfg, nnx.Rngs(cfg.seed))
+        return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    return jax.tree.map(np.asarray, jax.jit(init)())
+
+
+def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
+    """`(params pure dict for cfg's model, report)`: every tensor of the released model
+    moved in; position/time embeddings follow a changed frame count or resolution, the head
+    is re-initialised for another class count. Anything else left fresh is an error.
+    """
+    import re
+
+    from flax import nnx
+
+    from vivit_jax import train
+    from vivit_jax.convert import transfer
+
+    flat_cfg = _unscanned(cfg)
+    src_cfg = make_config(released)
+    abstract = lambda c: nnx.eval_shape(lambda: train.create_model(c, nnx.Rngs(0)))
+    dst_model = abstract(flat_cfg)
+    try:
+        src_layouts = transfer.token_layouts(abstract(_unscanned(src_cfg)))
+    except ValueError:
+        src_layouts = None
+    fresh = init_params(flat_cfg)
+    new, report = transfer.transfer(
+        fresh, released.params, dst_layouts=transfer.token_layouts(dst_model),
+        src_layouts=src_layouts, alias_rows=[], posemb=cfg.init_from.posemb, load_head=True)
+    missing = [f for f in report.fresh if not f.startswith("head/")
+               and not any(re.search(p, f.split(":")[0]) for p in allow_fresh)]
+    if missing:
+        raise ReleasedError(
+            f"{released.source!r} ({released.format}) does not give every tensor of the "
+            f"model: {'; '.join(missing[:6])}{' …' if len(missing) > 6 else ''}")
+    if cfg.model.get("scan", False):
+        new = _stack_scanned(new)
+    report.unused = sorted(set(report.unused) | set(released.ignored))
+    return new, report
+
+
+# ---------------------------------------------------------------------------------------
+# The workdir.
+# ---------------------------------------------------------------------------------------
+def _join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts) if _is_remote(parts[0]) else os.path.join(*parts)
+
+
+def check_out_dir(out: str) -> None:
+    """Refuses an output that holds a run (config.json or checkpoints/) or cannot be written;
+    writes nothing (a probe file is created and removed in a fresh directory only)."""
+    import tensorflow as tf
+    gfile = tf.io.gfile
+    for name in ("config.json", "checkpoints"):
+        if gfile.exists(_join(out, name)):
+            raise FileExistsError(f"{_join(out, name)!r} already exists; choose another --out "
+                                  f"(nothing was overwritten)")
+    if _is_remote(out):
+        return  # Object stores have no permissions to probe; the write reports its own error.
+    parent = out
+    while not os.path.exists(parent):
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(f"--out {out!r}: {parent!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out!r}: {parent!r} is not writable")
+
+
+def write_workdir(out: str, cfg, params: dict, record: dict,
+                  label_names: list[str] | None) -> None:
+    """config.json, checkpoints/0 (`{"params": …}`), label_map.json, convert.json."""
+    import jax
+    import tensorflow as tf
+
+    from vivit_jax.checkpoint import Checkpointer
+    gfile = tf.io.gfile
+    gfile.makedirs(out)
+    ckpt = Checkpointer(out, every_steps=1, keep=1, async_save=False)
+    try:
+        ckpt.save(0, {"params": jax.tree.map(jax.numpy.asarray, params)}, force=True)
+    finally:
+        ckpt.close()
+    if label_names:
+        with gfile.GFile(_join(out, "label_map.json"), "w") as f:
+            f.write(json.dumps(list(label_names), indent=1))
+    with gfile.GFile(_join(out, "convert.json"), "w") as f:
+        f.write(json.dumps(record, indent=2))
+    with gfile.GFile(_join(out, "config.json"), "w") as f:  # Last: marks a complete workdir.
+        f.write(cfg.to_json_best_effort(indent=2))
+
+
+def convert(path: str, out: str, *, fmt: str | None = None, overrides: Sequence[str] = (),
+            log: Callable[[str], None] = print) -> dict:
+    """Reads, checks and writes the workdir `out`; returns the record (`out/convert.json`)."""
+    check_out_dir(out)
+    released = read(path, fmt)
+    log(f"read {released.format} checkpoint {path!r}: {len(released.params)} tensors")
+    for note in released.notes:
+        log(f"  note: {note}")
+    cfg = make_config(released, overrides)
+    params, report = to_params(released, cfg)
+    record = dict(checkpoint=str(path), format=released.format, overrides=list(overrides),
+                  model=cfg.model.to_dict(), renamed=released.adapted, loaded=report.loaded,
+                  adapted=report.adapted, fresh=report.fresh, unused_source=report.unused,
+                  label_names=bool(released.label_names), notes=released.notes)
+    write_workdir(out, cfg, params, record, released.label_names)
+    log(report.summary())
+    if released.adapted:
+        log(f"  renamed/reshaped from the {released.format} layout: {len(released.adapted)} "
+            f"tensors (list in convert.json)")
+    log(f"wrote {out}: config.json, checkpoints/0, convert.json"
+        + (", label_map.json" if released.label_names else ""))
+    return record
