@@ -336,3 +336,17 @@ def convert(path: str, out: str, *, fmt: str | None = None, overrides: Sequence[
     log(f"wrote {out}: config.json, checkpoints/0, convert.json"
         + (", label_map.json" if released.label_names else ""))
     return record
+
+
+def load_model(released: Released, overrides: Sequence[str] = ()):
+    """`(cfg, model)`: the released model built and loaded in memory (parity tests, notebooks)."""
+    from flax import nnx
+
+    from vivit_jax import train
+    cfg = make_config(released, overrides)
+    params, _ = to_params(released, cfg)
+    model = train.create_model(cfg, nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    nnx.replace_by_pure_dict(state, params)
+    nnx.update(model, state)
+    return cfg, model
