@@ -45,6 +45,8 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     assert one["checkpoint_step"] == 30
     assert one["metrics"]["top1"] == pytest.approx(results["test"]["top1"], abs=1e-6)
     assert one["metrics"]["top5"] == pytest.approx(results["test"]["top5"], abs=1e-6)
+    # One view per video: clip-level and video-level are the same number.
+    assert one["single_view"]["top1"] == pytest.approx(one["metrics"]["top1"], abs=1e-9)
 
     # Restored onto another mesh (params split over fsdp and model): the same numbers.
     assert _eval(repo, data_cache, workdir, "--views", "1x1", "--json", "--out",
@@ -58,7 +60,8 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     s = json.loads(capsys.readouterr().out)
     out = workdir / "eval_test_2x3_probs"  # Its own directory: never the logits run's.
     assert s["counts"] == {"videos": 32, "views_per_video": 6, "views": 32 * 6}
-    assert json.loads((out / "summary.json").read_text())["metrics"] == s["metrics"]
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["metrics"] == s["metrics"] and saved["single_view"] == s["single_view"]
     pred = multiview.read_predictions(out / "predictions.npz")
     np.testing.assert_array_equal(pred["video_index"], np.arange(32))
     assert pred["label_names"][:2] == restore.label_names(
@@ -105,3 +108,19 @@ def test_missing_split_names_it_and_the_default(repo, data_cache, trained, capsy
     assert err.endswith("(the config's test split is the default; --split picks another)")
     assert _eval(repo, data_cache, workdir, "--split", "holdout") == 1
     assert "--split picks another" not in capsys.readouterr().err
+
+
+def test_single_view_metrics_score_every_view_alone():
+    # 2 videos × 3 views, 3 classes; labels 0 and 2. Video 0: views right, right, wrong;
+    # video 1: views wrong, wrong, right but confident. Clip-level top-1 = 3/6; aggregated
+    # logits get video 0 right (2 of 3 views) and video 1 right (the confident view wins).
+    v = np.zeros((2, 3, 3), np.float32)
+    v[0, 0, 0] = v[0, 1, 0] = 1.0
+    v[0, 2, 1] = 1.0
+    v[1, 0, 0] = v[1, 1, 1] = 1.0
+    v[1, 2, 2] = 5.0
+    labels = np.array([0, 2])
+    sv = multiview.single_view_metrics(v, labels, False)
+    assert sv["top1"] == pytest.approx(0.5) and sv["top5"] == pytest.approx(1.0)
+    video = multiview.predictions(v, "logits", False)["scores"]
+    assert (video.argmax(-1) == labels).mean() == 1.0

@@ -140,6 +140,16 @@ def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool) -> d
     return {"logits": logits, "probs": probs, "scores": probs if aggregate == "probs" else logits}
 
 
+def single_view_metrics(view_logits: np.ndarray, labels: np.ndarray,
+                        multi_label: bool) -> dict[str, Any]:
+    """Clip-level metrics: every view scored on its own, as one clip (the number papers call
+    "single view" or "clip-level"; the aggregated ones are video-level)."""
+    n, v = view_logits.shape[:2]
+    labels = np.asarray(labels)
+    per_view = np.repeat(labels, v, axis=0)  # Row i*v + j is view j of video i.
+    return metrics_lib.compute_metrics(view_logits.reshape(n * v, -1), per_view, multi_label)
+
+
 def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs, aggregate: str,
                       names, num_views: int, multi_label: bool) -> None:
     """The npz `vivit-ensemble` and `vivit-compare` read."""
@@ -206,7 +216,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
     res = evaluate(cfg, step_dir, split=split, num_clips=num_clips, num_crops=num_crops,
                    batch_size=batch_size, log=log)
     pred = predictions(res["view_logits"], aggregate, multi)
-    names = restore.label_names(cfg)
+    names = restore.label_names(cfg, workdir)
     n, v = res["view_logits"].shape[:2]
     # The non-default aggregate gets its own directory: it never replaces the logits run's.
     suffix = "" if aggregate == "logits" else f"_{aggregate}"
@@ -220,7 +230,8 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
                "seconds": round(res["seconds"], 2), "batch_size_videos": res["batch_size"],
                "processes": jax.process_count(), "devices": jax.device_count()}
     summary = dict(summary, metrics=metrics_lib.compute_metrics(pred["scores"], res["labels"],
-                                                                multi))
+                                                                multi),
+                   single_view=single_view_metrics(res["view_logits"], res["labels"], multi))
     if jax.process_index() == 0:
         summary = write_report(outdir, pred["scores"], res["labels"], names, multi, summary,
                                f"{cfg.model.family} {split} {num_clips}x{num_crops}")
@@ -288,13 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        m = summary["metrics"]
+        m, sv = summary["metrics"], summary["single_view"]
         extra = (f"mAP {m['mAP']:.4f}" if "mAP" in m
                  else f"mean class acc {m['mean_class_accuracy']:.4f}")
         print(f"{summary['split']} {summary['views']} ({summary['aggregate']}), step "
-              f"{summary['checkpoint_step']}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  "
-              f"{extra}  ({summary['counts']['videos']} videos × "
+              f"{summary['checkpoint_step']}: video-level top1 {m['top1']:.4f}  top5 "
+              f"{m['top5']:.4f}  {extra}  ({summary['counts']['videos']} videos × "
               f"{summary['counts']['views_per_video']} views) → {summary['outdir']}")
+        print(f"  single view (clip-level, each view on its own): top1 {sv['top1']:.4f}  "
+              f"top5 {sv['top5']:.4f}" + (f"  mAP {sv['mAP']:.4f}" if "mAP" in sv else ""))
     return 0
 
 
