@@ -48,7 +48,7 @@ def test_predict_good_and_undecodable_videos(vivit_dir, tmp_path, capsys):
     assert err[0].startswith(f"vivit-predict: error: {bad}: ") and "Traceback" not in cap.err
     assert err[-1] == "vivit-predict: 1 of 3 videos failed"
     # The printed probabilities are the model's on the views sampled like evaluation.
-    cfg, model, _ = predict.load(str(vivit_dir))
+    cfg, model, _, _ = predict.load(str(vivit_dir))
     frames = predict.decode(good1, cfg.dataset.min_resize)
     probs = predict.predict_views(model, cfg, predict.make_views(frames, cfg.dataset, 2, 3))
     top = res[0]["top"][0]

@@ -1,10 +1,23 @@
-r"""`vivit-convert`: a ViT checkpoint → the initial params of the video model a config describes.
+r"""`vivit-convert`: a checkpoint → something vivit_jax trains, evaluates and fine-tunes from.
+
+Two sources:
+
+  vivit-convert --checkpoint FILE --out DIR [--format NAME] [--config.FIELD=VALUE …]
+
+a **released video checkpoint** (Scenic ViViT msgpack, Hugging Face ViViT / TimeSformer
+safetensors + config.json, official TimeSformer or gluonmm VidTr safetensors; format
+detected, `--format` overrides) → a workdir with its config, params and label names, ready
+for `vivit-eval --workdir DIR`, `vivit-predict --checkpoint DIR` and
+`--config.init_from.checkpoint=DIR` (see `convert/released.py`). Overrides change the
+written config (e.g. `--config.dataset.data_dir=…`; another `dataset.num_frames` or
+`image_size` resizes the position/time embeddings, another `num_classes` a fresh head).
 
   vivit-convert --vit ViT-B_16.npz --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py \
       --out /ckpt/vivit_b_fe_init [--init central_frame|inflate|random] \
       [--posemb tile|resize|resize_tile] [--keep-head] [--config.FIELD=VALUE …]
 
-then train with `--config.init_from.checkpoint=/ckpt/vivit_b_fe_init`. Writes to `--out`:
+an **image ViT** → the initial params of the video model a config describes; then train with
+`--config.init_from.checkpoint=/ckpt/vivit_b_fe_init`. Writes to `--out`:
 `params/` (Orbax, the params pure-dict tree), `config.json` (the full config) and
 `convert.json` (what was loaded, adapted, kept fresh). Every family but STAT (trained from
 scratch) is supported; the ViT-less parts follow the reference codes: Model 2's
@@ -29,10 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="vivit-convert", description=__doc__.split("\n")[0],
         epilog="Override any config field with --config.FIELD=VALUE (e.g. "
                "--config.dataset.num_frames=16).")
-    p.add_argument("--vit", required=True, help=".npz (vision_transformer, big_vision) or "
-                   ".safetensors (timm, Hugging Face)")
-    p.add_argument("--config", required=True, help="config file, optionally FILE:ARG")
-    p.add_argument("--out", required=True, help="output directory (must not hold params/)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a released video checkpoint: Scenic msgpack, Hugging "
+                     "Face / official TimeSformer / gluonmm VidTr .safetensors")
+    src.add_argument("--vit", help="an image ViT: .npz (vision_transformer, big_vision) or "
+                     ".safetensors (timm, Hugging Face)")
+    p.add_argument("--format", help="with --checkpoint: the format, when detection is not "
+                   "wanted (scenic, hf_vivit, hf_timesformer, timesformer, gluonmm)")
+    p.add_argument("--config", help="with --vit: config file, optionally FILE:ARG")
+    p.add_argument("--out", required=True, help="output directory (must not hold a run)")
     p.add_argument("--init", default="central_frame", choices=KERNEL_INITS,
                    help="tubelet kernel from the 2D patch kernel (ViViT Section 3.4)")
     p.add_argument("--posemb", default="resize_tile", choices=POSEMB_MODES,
@@ -109,9 +127,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point for `vivit-convert`."""
     from vivit_jax.main import split_args
     rest, overrides = split_args(sys.argv[1:] if argv is None else list(argv))
-    args = _parser().parse_args(rest)
+    parser = _parser()
+    args = parser.parse_args(rest)
+    if args.vit and not args.config:
+        parser.error("--vit needs --config (the video model to build)")
+    if args.checkpoint and args.config:
+        parser.error("--checkpoint builds the model the checkpoint describes; override its "
+                     "fields with --config.FIELD=VALUE instead of --config")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vivit_jax import config as config_lib
+    if args.checkpoint:
+        return _main_released(args, overrides)
     try:
         cfg = config_lib.load(args.config, overrides)
         convert(args.vit, cfg, args.out, init=args.init, posemb=args.posemb,
@@ -122,6 +148,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"next: vivit-train --config {args.config} --workdir WORKDIR "
           f"--config.init_from.checkpoint={pathlib.Path(args.out).absolute()} "
           + " ".join(overrides))
+    return 0
+
+
+def _main_released(args, overrides: list[str]) -> int:
+    from vivit_jax import config as config_lib
+    from vivit_jax.convert import released
+    try:
+        released.convert(args.checkpoint, args.out, fmt=args.format, overrides=overrides)
+    except (config_lib.ConfigError, FileNotFoundError, FileExistsError, ValueError,
+            PermissionError, NotADirectoryError) as e:
+        print(f"vivit-convert: error: {e}", file=sys.stderr, flush=True)
+        return 2 if isinstance(e, config_lib.ConfigError) else 1
+    print(f"next: vivit-eval --workdir {args.out} --config.dataset.data_dir=SHARDS\n"
+          f"      vivit-predict --checkpoint {args.out} VIDEO.mp4\n"
+          f"      vivit-train --config CONFIG --workdir WORKDIR "
+          f"--config.init_from.checkpoint={args.out}")
     return 0
 
 

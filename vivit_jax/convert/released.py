@@ -76,7 +76,7 @@ def read_bytes(path: str) -> bytes:
     """The whole file; local paths with `open`, others through tf.io.gfile."""
     path = str(path)
     if _is_remote(path):
-        import tensorflow as tf
+        from vivit_jax.data.tf_quiet import tf
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"checkpoint {path!r} does not exist")
         with tf.io.gfile.GFile(path, "rb") as f:
@@ -274,7 +274,7 @@ def _join(*parts: str) -> str:
 def check_out_dir(out: str) -> None:
     """Refuses an output that holds a run (config.json or checkpoints/) or cannot be written;
     writes nothing (a probe file is created and removed in a fresh directory only)."""
-    import tensorflow as tf
+    from vivit_jax.data.tf_quiet import tf
     gfile = tf.io.gfile
     for name in ("config.json", "checkpoints"):
         if gfile.exists(_join(out, name)):
@@ -295,7 +295,7 @@ def write_workdir(out: str, cfg, params: dict, record: dict,
                   label_names: list[str] | None) -> None:
     """config.json, checkpoints/0 (`{"params": …}`), label_map.json, convert.json."""
     import jax
-    import tensorflow as tf
+    from vivit_jax.data.tf_quiet import tf
 
     from vivit_jax.checkpoint import Checkpointer
     gfile = tf.io.gfile
@@ -307,7 +307,7 @@ def write_workdir(out: str, cfg, params: dict, record: dict,
         ckpt.close()
     if label_names:
         with gfile.GFile(_join(out, "label_map.json"), "w") as f:
-            f.write(json.dumps(list(label_names), indent=1))
+            f.write(json.dumps({"labels": list(label_names)}, indent=1))
     with gfile.GFile(_join(out, "convert.json"), "w") as f:
         f.write(json.dumps(record, indent=2))
     with gfile.GFile(_join(out, "config.json"), "w") as f:  # Last: marks a complete workdir.

@@ -68,8 +68,8 @@ def make_views(frames: np.ndarray, cfg_data, num_clips: int, num_crops: int,
 
 
 def load(checkpoint: str, config: str | None = None, overrides: list[str] = ()):
-    """`(cfg, model, step)`: the workdir's (or `config`'s) model with the checkpoint's params,
-    on one device."""
+    """`(cfg, model, step, workdir)`: the workdir's (or `config`'s) model with the
+    checkpoint's params, on one device."""
     import jax
     from flax import nnx
 
@@ -81,7 +81,7 @@ def load(checkpoint: str, config: str | None = None, overrides: list[str] = ()):
     cfg = multiview.load_config(config, str(workdir), list(overrides))
     mesh = sharding.make_mesh((("data", 1), ("fsdp", 1), ("model", 1)), jax.devices()[:1])
     graphdef, params, _, _ = restore.load_model(cfg, step_dir, mesh)
-    return cfg, nnx.merge(graphdef, params), step
+    return cfg, nnx.merge(graphdef, params), step, workdir
 
 
 def predict_views(model, cfg, views: np.ndarray, aggregate: str = "probs") -> np.ndarray:
@@ -108,8 +108,8 @@ def run(videos: list[str], *, checkpoint: str, config: str | None = None, overri
     clips, crops = multiview.parse_views(views)
     if aggregate not in metrics_lib.AGGREGATES:
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
-    cfg, model, step = load(checkpoint, config, list(overrides))
-    names = restore.label_names(cfg)
+    cfg, model, step, workdir = load(checkpoint, config, list(overrides))
+    names = restore.label_names(cfg, workdir)
     results, failures = [], []
     for path in videos:
         try:

@@ -97,11 +97,19 @@ def load_model(cfg: ml_collections.ConfigDict, step_dir: pathlib.Path, mesh=None
     return setup.graphdef, params, setup, mesh
 
 
-def label_names(cfg: ml_collections.ConfigDict) -> list[str]:
-    """Class names from the dataset's `label_map.json` if it can be found, else '0', '1', …"""
+def label_names(cfg: ml_collections.ConfigDict, workdir=None) -> list[str]:
+    """Class names: the workdir's own `label_map.json` (a converted released checkpoint
+    carries its classes), else the dataset's, else '0', '1', …"""
     from vivit_jax.data import dmvr_format, pipeline
 
     k = int(cfg.dataset.num_classes)
+    if workdir is not None:
+        try:
+            names = dmvr_format.read_label_map(workdir)
+            if len(names) == k:
+                return list(names)
+        except (OSError, ValueError):
+            pass
     if cfg.dataset.name == "synthetic_motion":  # Known names; no need to generate the data.
         from vivit_jax.data import synthetic
         return list(synthetic.CLASSES[:k])

@@ -210,7 +210,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
     from vivit_jax import train
     from vivit_jax.evaluate import plots, predict
 
-    cfg, model, step = predict.load(checkpoint, config, list(overrides))
+    cfg, model, step, _ = predict.load(checkpoint, config, list(overrides))
     frames = predict.decode(video, cfg.dataset.min_resize, fps)
     view = predict.make_views(frames, cfg.dataset, 1, 1)
     shown = predict.make_views(frames, cfg.dataset, 1, 1, normalize=False)[0]
