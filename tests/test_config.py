@@ -74,3 +74,19 @@ def test_config_is_locked(repo):
     cfg = config_lib.load(str(repo / TINY))
     with pytest.raises(AttributeError):
         cfg.new_field = 1
+
+
+def test_a_workdirs_config_json_is_a_config_file(repo, tmp_path):
+    # vivit-convert --checkpoint writes a workdir whose config.json fine-tunes as is.
+    cfg = config_lib.load(str(repo / TINY), ["--config.optim.no_decay=('bias$',)"])
+    path = tmp_path / "config.json"
+    path.write_text(cfg.to_json_best_effort(indent=2))
+    again = config_lib.load(str(path), ["--config.batch_size=8"])
+    assert again.batch_size == 8 and again.optim.no_decay == ("bias$",)
+    assert again.mesh == cfg.mesh and isinstance(again.mesh[0], tuple)
+    again.unlock()
+    again.batch_size = cfg.batch_size
+    assert again.to_dict() == cfg.to_dict()
+    path.write_text("{not json")
+    with pytest.raises(config_lib.ConfigError, match="config.json' is not valid JSON"):
+        config_lib.load(str(path))

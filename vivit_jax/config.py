@@ -201,12 +201,41 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: list[str]) -> Non
             node[leaf] = _coerce(path, raw, node[leaf])
 
 
+def from_json(text: str, where: str = "config.json") -> ml_collections.ConfigDict:
+    """A resolved config as written into every workdir (`config.json`), lists back to tuples."""
+    import json
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"config file {where!r} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {where!r} holds a {type(data).__name__}, not a config")
+    cfg = ml_collections.ConfigDict(data)
+    _tuples(cfg)
+    return cfg
+
+
+def _tuples(cfg: ml_collections.ConfigDict) -> None:
+    """JSON turned tuples into lists; the configs and the model code use tuples."""
+    for key, value in cfg.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            _tuples(value)
+        elif isinstance(value, list):
+            with cfg.ignore_type():
+                cfg[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+
+
 def load_file(spec: str) -> ml_collections.ConfigDict:
-    """Runs `get_config(arg)` of `path[:arg]` and returns what it returns."""
+    """Runs `get_config(arg)` of `path[:arg]` and returns what it returns; a `.json` file is
+    a workdir's resolved `config.json` (e.g. a converted released checkpoint's)."""
     path, _, arg = spec.partition(":")
     file = pathlib.Path(path)
     if not file.is_file():
         raise ConfigError(f"config file {path!r} does not exist")
+    if file.suffix == ".json":
+        if arg:
+            raise ConfigError(f"config file {path!r}: a .json config takes no ':{arg}'")
+        return from_json(file.read_text(), path)
     mod_spec = importlib.util.spec_from_file_location(f"_vivit_config_{file.stem}", file)
     module = importlib.util.module_from_spec(mod_spec)
     try:

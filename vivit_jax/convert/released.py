@@ -295,9 +295,9 @@ def write_workdir(out: str, cfg, params: dict, record: dict,
                   label_names: list[str] | None) -> None:
     """config.json, checkpoints/0 (`{"params": …}`), label_map.json, convert.json."""
     import jax
-    from vivit_jax.data.tf_quiet import tf
 
     from vivit_jax.checkpoint import Checkpointer
+    from vivit_jax.data.tf_quiet import tf
     gfile = tf.io.gfile
     gfile.makedirs(out)
     ckpt = Checkpointer(out, every_steps=1, keep=1, async_save=False)

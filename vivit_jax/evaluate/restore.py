@@ -7,7 +7,6 @@ tensor that does not fit the config. The optimiser state is not read (partial re
 """
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
@@ -54,19 +53,9 @@ def load_workdir_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDic
     path = pathlib.Path(workdir).expanduser() / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: pass --config FILE or a training workdir")
-    cfg = config_lib.complete(ml_collections.ConfigDict(json.loads(path.read_text())))
-    _tuples(cfg)  # JSON turned tuples into lists; the model code expects tuples.
+    cfg = config_lib.complete(config_lib.from_json(path.read_text(), str(path)))
     cfg.lock()
     return cfg
-
-
-def _tuples(cfg: ml_collections.ConfigDict) -> None:
-    for key, value in cfg.items():
-        if isinstance(value, ml_collections.ConfigDict):
-            _tuples(value)
-        elif isinstance(value, list):
-            with cfg.ignore_type():
-                cfg[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
 
 
 def restore_params(step_dir: pathlib.Path, abstract_params: Any, param_sh: Any) -> Any:
