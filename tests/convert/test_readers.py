@@ -77,3 +77,15 @@ def test_npz_with_objects_is_not_unpickled(tmp_path):
     np.savez(tmp_path / "o.npz", a=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         readers.read_vit(tmp_path / "o.npz")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_truncated_checkpoint_is_one_error_naming_the_file(tmp_path, suffix):
+    files = _write_all(vf.make_vit(), tmp_path)
+    good = files["vision_transformer" if suffix == ".npz" else "timm"]
+    data = good.read_bytes()
+    bad = tmp_path / f"truncated{suffix}"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=rf"truncated\{suffix}' is not a readable \{suffix} "
+                                         r"checkpoint \((BadZipFile|SafetensorError)"):
+        readers.read_vit(bad)

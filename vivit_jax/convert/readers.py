@@ -49,17 +49,22 @@ def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
             + TO_SAFETENSORS.format(p=path, s=path.with_suffix(".safetensors")))
     if not path.is_file():
         raise FileNotFoundError(f"ViT checkpoint {str(path)!r} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            return {k: np.asarray(f[k]) for k in f.files}
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        out = {}
-        # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 below.
-        with safe_open(str(path), framework="flax") as f:
-            for k in f.keys():
-                out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
-        return out
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                return {k: np.asarray(f[k]) for k in f.files}
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+            out = {}
+            # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 below.
+            with safe_open(str(path), framework="flax") as f:
+                for k in f.keys():
+                    out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
+            return out
+    except Exception as e:  # BadZipFile, SafetensorError, EOFError, …: one line naming it.
+        why = str(e).splitlines()[0][:200] if str(e) else "truncated or corrupt"
+        raise ValueError(f"{str(path)!r} is not a readable {path.suffix} checkpoint "
+                         f"({type(e).__name__}: {why})") from None
     raise ValueError(f"{str(path)!r}: unsupported checkpoint file type {path.suffix!r}; "
                      f"expected .npz (vision_transformer, big_vision) or .safetensors (timm, "
                      f"Hugging Face)")
