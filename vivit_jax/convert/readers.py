@@ -15,10 +15,21 @@ import numpy as np
 
 from vivit_jax.convert import vit_layouts
 
-PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl")
-TO_SAFETENSORS = ("python -c \"import torch; from safetensors.torch import save_file; "
-                  "save_file({{k: v.contiguous() for k, v in torch.load('{p}', "
-                  "map_location='cpu').items()}}, '{s}')\"")
+PICKLE_SUFFIXES = (".bin", ".pth", ".pyth", ".pt", ".ckpt", ".pkl")
+# Released torch checkpoints nest their weights (`model_state` in TimeSformer's .pyth,
+# `state_dict` / `model` elsewhere); the command takes the first of these it finds.
+TO_SAFETENSORS = (
+    "python -c \"import torch; from safetensors.torch import save_file; "
+    "s = torch.load('{p}', map_location='cpu', weights_only=True); "
+    "s = next((s[k] for k in ('model_state', 'state_dict', 'model') if k in s), s); "
+    "save_file({{k: v.contiguous() for k, v in s.items()}}, '{s}')\"")
+
+
+def to_safetensors_command(path: str) -> str:
+    """The one-line command (run where torch is installed) that makes `path` safetensors."""
+    path = str(path)
+    stem = path.rsplit(".", 1)[0] if path.lower().endswith(PICKLE_SUFFIXES) else path
+    return TO_SAFETENSORS.format(p=path, s=stem + ".safetensors")
 
 
 @dataclasses.dataclass
@@ -46,7 +57,7 @@ def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
         raise ValueError(
             f"{str(path)!r} is a pickled torch checkpoint, which is never unpickled here (it can "
             f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
-            + TO_SAFETENSORS.format(p=path, s=path.with_suffix(".safetensors")))
+            + to_safetensors_command(str(path)))
     if not path.is_file():
         raise FileNotFoundError(f"ViT checkpoint {str(path)!r} does not exist")
     try:

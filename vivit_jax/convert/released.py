@@ -112,28 +112,18 @@ def load_raw(path: str) -> tuple[str, dict[str, np.ndarray]]:
     path = str(path)
     lower = path.lower()
     if lower.endswith(readers.PICKLE_SUFFIXES):
-        base = path.rsplit(".", 1)[0]
         raise ReleasedError(
             f"{path!r} is a pickled torch checkpoint, which is never unpickled here (it can "
             f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
-            + TO_SAFETENSORS.format(p=path, s=base + ".safetensors"))
+            + readers.to_safetensors_command(path))
     data = read_bytes(path)
     if lower.endswith(".safetensors"):
         return "safetensors", _safetensors(data, path)
     if data[:2] == b"PK" or data[:1] == b"\x80":  # zip (torch.save) or pickle protocol 2+.
         raise ReleasedError(f"{path!r} looks like a pickle or zip file (torch.save), not a "
                             f"Flax msgpack checkpoint; convert it to .safetensors:\n  "
-                            + TO_SAFETENSORS.format(p=path, s=path + ".safetensors"))
+                            + readers.to_safetensors_command(path))
     return "msgpack", _msgpack(data, path)
-
-
-# Released torch checkpoints nest their weights (`model_state` for TimeSformer's .pyth,
-# `state_dict` / `model` elsewhere); the command takes the first of these it finds.
-TO_SAFETENSORS = (
-    "python -c \"import torch; from safetensors.torch import save_file; "
-    "s = torch.load('{p}', map_location='cpu', weights_only=True); "
-    "s = next((s[k] for k in ('model_state', 'state_dict', 'model') if k in s), s); "
-    "save_file({{k: v.contiguous() for k, v in s.items()}}, '{s}')\"")
 
 
 def _safetensors(data: bytes, path: str) -> dict[str, np.ndarray]:
