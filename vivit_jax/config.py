@@ -67,8 +67,11 @@ def defaults() -> ml_collections.ConfigDict:
     # of its own. `dont_load`: regexes of parameter paths kept freshly initialised (the head
     # is re-initialised anyway when the class count differs). `posemb`: how position
     # embeddings follow a resolution / frame-count change: 'tile', 'resize', 'resize_tile'.
+    # `allow_fresh_encoder`: load even when most encoder tensors are not in the checkpoint
+    # (refused by default: it means a checkpoint of another model, layout or depth).
     c.init_from = ml_collections.ConfigDict(dict(checkpoint="", dont_load=(),
-                                                 posemb="resize_tile"))
+                                                 posemb="resize_tile",
+                                                 allow_fresh_encoder=False))
 
     c.log_every_steps = 50
     c.eval_every_steps = 500  # 0: only at the end.

@@ -96,3 +96,46 @@ def test_init_from_a_vit_file_directly_and_a_misfit_names_the_tensor(repo, tmp_p
             r"expected \(32, 128\), found \(32, 64\)")
     with pytest.raises(ValueError, match=want):
         load_init(fresh, cfg, log=lambda _: None)
+
+
+def _load(cfg):
+    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(0)), nnx.Param))
+    return load_init(fresh, cfg, log=lambda _: None)
+
+
+def test_scanned_models_load_what_unscanned_ones_do_both_ways(repo, tmp_path):
+    # model.scan stacks the blocks as `encoderblock [L, …]`; a ViT, a converted ViT and an
+    # unscanned run's checkpoint all load into it per layer (issue 20: nothing was loaded).
+    p = vf.make_vit(classes=8)
+    vf.write_big_vision(p, tmp_path / "vit.npz", scanned=True)  # A scanned source too.
+    vit = [f"--config.init_from.checkpoint={tmp_path / 'vit.npz'}"]
+    flat = transfer.flatten(_load(config_lib.load(str(repo / CONFIG), TINY + vit)))
+    scanned = _load(config_lib.load(str(repo / CONFIG), TINY + vit + ["--config.model.scan=true"]))
+    stack = scanned["Transformer"]["encoderblock"]
+    assert "encoderblock_0" not in scanned["Transformer"]
+    unstacked = transfer.flatten(transfer.unstack_groups(scanned)[0])
+    assert sorted(unstacked) == sorted(flat)
+    for k, v in flat.items():
+        np.testing.assert_array_equal(unstacked[k], v, err_msg=k)
+    np.testing.assert_array_equal(stack["MlpBlock_3"]["Dense_1"]["kernel"][1],
+                                  p["Transformer/encoderblock_1/MlpBlock_3/Dense_1/kernel"])
+    # And back: the scanned params as a (scanned) run's checkpoint into an unscanned model.
+    src = transfer.flatten(scanned)
+    back, report = transfer.transfer(transfer.unstack_groups(scanned)[0], src, dst_layouts={},
+                                     src_layouts=None, alias_rows=[])
+    assert report.fresh == [] and len(report.loaded) == len(flat)
+    for k, v in transfer.flatten(back).items():
+        np.testing.assert_array_equal(v, flat[k], err_msg=k)
+
+
+def test_a_load_leaving_the_encoder_fresh_is_refused_unless_allowed(repo, tmp_path):
+    p = vf.make_vit(classes=8)
+    vf.write_timm(p, tmp_path / "vit.safetensors")
+    base = TINY + [f"--config.init_from.checkpoint={tmp_path / 'vit.safetensors'}",
+                   "--config.init_from.dont_load=('encoderblock_',)"]
+    with pytest.raises(ValueError, match=r"leaves 32 of the 32 encoder tensors freshly "
+                                         r"initialised .*allow_fresh_encoder=true"):
+        _load(config_lib.load(str(repo / CONFIG), base))
+    got = transfer.flatten(_load(config_lib.load(
+        str(repo / CONFIG), base + ["--config.init_from.allow_fresh_encoder=true"])))
+    np.testing.assert_array_equal(got["head/kernel"], p["head/kernel"])

@@ -100,6 +100,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
         src_layouts={transfer.POS: TokenLayout(1, (1, *vit.grid))},
         alias_rows=transfer.aliases(model, config.model), kernel_init=init, posemb=posemb,
         load_head=keep_head, zero=transfer.zeros(model))
+    report.check_encoder(f"{vit.layout} ViT {vit_path!r}", config.init_from.allow_fresh_encoder)
     model_gelu = "tanh" if config.model.get("approximate_gelu", False) else "erf"
     if model_gelu != vit.gelu:
         log(f"note: the {vit.layout} ViT was trained with {vit.gelu} GELU, the model computes "

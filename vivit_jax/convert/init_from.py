@@ -67,4 +67,5 @@ def load_init(params, config: ml_collections.ConfigDict, *,
         alias_rows=transfer.aliases(model, config.model), posemb=spec.posemb,
         dont_load=tuple(spec.dont_load), zero=zero)
     log(f"init_from: {what} {str(path)!r}\n{report.summary()}")
+    report.check_encoder(f"init_from {what} {str(path)!r}", spec.allow_fresh_encoder)
     return jax.tree.map(np.asarray, new)

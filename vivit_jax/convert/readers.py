@@ -81,19 +81,6 @@ def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
                      f"Hugging Face)")
 
 
-def _unstack_scanned(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """big_vision `scan=True`: `…/Transformer/encoderblock/X [L, …]` → `encoderblock_{i}/X`."""
-    out = {}
-    for k, v in tensors.items():
-        m = re.fullmatch(r"(.*Transformer/encoderblock)/(.*)", k)
-        if m is None:
-            out[k] = v
-            continue
-        for i in range(v.shape[0]):
-            out[f"{m[1]}_{i}/{m[2]}"] = v[i]
-    return out
-
-
 def _infer_heads(tensors: dict[str, np.ndarray], layout: vit_layouts.Layout,
                  num_heads: int | None) -> int:
     if layout.heads_in_shapes:
@@ -134,7 +121,8 @@ def read_vit(path: str | pathlib.Path, *, num_heads: int | None = None) -> ViTCh
     `num_heads` is used where the layout does not store heads in its shapes (timm/HF fuse
     them); default: the standard ViT head count of the width.
     """
-    tensors = _unstack_scanned(read_tensors(path))
+    from vivit_jax.convert.transfer import unstack_flat
+    tensors = unstack_flat(read_tensors(path))
     layout = vit_layouts.detect(list(tensors))
     heads = _infer_heads(tensors, layout, num_heads)
     params, ignored = vit_layouts.rename(tensors, layout, heads)

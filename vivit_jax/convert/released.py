@@ -184,26 +184,6 @@ def make_config(released: Released, overrides: Sequence[str] = ()):
     return config_lib.complete(cfg)
 
 
-def _unscanned(cfg):
-    import copy
-    cfg = copy.deepcopy(cfg)
-    cfg.unlock()
-    if "scan" in cfg.model:
-        cfg.model.scan = False
-    return cfg
-
-
-def _stack_scanned(tree: dict) -> dict:
-    """Every `encoderblock_{i}` group of a pure-dict tree stacked into `encoderblock`."""
-    from vivit_jax.models import layers
-    out = {k: _stack_scanned(v) if isinstance(v, dict) else v for k, v in tree.items()}
-    if "encoderblock_0" in out:
-        depth = sum(1 for k in out if k.startswith("encoderblock_"))
-        out = layers.stack_blocks(out, depth)
-        out["encoderblock"] = {k: v for k, v in out["encoderblock"].items()}
-    return out
-
-
 def init_params(cfg) -> dict:
     """Freshly initialised params (pure dict of numpy) of the config's model, built under
     one jit (eager initialisation compiles dozens of small programs)."""
@@ -230,15 +210,14 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
     from vivit_jax import train
     from vivit_jax.convert import transfer
 
-    flat_cfg = _unscanned(cfg)
     src_cfg = make_config(released)
     abstract = lambda c: nnx.eval_shape(lambda: train.create_model(c, nnx.Rngs(0)))
-    dst_model = abstract(flat_cfg)
+    dst_model = abstract(cfg)
     try:
-        src_layouts = transfer.token_layouts(abstract(_unscanned(src_cfg)))
+        src_layouts = transfer.token_layouts(abstract(src_cfg))
     except ValueError:
         src_layouts = None
-    fresh = init_params(flat_cfg)
+    fresh = init_params(cfg)
     new, report = transfer.transfer(
         fresh, released.params, dst_layouts=transfer.token_layouts(dst_model),
         src_layouts=src_layouts, alias_rows=[], posemb=cfg.init_from.posemb, load_head=True)
@@ -248,8 +227,6 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
         raise ReleasedError(
             f"{released.source!r} ({released.format}) does not give every tensor of the "
             f"model: {'; '.join(missing[:6])}{' …' if len(missing) > 6 else ''}")
-    if cfg.model.get("scan", False):
-        new = _stack_scanned(new)
     report.unused = sorted(set(report.unused) | set(released.ignored))
     return new, report
 

@@ -88,6 +88,21 @@ class Report:
     fresh: list[str] = dataclasses.field(default_factory=list)  # 'name: why'
     unused: list[str] = dataclasses.field(default_factory=list)  # Source tensors not used.
 
+    def check_encoder(self, what: str, allow: bool = False) -> None:
+        """Refuses a load that leaves most of the main encoder (`Transformer/encoderblock_*`)
+        freshly initialised — a source of another layout or depth would otherwise train a
+        random encoder after one log line — unless `allow` (`init_from.allow_fresh_encoder`)."""
+        enc = re.compile(r"Transformer/encoderblock_\d+/")
+        name = lambda e: e.split(":")[0]
+        done = [n for n in self.loaded + [name(a) for a in self.adapted] if enc.match(n)]
+        fresh = [name(f) for f in self.fresh if enc.match(name(f))]
+        if not allow and len(fresh) > len(done):
+            raise ValueError(
+                f"{what} leaves {len(fresh)} of the {len(fresh) + len(done)} encoder tensors "
+                f"freshly initialised (e.g. {fresh[0]!r} is not in it): a checkpoint of another "
+                f"model, layout or depth. Set --config.init_from.allow_fresh_encoder=true to "
+                f"load it anyway")
+
     def summary(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors as they are, adapted {len(self.adapted)}, "
                  f"kept {len(self.fresh)} freshly initialised"]
@@ -153,6 +168,10 @@ def transfer(dst_params, src: dict[str, np.ndarray], *, dst_layouts: dict[str, T
     """
     if kernel_init not in initializers.KERNEL_INITS:
         raise ValueError(f"init={kernel_init!r}: expected one of {initializers.KERNEL_INITS}")
+    # Scanned models (`model.scan`) store each stack as one `encoderblock [L, …]`: both sides
+    # are moved per layer (`encoderblock_{i}`), and the target's stacks are rebuilt after.
+    dst_params, stacked = unstack_groups(dst_params)
+    src = unstack_flat(src)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(dst_params)
     report, used, new, mismatched = Report(), set(), [], []
     for path, fresh in leaves:
@@ -207,4 +226,52 @@ def transfer(dst_params, src: dict[str, np.ndarray], *, dst_layouts: dict[str, T
         more = f"; … and {len(mismatched) - 8} more" if len(mismatched) > 8 else ""
         raise ValueError("; ".join(mismatched[:8]) + more)
     report.unused = sorted(set(src) - used)
-    return jax.tree_util.tree_unflatten(treedef, new), report
+    return restack_groups(jax.tree_util.tree_unflatten(treedef, new), stacked), report
+
+
+def unstack_flat(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Flat names: `…Transformer/encoderblock/X [L, …]` → `…/encoderblock_{i}/X` (big_vision
+    `scan=True` ViTs, a scanned run's checkpoint); other names unchanged."""
+    out = {}
+    for k, v in tensors.items():
+        m = re.fullmatch(r"(.*Transformer/encoderblock)/(.*)", k)
+        if m is None:
+            out[k] = v
+            continue
+        for i in range(v.shape[0]):
+            out[f"{m[1]}_{i}/{m[2]}"] = v[i]
+    return out
+
+
+def unstack_groups(tree: dict) -> tuple[dict, list[tuple[str, ...]]]:
+    """Pure-dict params with every stacked `encoderblock` split per layer, and the key paths of
+    the dicts that held one (for `restack_groups`)."""
+    from vivit_jax.models import layers
+    paths = []
+
+    def walk(node, path):
+        if not isinstance(node, dict):
+            return node
+        node = {k: walk(v, path + (k,)) for k, v in node.items()}
+        if "encoderblock" in node:
+            paths.append(path)
+            node = layers.unstack_blocks(node)
+        return node
+    return walk(tree, ()), paths
+
+
+def restack_groups(tree: dict, paths: Sequence[tuple[str, ...]]) -> dict:
+    """Inverse of `unstack_groups` (numpy leaves)."""
+    from vivit_jax.models import layers
+    for path in paths:
+        parent, node = None, tree
+        for k in path:
+            parent, node = node, node[k]
+        depth = sum(1 for k in node if re.fullmatch(r"encoderblock_\d+", k))
+        stacked = layers.stack_blocks(node, depth)
+        stacked["encoderblock"] = jax.tree.map(np.asarray, stacked["encoderblock"])
+        if parent is None:
+            tree = stacked
+        else:
+            parent[path[-1]] = stacked
+    return tree
