@@ -106,7 +106,9 @@ def test_model2_temporal_encoder_stays_freshly_initialised(repo, tmp_path):
     fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
     for a, b in zip(jax.tree.leaves(params["TemporalTransformer"]),
                     jax.tree.leaves(fresh["TemporalTransformer"])):
-        np.testing.assert_array_equal(a, b)  # Scenic: the ViT has no temporal encoder.
+        # Scenic: the ViT has no temporal encoder. (vivit-convert initialises under one jit,
+        # whose fused arithmetic rounds a few values 1 ulp away from eager initialisation.)
+        np.testing.assert_allclose(a, b, rtol=2e-7, atol=0)
     np.testing.assert_array_equal(  # The spatial encoder is the ViT.
         params["Transformer"]["encoderblock_1"]["MlpBlock_3"]["Dense_0"]["kernel"],
         p["Transformer/encoderblock_1/MlpBlock_3/Dense_0/kernel"])

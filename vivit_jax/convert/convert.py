@@ -65,9 +65,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
     """Converts and writes `out/`; returns the conversion record (also `out/convert.json`)."""
     import jax
     import orbax.checkpoint as ocp
-    from flax import nnx
 
-    from vivit_jax import train
     from vivit_jax.convert import readers, transfer
     from vivit_jax.convert.initializers import TokenLayout
     from vivit_jax.models import vivit
@@ -93,8 +91,8 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
         found = "no head" if head is None else f"{head.shape[-1]} classes {head.shape}"
         raise ValueError(f"--keep-head: tensor 'head/kernel' expected (…, {classes}) for "
                          f"dataset.num_classes={classes}, found {found}")
-    model = train.create_model(config, nnx.Rngs(config.seed))
-    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    model = transfer.abstract_model(config)
+    params = transfer.fresh_params(config)
     new, report = transfer.transfer(
         params, vit.params, dst_layouts=transfer.token_layouts(model),
         src_layouts={transfer.POS: TokenLayout(1, (1, *vit.grid))},

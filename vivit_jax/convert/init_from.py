@@ -14,13 +14,6 @@ from vivit_jax.convert.initializers import POSEMB_MODES, TokenLayout
 VIT_SUFFIXES = (".npz", ".safetensors") + readers.PICKLE_SUFFIXES
 
 
-def _abstract_model(config: ml_collections.ConfigDict):
-    from flax import nnx
-
-    from vivit_jax import train
-    return nnx.eval_shape(lambda: train.create_model(config, nnx.Rngs(0)))
-
-
 def source_layouts(config_dict: dict | None, log: Callable[[str], None]
                    ) -> dict[str, TokenLayout] | None:
     """Token layouts of the run that wrote a checkpoint, from its saved config.json."""
@@ -29,7 +22,7 @@ def source_layouts(config_dict: dict | None, log: Callable[[str], None]
     from vivit_jax import config as config_lib
     try:
         cfg = config_lib.complete(ml_collections.ConfigDict(config_dict))
-        return transfer.token_layouts(_abstract_model(cfg))
+        return transfer.token_layouts(transfer.abstract_model(cfg))
     except (ValueError, KeyError, TypeError) as e:  # An older config: infer from shapes.
         log(f"init_from: source config.json not usable ({e}); token grids inferred from shapes")
         return None
@@ -48,7 +41,7 @@ def load_init(params, config: ml_collections.ConfigDict, *,
     spec = config.init_from
     if spec.posemb not in POSEMB_MODES:
         raise ValueError(f"init_from.posemb={spec.posemb!r}: expected one of {POSEMB_MODES}")
-    model = _abstract_model(config)
+    model = transfer.abstract_model(config)
     dst_layouts = transfer.token_layouts(model)
     path = pathlib.Path(spec.checkpoint)
     if path.suffix in VIT_SUFFIXES:

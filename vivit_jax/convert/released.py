@@ -184,20 +184,6 @@ def make_config(released: Released, overrides: Sequence[str] = ()):
     return config_lib.complete(cfg)
 
 
-def init_params(cfg) -> dict:
-    """Freshly initialised params (pure dict of numpy) of the config's model, built under
-    one jit (eager initialisation compiles dozens of small programs)."""
-    import jax
-    from flax import nnx
-
-    from vivit_jax import train
-
-    def init():
-        model = train.create_model(cfg, nnx.Rngs(cfg.seed))
-        return nnx.to_pure_dict(nnx.state(model, nnx.Param))
-    return jax.tree.map(np.asarray, jax.jit(init)())
-
-
 def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
     """`(params pure dict for cfg's model, report)`: every tensor of the released model
     moved in; position/time embeddings follow a changed frame count or resolution, the head
@@ -205,19 +191,15 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
     """
     import re
 
-    from flax import nnx
-
-    from vivit_jax import train
     from vivit_jax.convert import transfer
 
     src_cfg = make_config(released)
-    abstract = lambda c: nnx.eval_shape(lambda: train.create_model(c, nnx.Rngs(0)))
-    dst_model = abstract(cfg)
+    dst_model = transfer.abstract_model(cfg)
     try:
-        src_layouts = transfer.token_layouts(abstract(src_cfg))
+        src_layouts = transfer.token_layouts(transfer.abstract_model(src_cfg))
     except ValueError:
         src_layouts = None
-    fresh = init_params(cfg)
+    fresh = transfer.fresh_params(cfg)
     new, report = transfer.transfer(
         fresh, released.params, dst_layouts=transfer.token_layouts(dst_model),
         src_layouts=src_layouts, alias_rows=[], posemb=cfg.init_from.posemb, load_head=True)

@@ -22,6 +22,27 @@ from vivit_jax.convert.initializers import TokenLayout
 POS = "Transformer/posembed_input/pos_embedding"
 
 
+def abstract_model(config):
+    """The config's model with abstract (shape-only) parameters: its structure, no compute."""
+    from flax import nnx
+
+    from vivit_jax import train
+    return nnx.eval_shape(lambda: train.create_model(config, nnx.Rngs(0)))
+
+
+def fresh_params(config) -> dict:
+    """Freshly initialised params (pure dict of numpy) of the config's model, initialised under
+    one jit: eager initialisation compiles a program per parameter (~45 for a 2-layer model)."""
+    from flax import nnx
+
+    from vivit_jax import train
+
+    def init():
+        model = train.create_model(config, nnx.Rngs(config.seed))
+        return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    return jax.tree.map(np.asarray, jax.jit(init)())
+
+
 def token_layouts(model) -> dict[str, TokenLayout]:
     """Position/time embeddings of a built (or abstract) model → their token layouts."""
     from vivit_jax.models import stat, timesformer, vidtr, vivit
