@@ -19,6 +19,7 @@ an error, never silently averaged in).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -287,10 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.workdir, overrides)
         clips, crops = views or parse_views(f"{cfg.dataset.test_clips}x{cfg.dataset.test_crops}")
         log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else print
-        summary = run(cfg, workdir=args.workdir, checkpoint=args.checkpoint,
-                      split=args.split or cfg.dataset.test_split, num_clips=clips,
-                      num_crops=crops, aggregate=args.aggregate, batch_size=args.batch_size,
-                      out=args.out, log=log)
+        # With --json stdout carries the JSON alone: anything else printed on the way (e.g.
+        # synthetic_motion's first-use generation) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            summary = run(cfg, workdir=args.workdir, checkpoint=args.checkpoint,
+                          split=args.split or cfg.dataset.test_split, num_clips=clips,
+                          num_crops=crops, aggregate=args.aggregate,
+                          batch_size=args.batch_size, out=args.out, log=log)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
         hint = (" (the config's test split is the default; --split picks another)"
                 if isinstance(e, FileNotFoundError) and not args.split else "")
