@@ -160,3 +160,29 @@ def test_refusals_name_the_culprit_and_write_nothing(checkpoint, workdir, tmp_pa
     assert convert.main(["--checkpoint", str(tmp_path / "model.pyth"), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "never unpickled" in err and "model.safetensors" in err and not out.exists()
+
+
+def test_class_orders_are_aligned_by_name_and_other_classes_refused(workdir, data_cache,
+                                                                    tmp_path, capsys):
+    from vivit_jax.evaluate import restore
+    data = ["air drumming", "abseiling", "zumba"]
+    # vivit-prepare's underscores and another order: a permutation of the model's columns.
+    order = restore.align_classes(["abseiling", "air_drumming", "Zumba"], data, "w")
+    np.testing.assert_array_equal(order, [1, 0, 2])
+    assert restore.align_classes(["air_drumming", "abseiling", "zumba"], data, "w") is None
+    assert restore.align_classes(None, data, "w") is None
+    with pytest.raises(ValueError, match=r"\['zumba'\] only in the data, \['yoga'\] only in"):
+        restore.align_classes(["abseiling", "air drumming", "yoga"], data, "w")
+    # vivit-eval refuses a checkpoint whose classes are not the data's, before evaluating.
+    other = tmp_path / "other"
+    import shutil
+    shutil.copytree(workdir, other)
+    names = list(synthetic.CLASSES[:7]) + ["juggling"]
+    (other / "label_map.json").write_text(json.dumps({"labels": names}))
+    capsys.readouterr()
+    assert multiview.main(["--workdir", str(other), "--views", "1x1",
+                           f"--config.dataset.data_dir={data_cache}", *DATA]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vivit-eval: error: the checkpoint's classes")
+    assert "['shrink'] only in the data, ['juggling'] only in the checkpoint" in err, err
+    assert len(err.splitlines()) == 1 and not (other / "eval_test_1x1").exists()

@@ -214,10 +214,20 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
     step_dir, step = restore.resolve_checkpoint(workdir, checkpoint)
     multi = bool(cfg.dataset.multi_label)
+    # A checkpoint that carries its classes (a converted release) is scored in the data's
+    # class order: its logits are permuted when the two label maps order the same names
+    # differently, and refused (before any work) when the names differ.
+    names = restore.label_names(cfg, workdir)
+    order = restore.align_classes(
+        restore.checkpoint_label_names(workdir, int(cfg.dataset.num_classes)),
+        restore.dataset_label_names(cfg), str(workdir))
     res = evaluate(cfg, step_dir, split=split, num_clips=num_clips, num_crops=num_crops,
                    batch_size=batch_size, log=log)
+    if order is not None:
+        log("the checkpoint's classes are reordered to the data's label map")
+        res["view_logits"] = res["view_logits"][..., order]
+        names = restore.dataset_label_names(cfg)
     pred = predictions(res["view_logits"], aggregate, multi)
-    names = restore.label_names(cfg, workdir)
     n, v = res["view_logits"].shape[:2]
     # The non-default aggregate gets its own directory: it never replaces the logits run's.
     suffix = "" if aggregate == "logits" else f"_{aggregate}"

@@ -89,16 +89,28 @@ def load_model(cfg: ml_collections.ConfigDict, step_dir: pathlib.Path, mesh=None
 def label_names(cfg: ml_collections.ConfigDict, workdir=None) -> list[str]:
     """Class names: the workdir's own `label_map.json` (a converted released checkpoint
     carries its classes), else the dataset's, else '0', '1', …"""
+    k = int(cfg.dataset.num_classes)
+    return (checkpoint_label_names(workdir, k) or dataset_label_names(cfg)
+            or [str(i) for i in range(k)])
+
+
+def checkpoint_label_names(workdir, num_classes: int) -> list[str] | None:
+    """The classes a workdir's model was trained on (its `label_map.json`), if it has them."""
+    from vivit_jax.data import dmvr_format
+    if workdir is None:
+        return None
+    try:
+        names = dmvr_format.read_label_map(workdir)
+    except (OSError, ValueError):
+        return None
+    return list(names) if len(names) == num_classes else None
+
+
+def dataset_label_names(cfg: ml_collections.ConfigDict) -> list[str] | None:
+    """The dataset's class names (synthetic_motion's, or the shards' `label_map.json`)."""
     from vivit_jax.data import dmvr_format, pipeline
 
     k = int(cfg.dataset.num_classes)
-    if workdir is not None:
-        try:
-            names = dmvr_format.read_label_map(workdir)
-            if len(names) == k:
-                return list(names)
-        except (OSError, ValueError):
-            pass
     if cfg.dataset.name == "synthetic_motion":  # Known names; no need to generate the data.
         from vivit_jax.data import synthetic
         return list(synthetic.CLASSES[:k])
@@ -109,7 +121,28 @@ def label_names(cfg: ml_collections.ConfigDict, workdir=None) -> list[str]:
                 return list(names)
     except (OSError, ValueError):
         pass
-    return [str(i) for i in range(k)]
+    return None
+
+
+def align_classes(model_names: list[str] | None, data_names: list[str] | None,
+                  where: str) -> np.ndarray | None:
+    """Column order that puts the model's classes in the data's order, or None when they
+    agree (or either is unknown). Names match up to case and '_' vs ' ' (vivit-prepare writes
+    Kinetics' 'air drumming' as 'air_drumming'); another set of classes is refused."""
+    if not model_names or not data_names:
+        return None
+    norm = lambda n: n.replace("_", " ").strip().lower()
+    model_n, data_n = [norm(n) for n in model_names], [norm(n) for n in data_names]
+    if model_n == data_n:
+        return None
+    index = {n: i for i, n in enumerate(model_n)}
+    if set(model_n) != set(data_n) or len(model_n) != len(data_n):
+        only_data = [n for n in data_names if norm(n) not in index]
+        only_model = [n for n in model_names if norm(n) not in set(data_n)]
+        raise ValueError(
+            f"the checkpoint's classes ({where}/label_map.json) are not the data's: "
+            f"{only_data[:3]} only in the data, {only_model[:3]} only in the checkpoint")
+    return np.asarray([index[n] for n in data_n])
 
 
 def as_numpy(tree: Any) -> Any:
