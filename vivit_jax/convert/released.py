@@ -191,6 +191,9 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
     """
     import re
 
+    import jax
+    from flax import nnx
+
     from vivit_jax.convert import transfer
 
     src_cfg = make_config(released)
@@ -199,9 +202,12 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
         src_layouts = transfer.token_layouts(transfer.abstract_model(src_cfg))
     except ValueError:
         src_layouts = None
-    fresh = transfer.fresh_params(cfg)
+    # Every tensor normally comes from the checkpoint: the model is initialised (under jit,
+    # all of it) only when something stays fresh, e.g. a new head.
+    shapes = nnx.to_pure_dict(nnx.state(dst_model, nnx.Param))
+    placeholder = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)
     new, report = transfer.transfer(
-        fresh, released.params, dst_layouts=transfer.token_layouts(dst_model),
+        placeholder, released.params, dst_layouts=transfer.token_layouts(dst_model),
         src_layouts=src_layouts, alias_rows=[], posemb=cfg.init_from.posemb, load_head=True)
     missing = [f for f in report.fresh if not f.startswith("head/")
                and not any(re.search(p, f.split(":")[0]) for p in allow_fresh)]
@@ -209,8 +215,25 @@ def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
         raise ReleasedError(
             f"{released.source!r} ({released.format}) does not give every tensor of the "
             f"model: {'; '.join(missing[:6])}{' …' if len(missing) > 6 else ''}")
+    if report.fresh:
+        new = _fill_fresh(new, transfer.fresh_params(cfg), [f.split(":")[0] for f in report.fresh])
     report.unused = sorted(set(report.unused) | set(released.ignored))
     return new, report
+
+
+def _fill_fresh(params: dict, fresh: dict, names: Sequence[str]) -> dict:
+    """`params` with the (unscanned-name) tensors `names` taken from `fresh`."""
+    import jax
+
+    from vivit_jax.convert import transfer
+    params, stacked = transfer.unstack_groups(params)
+    fresh_flat = transfer.flatten(transfer.unstack_groups(fresh)[0])
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    out = []
+    for path, value in leaves:
+        name = "/".join(str(getattr(k, "key", k)) for k in path)
+        out.append(np.asarray(fresh_flat[name]) if name in names else value)
+    return transfer.restack_groups(jax.tree_util.tree_unflatten(treedef, out), stacked)
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,13 +312,14 @@ def convert(path: str, out: str, *, fmt: str | None = None, overrides: Sequence[
 
 def load_model(released: Released, overrides: Sequence[str] = ()):
     """`(cfg, model)`: the released model built and loaded in memory (parity tests, notebooks)."""
+    import jax
+    import jax.numpy as jnp
     from flax import nnx
 
-    from vivit_jax import train
+    from vivit_jax.convert import transfer
     cfg = make_config(released, overrides)
     params, _ = to_params(released, cfg)
-    model = train.create_model(cfg, nnx.Rngs(0))
-    state = nnx.state(model, nnx.Param)
-    nnx.replace_by_pure_dict(state, params)
-    nnx.update(model, state)
-    return cfg, model
+    # Built abstractly and filled: no initialisation to compile (every Param is given).
+    graphdef, state, rest = nnx.split(transfer.abstract_model(cfg), nnx.Param, ...)
+    nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, params))
+    return cfg, nnx.merge(graphdef, state, rest)
