@@ -217,3 +217,90 @@ def test_pooled_readouts_read_the_normed_patch_grid(classifier, monkeypatch):
     assert not np.allclose(want, normed[:, 0, 0], atol=1e-3)
     np.testing.assert_allclose(logits, want @ pooled.head.kernel[...] + pooled.head.bias[...],
                                rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# model.reference='gluonmm' (vidtr_gluonmm.py): the official code's structure. Logit parity
+# with the official code itself: tests/convert/test_gluonmm.py.
+# ---------------------------------------------------------------------------------------
+def gluonmm_cfg(**kw):
+    return tiny_cfg(reference="gluonmm", hidden_size=16, num_heads=2, mlp_dim=32, **kw)
+
+
+def test_gluonmm_cvidtr_m_schedule_per_head_pooling_then_joint_attention():
+    """C-VidTr-M: pool at layers 1, 2, 4 dropping 8, 4, 2 frames (16 → 8 → 4 → 2), each head
+    keeping its own frames with a second softmax; every layer after layer 4 is joint."""
+    from vivit_jax.models import vidtr_gluonmm
+    cfg = gluonmm_cfg(num_layers=6, pool_layers=(1, 2, 4), pool_drop=(8, 4, 2))
+    model = make(cfg, shape=(16, 8, 8))
+    assert type(model) is vidtr_gluonmm.VidTrGluonmm and isinstance(model, vidtr.VidTr)
+    assert [(b.kind, b.num_frames, b.drop) for b in model.blocks()] == [
+        ("pooled", 16, 0), ("pooled", 16, 8), ("pooled", 8, 4), ("pooled", 4, 0),
+        ("pooled", 4, 2), ("joint", 2, 0)]
+    v = jax.random.normal(jax.random.key(1), (1, 16, 8, 8, 3))
+    _, out = fwd(model, v, return_attention=True)
+    att = out["attention"]
+    assert [a["temporal"].shape for a in att[:5]] == [  # [B, S, H, τ, T]
+        (1, 4, 2, 16, 16), (1, 4, 2, 8, 16), (1, 4, 2, 4, 8), (1, 4, 2, 4, 4), (1, 4, 2, 2, 4)]
+    assert att[5]["joint"].shape == (1, 2, 9, 9) and int(out["frames"]) == 2  # CLS + 2·4.
+    kept = np.asarray(att[1]["kept"])  # [B, S, H, 8], temporal order, per head.
+    assert kept.shape == (1, 4, 2, 8) and (np.diff(kept, axis=-1) > 0).all()
+    assert (kept[:, :, 0] != kept[:, :, 1]).any()  # The heads choose differently.
+    w = np.asarray(att[1]["temporal"])  # Softmax of probabilities: max / min <= e per row.
+    np.testing.assert_allclose(w.sum(-1), 1, rtol=1e-5)
+    assert (w.max(-1) / w.min(-1) <= np.e * (1 + 1e-5)).all()
+
+
+def test_gluonmm_cls_passes_its_normed_input_and_residual_follows_each_head():
+    cfg = gluonmm_cfg(num_layers=2, pool_layers=(0,), pool_drop=2)
+    blk = make(cfg, shape=(4, 8, 8)).blocks()[0]
+    y = jax.random.normal(jax.random.key(2), (2, 1 + 4 * 4, 16))  # CLS + T=4 × S=4.
+    out, _, kept = nnx.jit(lambda b, y: b.pooled_attention(y))(blk, y)
+    assert out.shape == (2, 1 + 2 * 4, 16)
+    np.testing.assert_array_equal(out[:, 0], y[:, 0])  # The CLS's attention output.
+    x = np.arange(2 * 17 * 16, dtype=np.float32).reshape(2, 17, 16)
+    res = np.asarray(blk._keep_residual(jnp.asarray(x), kept, 2))
+    kept = np.asarray(kept)  # [B, S, H, 2]
+    for b, s, h, j in np.ndindex(2, 4, 2, 2):  # Head h's 8 channels come from its frame.
+        f = kept[b, s, h, j]
+        np.testing.assert_array_equal(res[b, 1 + j * 4 + s, h * 8:(h + 1) * 8],
+                                      x[b, 1 + f * 4 + s, h * 8:(h + 1) * 8])
+    np.testing.assert_array_equal(res[:, 0], x[:, 0])
+
+
+@pytest.mark.parametrize("kw, frames, uses", [
+    (dict(), 8, [True, False, False]),  # Layer 0 only.
+    (dict(), 16, [True, True, True]),  # The official rule: a 16-frame VidTr, every layer.
+    (dict(pool_layers=(1,), pool_drop=8), 16, [True, False, False]),  # C-VidTr: layer 0.
+    (dict(posemb_layers="first"), 16, [True, False, False]),
+    (dict(posemb_layers="all"), 8, [True, True, True]),
+])
+def test_gluonmm_position_embedding_layers(kw, frames, uses):
+    from vivit_jax.models import vidtr_gluonmm
+    plan = vidtr_gluonmm.layer_plan(gluonmm_cfg(num_layers=3, **kw), frames, 3)
+    assert [p["use_pos"] for p in plan] == uses
+    assert [p["kind"] for p in plan] == (["pooled", "pooled", "joint"] if "pool_layers" in kw
+                                         else ["separable"] * 3)
+
+
+def test_pool_drop_per_layer_in_both_readings():
+    assert vidtr.frame_schedule(16, 6, (1, 2, 4), (8, 4, 2)) == [16, 16, 8, 4, 4, 2]
+    assert vidtr.frame_schedule(8, 4, (1, 3), None) == [8, 8, 6, 6]  # None: 2 per layer.
+    model = make(tiny_cfg(num_layers=3, pool_layers=(0, 1), pool_drop=(4, 2)), (8, 4, 4))
+    _, out = fwd(model, jnp.zeros((1, 8, 4, 4, 3)), return_attention=True)
+    assert [w["temporal"].shape[-2] - 1 for w in out["attention"]] == [4, 2, 2]
+    with pytest.raises(ValueError, match=r"model\.pool_drop=\(4,\): expected one value per"):
+        vidtr.pool_drops((0, 1), (4,))
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(reference="official"), "model.reference='official'"),
+    (dict(reference="gluonmm", pool_layers=(0,), pool_type="avg"), "model.pool_type='avg'"),
+    (dict(reference="gluonmm", pool_layers=(1, 0)), r"model.pool_layers=(1, 0)"),
+    (dict(reference="gluonmm", classifier="gap"), "model.classifier='gap'"),
+    (dict(reference="gluonmm", posemb_layers="some"), "model.posemb_layers='some'"),
+])
+def test_gluonmm_bad_values_are_named(kw, needle):
+    with pytest.raises(ValueError, match=needle.replace(".", r"\.").replace("(", r"\(")
+                       .replace(")", r"\)")):
+        make(tiny_cfg(**kw), shape=(8, 4, 4))

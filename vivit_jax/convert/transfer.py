@@ -67,6 +67,12 @@ def token_layouts(model) -> dict[str, TokenLayout]:
         return out
     if isinstance(model, vidtr.VidTr):
         t, h, w = model.grid
+        if model.reference == "gluonmm":  # Official: one table, VidTr's row/column apart.
+            out = {POS: TokenLayout(1, (t, h, w))}
+            if not model.compact:
+                out.update(posembed_row=TokenLayout(0, (1, h, w)),
+                           posembed_col=TokenLayout(0, (t, 1, 1)))
+            return out
         return {POS: TokenLayout(1, (1, h, w)), "time_embed": TokenLayout(1, (t, 1, 1))}
     if isinstance(model, stat.STAT):
         return {}  # Trained from scratch; an earlier STAT run loads with equal shapes only.

@@ -1,5 +1,18 @@
 """VidTr and Compact VidTr (Li et al., ICCV 2021, arXiv:2104.11746).
 
+Two readings, chosen by `model.reference`:
+
+- 'paper' (default, this module): the paper text, with the official attention wiring. GELU
+  MLP, LayerNorm eps 1e-6, separable position + time embeddings added to the tokens, one
+  learned class token, C-VidTr keeping its class row/column and pooling with the std
+  averaged over heads (whole tokens kept).
+- 'gluonmm' (`vidtr_gluonmm.py`, the subclass `VidTrGluonmm` this class builds): exactly
+  what the released code and weights compute (ReLU, eps 1e-5, one position table added to
+  the normed q/k/v of layer 0 (every layer for a 16-frame VidTr), separate temporal and
+  spatial class tokens, C-VidTr without class row/column and joint attention after its last
+  pool layer, per-head topK_std). Released checkpoints load into it
+  (`convert/formats/gluonmm.py`).
+
 Separable attention (Section 3.2) over a `(T+1) × (HW+1)` token grid: row 0 is the temporal
 class-token row, column 0 holds one spatial class token per frame, the corner `[0, 0]` is
 classified. Each block: temporal attention for every spatial position (over the T+1 rows),
@@ -29,13 +42,15 @@ Compact VidTr (C-VidTr, Section 3.3): at `model.pool_layers` the temporal attent
   residual), we average the std over heads so each token keeps its whole feature vector.
 
 Official compact schedule for 8 frames: pool at layers 1, 3, 5 dropping 2 frames each
-(8 → 6 → 4 → 2). The paper text describes 12 layers, 768 wide, MLP 3072, 8 heads (ViT-B
+(8 → 6 → 4 → 2); for 16 frames layers 1, 2, 4 dropping 8, 4, 2 (`model.pool_drop` takes a
+tuple per pool layer). The paper text describes 12 layers, 768 wide, MLP 3072, 8 heads (ViT-B
 width; the heads only split the same projections, so ViT-B weights load either way).
 
 Embeddings: the ViT's spatial position embedding `[1, HW+1, D]` plus a temporal one
 `time_embed [1, T+1, D]`, both added to the grid (separable); one learned `cls` fills the
 class-token row and column (the position embeddings tell them apart). The official code
-instead learns a full `[1, T*HW+1, D]` embedding added to q/k of layer 0 only.
+instead learns one table over all tokens, added to the normed q/k/v of layer 0 only
+(`reference='gluonmm'`).
 """
 from __future__ import annotations
 
@@ -64,8 +79,14 @@ def default_config() -> ml_collections.ConfigDict:
         family="vidtr",
         variant="B/16",
         hidden_size=0, num_layers=0, mlp_dim=0, num_heads=0,  # 0 = the variant's value.
+        # 'paper' (this module: the paper text's reading) or 'gluonmm' (the official code,
+        # which the released checkpoints need: models/vidtr_gluonmm.py).
+        reference="paper",
         pool_layers=(),  # C-VidTr: 0-based layers whose temporal attention down-samples.
-        pool_drop=2,  # Frames dropped at each pool layer.
+        # Frames dropped at each pool layer: one int for all, or a tuple aligned with
+        # pool_layers (official C-VidTr-M: pool_layers=(1, 2, 4), pool_drop=(8, 4, 2)).
+        # None = 2.
+        pool_drop=None,
         pool_type="topk_std",  # One of POOL_TYPES.
         topk_second_softmax=False,  # True: softmax the kept rows again (official code).
         time_embed_std=0.02,  # Init std of time_embed; larger makes frame order salient.
@@ -77,6 +98,9 @@ def default_config() -> ml_collections.ConfigDict:
         remat=False,  # Rematerialise each block in the backward pass.
         remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
         scan=False,  # Blocks stacked and run with nnx.scan (VidTr; not C-VidTr's pool layers).
+        # reference='gluonmm': layers whose normed input gets the position embedding: ''
+        # (official rule: every layer for a 16-frame VidTr, else layer 0), 'first' or 'all'.
+        posemb_layers="",
         attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
     ))
 
@@ -199,28 +223,60 @@ class VidTrBlock(layers.EncoderBlock):
         return x, weights
 
 
-def frame_schedule(num_frames: int, num_layers: int, pool_layers, drop: int) -> list[int]:
+def pool_drops(pool_layers, drop) -> dict[int, int]:
+    """`model.pool_drop` per pool layer: one int for every pool layer (None = 2), or a tuple
+    aligned with `model.pool_layers`."""
+    drop = 2 if drop is None else drop
+    if isinstance(drop, (tuple, list)):
+        if len(drop) != len(pool_layers):
+            raise ValueError(f"model.pool_drop={tuple(drop)}: expected one value per layer of "
+                             f"model.pool_layers={tuple(pool_layers)}")
+        drops = dict(zip(pool_layers, drop))
+    else:
+        drops = {i: drop for i in pool_layers}
+    if any(not isinstance(d, int) or d < 1 for d in drops.values()):
+        raise ValueError(f"model.pool_drop={drop}: expected ints >= 1")
+    return drops
+
+
+def frame_schedule(num_frames: int, num_layers: int, pool_layers, drop) -> list[int]:
     """Frames entering each layer; refuses a schedule that pools away every frame."""
+    drops = pool_drops(pool_layers, drop)
     frames, t = [], num_frames
     for i in range(num_layers):
         frames.append(t)
-        if i in pool_layers:
-            if t - drop < 1:
+        if i in drops:
+            if t - drops[i] < 1:
                 raise ValueError(
                     f"model.pool_drop={drop} with model.pool_layers={tuple(pool_layers)}: layer "
-                    f"{i} has {t} frame tokens, cannot drop {drop} (input {num_frames} frames)")
-            t -= drop
+                    f"{i} has {t} frame tokens, cannot drop {drops[i]} (input {num_frames} "
+                    f"frames)")
+            t -= drops[i]
     return frames
 
 
+REFERENCES = ("paper", "gluonmm")
+
+
 class VidTr(nnx.Module):
-    """VidTr / C-VidTr: separable attention over the (T+1)×(HW+1) grid, corner token out."""
+    """VidTr / C-VidTr: separable attention over the (T+1)×(HW+1) grid, corner token out.
+
+    `model.reference='gluonmm'` builds `vidtr_gluonmm.VidTrGluonmm` (a subclass) instead.
+    """
+
+    def __new__(cls, num_classes: int = 0, *, cfg: ml_collections.ConfigDict, **kwargs):
+        reference = vivit._choice("reference", cfg.get("reference", "paper"), REFERENCES)
+        if cls is VidTr and reference == "gluonmm":
+            from vivit_jax.models import vidtr_gluonmm
+            return super().__new__(vidtr_gluonmm.VidTrGluonmm)
+        return super().__new__(cls)
 
     def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
                  input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
         s = vivit.resolve_sizes(cfg)
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
         self.grid = vivit.token_grid(input_shape, self.tubelet)
+        self.reference = "paper"
         self.classifier = vivit._choice("classifier", cfg.classifier, vivit.CLASSIFIERS)
         t, h, w = self.grid
         depth, d = s["num_layers"], s["hidden_size"]
@@ -231,8 +287,7 @@ class VidTr(nnx.Module):
         if bad or len(set(pool_layers)) != len(pool_layers):
             raise ValueError(f"model.pool_layers={pool_layers}: expected distinct layer indices "
                              f"in [0, {depth})")
-        if pool_layers and cfg.pool_drop < 1:
-            raise ValueError(f"model.pool_drop={cfg.pool_drop}: expected >= 1")
+        drops = pool_drops(pool_layers, cfg.pool_drop)
         frames = frame_schedule(t, depth, pool_layers, cfg.pool_drop)
         self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
         self.cls = nnx.Param(layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))(
@@ -248,7 +303,7 @@ class VidTr(nnx.Module):
             remat=cfg.remat, remat_policy=cfg.remat_policy, scan=cfg.scan, rngs=rngs,
             block=partial(VidTrBlock, second_softmax=cfg.topk_second_softmax),
             layer_kwargs=[dict(num_frames=frames[i],
-                               pool=(cfg.pool_type, cfg.pool_drop) if i in pool_layers else None)
+                               pool=(cfg.pool_type, drops[i]) if i in drops else None)
                           for i in range(depth)])
         self.Transformer.posembed_input = vivit.PositionEmbedding(1 + h * w, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(cfg.dropout)
