@@ -1,7 +1,9 @@
 r"""TimeSformer-B/16, space attention, 8 frames × 224² (stride 32), Kinetics-400.
 
-Each frame attends only within itself (a ViT per frame, frame CLS outputs averaged) and
-there is no time embedding: the model cannot see frame order (Section 3, Figure 1).
+The ViT applied to each frame independently (every frame its own CLS, no frame sees
+another), the final tokens averaged over the 8 frames, then the norm and the CLS classifier
+(official `forward_features`); there is no time embedding: the model cannot see frame order
+(Section 3, Figure 1).
 
 Reproduces: TimeSformer (Bertasius et al. 2021) Table 1, Space: 76.9 % top-1
 on K400, 85.9 M parameters, ImageNet-21K ViT-B/16 initialisation.
@@ -19,7 +21,7 @@ Data: Kinetics-400 as DMVR shards (`vivit-prepare`, short side 256) in a directo
 
 Cost per view, from
 `vivit-profile --config configs/kinetics400/timesformer_b16_space_only_8x32x1_k400.py`:
-142.31 GMACs, 86,106,256 parameters (the paper's figures: "Reproduces" above).
+142.72 GMACs, 86,106,256 parameters (the paper's figures: "Reproduces" above).
 
 Recipe (official TimeSformer `TimeSformer_spaceOnly_8x32_224.yaml`): 8 frames at stride 32,
 random 224² crop and flip, mean 0.45 / std 0.225 normalisation, SGD (Nesterov) momentum 0.9,

@@ -1,6 +1,7 @@
 r"""Tiny TimeSformer (space_only attention) on the embedded synthetic_motion set.
 
-Frame patches 8×8 on 8 frames of 32² → 8 frames × 4×4 patches + CLS; hidden 96, 4 layers.
+Frame patches 8×8 on 8 frames of 32² → 8 independent frames of 4×4 patches + their own CLS
+(a ViT per frame, tokens averaged over frames at the end); hidden 96, 4 layers.
 synthetic_motion classes are only visible through motion (BENCHMARKS.md).
 
   vivit-train --config configs/synthetic/timesformer_space_only_tiny.py \

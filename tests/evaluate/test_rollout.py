@@ -83,6 +83,7 @@ def _model_attention(family_cfg, **model):
 
 @pytest.mark.parametrize("config", ["configs/synthetic/vivit_tiny.py",
                                     "configs/synthetic/timesformer_divided_tiny.py",
+                                    "configs/synthetic/timesformer_space_only_tiny.py",
                                     "configs/synthetic/vidtr_tiny.py"])
 def test_token_masks_of_real_models(repo, config):
     attention, grid = _model_attention(str(repo / config))

@@ -12,14 +12,28 @@ time embedding (zero-initialised) added to the patch tokens. Three self-attentio
   the T per-frame CLS outputs averaged back to one CLS; then the MLP.
 - `joint_space_time`: one attention over CLS ⊕ all T·N tokens (ViViT model 1 with frame
   patches).
-- `space_only`: the divided block without its temporal part; no time embedding, so it cannot
-  see frame order. The official code runs the frames as independent images and averages the
-  frame CLS tokens at the end; we average the per-frame CLS outputs in every block (as the
-  divided block does), which makes `divided` with a zero `temporal_fc` *equal* to `space_only`
-  with the same parameters.
+- `space_only` ("Space" in the paper, Table 1): the ViT applied to every frame
+  independently (batch B·T, each frame its own CLS, the ViT's position embedding, no time
+  embedding, no frame sees another), as the official `vit.py`; at the end the final tokens
+  are averaged over frames, then `encoder_norm`, then the CLS is classified (official
+  `forward_features`: mean over frames *before* the norm). It cannot see frame order.
+  `out["frame_tokens"] [B, T, 1+N, D]` holds the per-frame final tokens before the average.
+  Hugging Face's `attention_type="space_only"` differs: it also runs the frames
+  independently but applies the norm and the classifier to every frame's CLS and returns
+  per-frame logits `[B·T, K]` (no average over frames), so its released-checkpoint reader
+  refuses that attention type (`convert/formats/hf_timesformer.py`).
+
+With one frame, `divided` with a zero `temporal_fc` and `time_embed` equals `space_only` with
+the same parameters; with more frames it does not, even then: its one CLS, averaged over the
+frames in every block, carries each frame's content into the others.
+
+GELU (`model.approximate_gelu`): False = the exact erf GELU of the official code and Hugging
+Face's `hidden_act="gelu"` (default); True = the tanh approximation of ViT `.npz` checkpoints
+(Flax `nn.gelu`) and HF's `gelu_new` / `gelu_pytorch_tanh` / `gelu_fast`.
 
 Readout (`model.classifier`): the CLS token, as the paper (default); 'gap' / 'gmp' read the
-mean / max of the final patch tokens instead (ViViT's pooled readouts, not in the paper).
+mean / max of the final patch tokens instead (ViViT's pooled readouts, not in the paper);
+for `space_only`, of the frame-averaged, normed tokens.
 
 Parameter names: `embedding/conv` (kernel `[1, p, p, 3, D]`), `cls`, `time_embed [1, T, D]`,
 `Transformer/posembed_input/pos_embedding [1, 1+N, D]`, `Transformer/encoderblock_{i}/`
@@ -68,6 +82,9 @@ def default_config() -> ml_collections.ConfigDict:
         # Std of the random time_embed when zero_init_temporal=False. From scratch a larger
         # value makes frame order salient at step 0 (the patches' own scale is ~1).
         time_embed_std=0.02,
+        # GELU: False = exact (erf), as the official code and HF's hidden_act='gelu';
+        # True = tanh approximation, as ViT .npz checkpoints (Flax nn.gelu).
+        approximate_gelu=False,
         dropout=0.0,
         drop_path=0.0,  # Max stochastic-depth rate; linear over depth.
         remat=False,  # Rematerialise each block in the backward pass.
@@ -99,15 +116,19 @@ def resize_time_embedding(emb: jax.Array, num_frames: int) -> jax.Array:
 class TimeSformerBlock(layers.EncoderBlock):
     """`layers.EncoderBlock` whose attention sub-layer is joint, space-only or divided.
 
-    Tokens travel as `[B, 1 + T*N, D]` (CLS first, then time-major patches); the spatial
-    attention runs through the block's `attend` hook, the divided temporal part before it.
+    Joint and divided: tokens travel as `[B, 1 + T*N, D]` (CLS first, then time-major
+    patches); the divided spatial attention runs through the block's `attend` hook, its
+    temporal part before it. Space-only: `[B*T, 1 + N, D]`, every frame its own sequence
+    (a plain ViT block).
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, attention_type: str,
                  zero_init_temporal: bool = True, dropout: float = 0.0, drop_path: float = 0.0,
-                 dtype=jnp.float32, attention_impl: str | None = None, rngs: nnx.Rngs):
+                 dtype=jnp.float32, attention_impl: str | None = None, rngs: nnx.Rngs,
+                 approximate_gelu: bool = False):
         super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
-                         dtype=dtype, attention_impl=attention_impl, rngs=rngs)
+                         dtype=dtype, attention_impl=attention_impl, rngs=rngs,
+                         approximate_gelu=approximate_gelu)
         self.attention_type = attention_type
         if attention_type == "divided_space_time":
             self.temporal_norm = layers.layer_norm(dim, dtype=dtype, rngs=rngs)
@@ -137,7 +158,8 @@ class TimeSformerBlock(layers.EncoderBlock):
     def __call__(self, x: jax.Array, *, grid_tn: tuple[int, int], train: bool = False,
                  rngs: nnx.Rngs | None = None, return_weights: bool = False,
                  drop_path_rate=None) -> tuple[jax.Array, Any]:
-        """`x [B, 1 + T*N, D]` with `grid_tn = (T, N)` → `(x, weights)`.
+        """`x [B, 1 + T*N, D]` (space-only: `[B*T, 1 + N, D]`) with `grid_tn = (T, N)` →
+        `(x, weights)`.
 
         `drop_path_rate` overrides the block's own rate (`layers.Encoder(scan=True)` passes it).
         """
@@ -145,6 +167,12 @@ class TimeSformerBlock(layers.EncoderBlock):
         if self.attention_type == "joint_space_time":
             return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
                                     drop_path_rate=rate)
+        if self.attention_type == "space_only":  # Frames are batch entries: a ViT block.
+            x, w = super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
+                                    drop_path_rate=rate)
+            # [B*T, H, 1+N, 1+N] → [B, T, H, 1+N, 1+N], the divided block's 'spatial' layout.
+            return x, ({"spatial": w.reshape(-1, grid_tn[0], *w.shape[1:])}
+                       if return_weights else None)
         weights = {}
         if self.attention_type == "divided_space_time":
             b, _, d = x.shape
@@ -170,8 +198,9 @@ class _Transformer(layers.Encoder):
     def __init__(self, num_tokens: int, s: dict[str, Any], *, attention_type: str,
                  zero_init_temporal: bool, dropout: float, drop_path: float, dtype,
                  attention_impl: str | None, remat: bool, remat_policy: str, scan: bool,
-                 rngs: nnx.Rngs):
+                 approximate_gelu: bool, rngs: nnx.Rngs):
         d = s["hidden_size"]
+        self.attention_type = attention_type
         # Drawn before the blocks, as before the stack moved to layers.Encoder: same init.
         self.posembed_input = vivit.PositionEmbedding(num_tokens, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(dropout)
@@ -179,12 +208,21 @@ class _Transformer(layers.Encoder):
                          drop_path=drop_path, dtype=dtype, attention_impl=attention_impl,
                          remat=remat, remat_policy=remat_policy, scan=scan, rngs=rngs,
                          block=partial(TimeSformerBlock, attention_type=attention_type,
-                                       zero_init_temporal=zero_init_temporal))
+                                       zero_init_temporal=zero_init_temporal,
+                                       approximate_gelu=approximate_gelu))
 
     def __call__(self, x, *, grid_tn, train=False, rngs=None, return_weights=False):
+        """Blocks then `encoder_norm`: `(x, weights)`, or `(x, weights, frame_tokens)` for
+        space-only, whose `[B*T, 1+N, D]` frame sequences are averaged over the T frames
+        between the blocks and the norm (official `forward_features`)."""
         x = self.input_dropout(x, deterministic=not train, rngs=rngs)
-        return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
-                                grid_tn=grid_tn)
+        if self.attention_type != "space_only":
+            return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,
+                                    grid_tn=grid_tn)
+        x, weights = self.run_blocks(x, train=train, rngs=rngs, return_weights=return_weights,
+                                     grid_tn=grid_tn)
+        frames = x.reshape(-1, grid_tn[0], *x.shape[1:])  # [B, T, 1+N, D]
+        return self.encoder_norm(frames.mean(1)), weights, frames
 
 
 class TimeSformer(nnx.Module):
@@ -215,7 +253,8 @@ class TimeSformer(nnx.Module):
             zero_init_temporal=cfg.zero_init_temporal,
             dropout=cfg.dropout, drop_path=cfg.drop_path, dtype=dtype,
             attention_impl=cfg.attention_impl or None, remat=cfg.remat,
-            remat_policy=cfg.remat_policy, scan=cfg.scan, rngs=rngs)
+            remat_policy=cfg.remat_policy, scan=cfg.scan,
+            approximate_gelu=cfg.approximate_gelu, rngs=rngs)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,
             kernel_init=layers.with_axes(nnx.initializers.zeros, ("embed", "classes")),
@@ -231,14 +270,20 @@ class TimeSformer(nnx.Module):
                                    self.grid[1:], (h, w)).astype(x.dtype)
         cls = self.cls[...].astype(x.dtype) + pos[:, :1]
         x = x.reshape(b, t, h * w, d) + pos[:, None, 1:]
-        if self.attention_type != "space_only":
+        out = {"grid": grid}
+        if self.attention_type == "space_only":  # Every frame a ViT input: own CLS, no time.
+            x = jnp.concatenate([jnp.broadcast_to(cls[:, None], (b, t, 1, d)), x], 2)
+            x, weights, out["frame_tokens"] = self.Transformer(
+                x.reshape(b * t, 1 + h * w, d), grid_tn=(t, h * w), train=train, rngs=rngs,
+                return_weights=return_attention)
+        else:
             x = x + resize_time_embedding(self.time_embed[...], t).astype(x.dtype)[:, :, None]
-        x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x.reshape(b, t * h * w, d)], 1)
-        x, weights = self.Transformer(x, grid_tn=(t, h * w), train=train, rngs=rngs,
-                                      return_weights=return_attention)
-        pre_logits = x[:, 0] if self.classifier == "token" else vivit.readout(
+            x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, d)), x.reshape(b, t * h * w, d)],
+                                1)
+            x, weights = self.Transformer(x, grid_tn=(t, h * w), train=train, rngs=rngs,
+                                          return_weights=return_attention)
+        out["pre_logits"] = x[:, 0] if self.classifier == "token" else vivit.readout(
             x[:, 1:], self.classifier)
-        out = {"pre_logits": pre_logits, "grid": grid}
         if return_attention:
             out["attention"] = weights
-        return self.head(pre_logits), out
+        return self.head(out["pre_logits"]), out
