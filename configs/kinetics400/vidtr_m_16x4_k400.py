@@ -21,7 +21,9 @@ Data: Kinetics-400 as DMVR shards (`vivit-prepare`, short side 256) in a directo
 
 Cost per view, from
 `vivit-profile --config configs/kinetics400/vidtr_m_16x4_k400.py`:
-304.23 GMACs, 86,119,312 parameters (the paper's figures: "Reproduces" above).
+304.23 GMACs, 86,119,312 parameters (the README's GFLOPs figure is
+not a full count of this or the official model: vivit_jax/models/vidtr_gluonmm.py explains it).
+The paper-text reading; the official code's is `vidtr_m_16x4_gluonmm_k400.py`.
 
 Model: ViT-B width (12 layers, 768, MLP 3072); 12 heads (ViT-B's; the paper text says 8, the
 heads only split the same projections). Recipe: the shared paper text gives no optimiser
