@@ -186,3 +186,17 @@ def test_class_orders_are_aligned_by_name_and_other_classes_refused(workdir, dat
     assert err.startswith("vivit-eval: error: the checkpoint's classes")
     assert "['shrink'] only in the data, ['juggling'] only in the checkpoint" in err, err
     assert len(err.splitlines()) == 1 and not (other / "eval_test_1x1").exists()
+
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("fmt,pattern", [
+    ("scenic", "scenic/*.msgpack"), ("hf_vivit", "hf_vivit/*/model.safetensors"),
+    ("hf_timesformer", "hf_timesformer/*/model.safetensors"),
+    ("timesformer", "timesformer/*.safetensors"), ("gluonmm", "gluonmm/*.safetensors")])
+def test_every_fixture_is_detected_as_exactly_its_format(fmt, pattern):
+    files = sorted(FIXTURES.glob(pattern))
+    assert files, pattern
+    for f in files:
+        assert released.detect(str(f)) == [fmt], f

@@ -167,8 +167,17 @@ def read(path: str, fmt: str | None = None) -> Released:
                 f"{str(path)!r}: not a released video checkpoint this tool knows (formats: "
                 f"{', '.join(sorted(FORMATS))}); first tensors: {sorted(tensors)[:8]}. "
                 f"For an image ViT use --vit")
+        if len(found) > 1:
+            raise ReleasedError(f"{str(path)!r} fits several formats ({', '.join(found)}); "
+                                f"pick one with --format")
         fmt = found[0]
     return _format_module(fmt).read(tensors, str(path))
+
+
+def detect(path: str) -> list[str]:
+    """The formats whose `matches` accepts the file (exactly one for a known checkpoint)."""
+    _, tensors = load_raw(path)
+    return [n for n in FORMATS if _format_module(n).matches(tensors, str(path))]
 
 
 # ---------------------------------------------------------------------------------------
