@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import sys
+import warnings
 from typing import Any
 
 import jax
@@ -18,8 +20,19 @@ class CheckpointMismatch(ValueError):
     """The checkpoint's parameters do not fit the config's model; names the first tensor."""
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full, permissions); names the step and path."""
+
+
 class Checkpointer:
-    """Thin wrapper over `ocp.CheckpointManager` in `workdir/checkpoints`."""
+    """Thin wrapper over `ocp.CheckpointManager` in `workdir/checkpoints`.
+
+    Nothing is written before the first `save` (a refused run leaves the workdir as it was).
+    A save that fails, in the caller or in Orbax's background thread, raises one
+    `CheckpointSaveError` naming the step and path (from `save`, `poll` or `close`); the
+    checkpoints saved before it stay intact, and Orbax's own error logs of that failure are
+    not printed over it.
+    """
 
     def __init__(self, workdir: str | pathlib.Path, *, every_steps: int, keep: int,
                  async_save: bool = True):
@@ -29,9 +42,11 @@ class Checkpointer:
         else:
             self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
         options = ocp.CheckpointManagerOptions(
-            save_interval_steps=max(int(every_steps), 1), max_to_keep=keep, create=True,
+            save_interval_steps=max(int(every_steps), 1), max_to_keep=keep, create=False,
             enable_async_checkpointing=async_save)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
+        self._saving: int | None = None  # Step of a save that may still run in the background.
+        self._quiet = _QuietOrbax()
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -41,7 +56,45 @@ class Checkpointer:
 
     def save(self, step: int, state, *, force: bool = False) -> bool:
         """Saves if `step` is on the interval (or `force`); returns whether it saved."""
-        return self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+        self.poll(wait=True)  # A failed previous save is reported as itself, not as this one.
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            saved = self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+        except Exception as e:  # noqa: BLE001 — any write failure: one line naming the step.
+            raise self._error(step, e) from None
+        if saved:
+            self._saving = step
+        return saved
+
+    def poll(self, wait: bool = False) -> None:
+        """Raises `CheckpointSaveError` if the last save failed; without `wait` only once it
+        has finished (cheap enough to call every step)."""
+        if self._saving is None or (not wait and self.manager.is_saving_in_progress()):
+            return
+        step, self._saving = self._saving, None
+        try:
+            self.manager.wait_until_finished()
+            self.manager.check_for_errors()
+        except Exception as e:  # noqa: BLE001
+            raise self._error(step, e) from None
+
+    def _error(self, step: int, e: BaseException) -> CheckpointSaveError:
+        self._quiet.failed = True  # Orbax's logs of this failure are fallout: dropped, and so
+        # are the warnings about the aborted writes' coroutines that Python prints at exit.
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        reason, root = e, e
+        for _ in range(20):  # The OSError under Orbax's wrappers, if there is one.
+            if isinstance(root, OSError):
+                reason = root
+                break
+            root = root.__cause__ or root.__context__
+            if root is None:
+                break
+        kept = [s for s in self.all_steps() if s != step]
+        return CheckpointSaveError(
+            f"saving checkpoint step {step} to {self.directory / str(step)} failed: "
+            f"{reason}; " + (f"the checkpoints of steps {kept} are intact" if kept
+                             else "there is no earlier checkpoint"))
 
     def restore(self, step: int, abstract_state):
         """Restores `step` into the shapes, dtypes and shardings of `abstract_state`."""
@@ -58,11 +111,55 @@ class Checkpointer:
                              f"optimiser differs): {e}") from None
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        """Waits for the last save; raises `CheckpointSaveError` if it failed."""
+        self.poll(wait=True)
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Waits for the last save (raising `CheckpointSaveError` if it failed) and closes."""
+        try:
+            self.poll(wait=True)
+        finally:
+            try:
+                self.manager.close()
+            except Exception:  # noqa: BLE001 — already reported by poll.
+                if not self._quiet.failed:
+                    raise
+            self._quiet.restore()
+
+
+class _QuietOrbax(logging.Filter):
+    """While a Checkpointer lives: holds back Orbax's ERROR logs and drops the asyncio
+    "Event loop is closed" noise of its aborted writes. Held-back logs are dropped when the
+    failure they describe is raised as a `CheckpointSaveError`, else replayed on `restore`."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed = False
+        self.held: list[logging.LogRecord] = []
+        self._logger = logging.getLogger("absl")
+        self._logger.addFilter(self)
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "orbax" in record.pathname:
+            self.held.append(record)
+            return False
+        return True
+
+    def _unraisable(self, u) -> None:
+        if isinstance(u.exc_value, RuntimeError) and "Event loop is closed" in str(u.exc_value):
+            return
+        self._hook(u)
+
+    def restore(self) -> None:
+        self._logger.removeFilter(self)
+        if sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._hook
+        held, self.held = self.held, []
+        if not self.failed:
+            for record in held:
+                self._logger.handle(record)
 
 
 def abstract_with_shardings(tree, shardings):

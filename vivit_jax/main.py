@@ -44,7 +44,7 @@ def run_train(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(rest)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imports after argument parsing so `--help` is instant.
-    from vivit_jax import cluster, train
+    from vivit_jax import checkpoint, cluster, train
     from vivit_jax import config as config_lib
 
     try:
@@ -52,7 +52,7 @@ def run_train(argv: list[str] | None = None) -> int:
         cluster.maybe_initialize_distributed()
         train.train_and_evaluate(cfg, args.workdir)
     except (config_lib.ConfigError, FileNotFoundError, NotADirectoryError, PermissionError,
-            ValueError, train.TrainingDiverged) as e:
+            ValueError, train.TrainingDiverged, checkpoint.CheckpointSaveError) as e:
         print(f"vivit-train: error: {e}", file=sys.stderr, flush=True)
         return 2 if isinstance(e, config_lib.ConfigError) else 1
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import pathlib
 import time
 from typing import Any
@@ -191,15 +192,17 @@ def as_path(path: str):
     return pathlib.Path(path).absolute()
 
 
-def check_workdir(workdir: pathlib.Path) -> None:
-    """Fails early, naming the directory, if it cannot be written."""
+def check_workdir(workdir: pathlib.Path) -> bool:
+    """Fails early, naming the directory, if it cannot be written; True if it was created."""
     try:
+        created = not workdir.exists()
         workdir.mkdir(parents=True, exist_ok=True)
         probe = workdir / f".write_probe_{jax.process_index()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
         raise PermissionError(f"workdir {str(workdir)!r} is not writable: {e.strerror}") from None
+    return created
 
 
 @dataclasses.dataclass
@@ -249,16 +252,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     `devices` restricts the mesh to a subset of `jax.devices()` (default: all).
     `stop_at_step` ends this run early at that step with a checkpoint, as a preemption
     would; the next call resumes from it and continues the same curve.
+
+    Nothing is written into the workdir until the run is known to fit it: its data splits
+    are found, its checkpoint (if any) matches the model, `init_from` is loaded. A refused
+    run leaves the workdir byte-identical (and removes it again if it created it empty).
     """
-    # ----------------------------------------------------------------------------------
-    # Logging and workdir.
-    # ----------------------------------------------------------------------------------
     workdir = as_path(workdir)
-    check_workdir(workdir)
+    created = check_workdir(workdir)
+    try:
+        return _train_and_evaluate(config, workdir, devices, stop_at_step)
+    except BaseException:
+        if created and "://" not in str(workdir):
+            try:
+                os.rmdir(workdir)  # Only if still empty: a refused run leaves nothing behind.
+            except OSError:
+                pass
+        raise
+
+
+def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any]:
+    # ----------------------------------------------------------------------------------
+    # Logging and workdir (written once the run is known to fit it, below).
+    # ----------------------------------------------------------------------------------
     is_main = jax.process_index() == 0
-    if is_main:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-    writer = metric_writers.MetricWriter(workdir, enabled=is_main)
+    writer = None
 
     # ----------------------------------------------------------------------------------
     # Mesh.
@@ -340,6 +357,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                 state["params"] = jax.device_put(load_init(state["params"], config, log=_log),
                                                  param_sh)
         start_step = int(jax.device_get(state["step"]))
+        # The run fits the workdir (data found, checkpoint or init_from loaded): write.
+        if is_main:
+            (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        writer = metric_writers.MetricWriter(workdir, enabled=is_main)
 
         # ------------------------------------------------------------------------------
         # Train loop.
@@ -361,8 +382,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         last = total if stop_at_step is None else min(total, stop_at_step)
         for step in range(start_step + 1, last + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                batch = _to_global(next(train_iter), batch_sh)
-                state, metrics = train_step(state, batch, dropout_rng)
+                try:
+                    local_batch = next(train_iter)
+                except pipeline.CorruptData as e:
+                    # A damaged shard: keep the last completed step, then stop naming it.
+                    if pending is not None and saved_step != step - 1:
+                        _check_finite(*pending)
+                        ckpt.save(step - 1, state, force=True)
+                        ckpt.wait()
+                    last_ckpt = ckpt.latest_step()
+                    raise pipeline.CorruptData(
+                        f"{e}; training stopped before step {step}, " + (
+                            f"the last checkpoint is step {last_ckpt}" if last_ckpt is not None
+                            else "no checkpoint was written")) from None
+                state, metrics = train_step(state, _to_global(local_batch, batch_sh),
+                                            dropout_rng)
+            ckpt.poll()  # A checkpoint that failed in the background stops the run here.
             if pending is not None:
                 _check_finite(*pending)
             pending = (step, metrics)
@@ -395,16 +430,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                      f"({int(final_eval['num_examples'])} clips)")
         if pending is not None:
             _check_finite(*pending)
+        if step > start_step and saved_step != step:
+            ckpt.save(step, state, force=True)
+        ckpt.wait()
     except BaseException:
-        # A restore that does not fit, divergence or an interrupt: let in-flight checkpoint
-        # writes finish so every checkpoint saved before the failure stays intact (and Orbax's
-        # threads print nothing at exit over the error), then re-raise.
-        ckpt.close()
-        preemption.restore()
-        writer.close()
+        # A restore that does not fit, divergence, a failed save or an interrupt: let in-flight
+        # checkpoint writes finish so every checkpoint saved before the failure stays intact
+        # (and Orbax's threads print nothing at exit over the error), then re-raise.
+        try:
+            ckpt.close()
+        finally:
+            preemption.restore()
+            if writer is not None:
+                writer.close()
         raise
-    if step > start_step and saved_step != step:
-        ckpt.save(step, state, force=True)
     ckpt.close()
     preemption.restore()
     if preemption.stopped:

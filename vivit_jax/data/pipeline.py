@@ -90,6 +90,43 @@ def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path | str:
     raise ValueError(f"unknown dataset.name {name!r}; expected one of {KNOWN_DATASETS}")
 
 
+class CorruptData(ValueError):
+    """A shard turned out damaged while it was read (after the start-up count passed it)."""
+
+
+def find_damaged(files: list[str]) -> str:
+    """A damaged shard among `files` (most recently modified first: the likeliest), as
+    `count_records`' message; '' if every file reads back intact."""
+    def mtime(f: str) -> float:
+        try:
+            return os.path.getmtime(f)
+        except OSError:
+            return 0.0
+
+    for f in sorted(files, key=mtime, reverse=True):
+        try:
+            dmvr_format.count_records(f, "error")
+        except ValueError as e:
+            return str(e)
+    return ""
+
+
+def _named_errors(batches: Iterator, files: list[str], split: str) -> Iterator:
+    """`batches`, with a read error of a damaged TFRecord raised as one `CorruptData` line
+    naming the shard (tf.data's own message says only "corrupted record at N")."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            found = find_damaged(files)
+            raise CorruptData(
+                found or f"reading split {split!r} failed ({e.message.strip()}) although its "
+                f"{len(files)} shards read back intact now") from None
+        yield batch
+
+
 def process_files(files: list[str], process_index: int, process_count: int) -> list[str]:
     """This process's slice of the shard list: `files[process_index::process_count]`."""
     return files[process_index::process_count]
@@ -278,7 +315,9 @@ def train_iterator(
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(b_local, drop_remainder=True).prefetch(cfg.prefetch)
     ds = ds.with_options(_options())
-    return iter(ds.as_numpy_iterator())
+    if sources.is_tfds(cfg.name):
+        return iter(ds.as_numpy_iterator())
+    return _named_errors(iter(ds.as_numpy_iterator()), files, cfg.train_split)
 
 
 # --- Eval -------------------------------------------------------------------------------
@@ -322,7 +361,11 @@ def _eval_batches(cfg, split, b_local, process_index, process_count, num_clips, 
     ds = ds.batch(b_local).prefetch(cfg.prefetch).with_options(_options())
     num_batches = -(-max(per_process) // b_local)
     first = sum(per_process[:process_index])  # Global index of this process's first video.
-    return ds.as_numpy_iterator(), spec, num_batches, first
+    batches = ds.as_numpy_iterator()
+    if not sources.is_tfds(cfg.name):
+        batches = _named_errors(batches, dmvr_format.list_shards(resolve_data_dir(cfg), split),
+                                split)
+    return batches, spec, num_batches, first
 
 
 def _padded(batches, spec, b_local: int, num_batches: int):
