@@ -1,6 +1,10 @@
 """vivit-prepare: real mp4s → shards; fps/trim timestamps, label map, bad videos, resume."""
 
+import errno
 import json
+import os
+import subprocess
+import sys
 
 import av
 import numpy as np
@@ -136,9 +140,13 @@ def test_resume_and_overwrite(videos, tmp_path, monkeypatch):
     report = prepare.run(args)  # Continues: only c and d are converted again.
     assert [c.rsplit("/", 1)[-1] for c in calls] == ["c.mp4", "d.mp4"]
     assert report["written"] == 4 and (out / done[0]).read_bytes() == first
-    with pytest.raises(FileExistsError, match="already exists.*--overwrite"):
-        prepare.run(args)
     calls.clear()
+    shards = {p.name: p.read_bytes() for p in out.glob("train-*")}
+    again = prepare.run(args)  # Finished, same inputs: nothing to do.
+    assert again["already_complete"] and again["written"] == 4 and calls == []
+    assert {p.name: p.read_bytes() for p in out.glob("train-*")} == shards
+    with pytest.raises(FileExistsError, match="from other inputs or options.*--overwrite"):
+        prepare.run(args + ["--fps", "5"])
     prepare.run(args + ["--overwrite"])
     assert len(calls) == 4 and len(list(out.glob("train-*"))) == 4
 
@@ -175,11 +183,53 @@ def test_command_line_exit_codes_and_headerless_csv(videos, tmp_path, capsys):
     assert report["skipped"][0]["line"] == 2  # Lines count from 1: no header line.
     assert dm.read_label_map(out) == ["run", "walk"]
     capsys.readouterr()
-    assert prepare.main(args) == 1  # The split exists.
-    err = capsys.readouterr().err
-    assert err.startswith("vivit-prepare: error: split 'train' already exists")
-    assert "Traceback" not in err
+    assert prepare.main(args) == 0  # The split is complete: a rerun does nothing.
+    out_err = capsys.readouterr()
+    assert out_err.err == "" and f"split 'train' is already complete in {out}" in out_err.out
+    assert prepare.main(args + ["--jpeg_quality", "50"]) == 1  # Other options: refused.
+    assert capsys.readouterr().err.splitlines() == [
+        f"vivit-prepare: error: split 'train' already exists in {out} (1 shard) from other "
+        "inputs or options; pass --overwrite to rewrite it"]
     (tmp_path / "odd.csv").write_text("clip,class\na.mp4,walk\n")
     assert prepare.main(["--annotations", str(tmp_path / "odd.csv"), "--output_dir",
                          str(out)]) == 1
     assert "cannot tell the format of" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_one_line_before_any_decoding(videos, tmp_path, capsys,
+                                                           monkeypatch):
+    """A read-only output file system (EROFS on mkdir) and an output path under a file: one
+    line naming the directory, exit 1, and no video decoded."""
+    (tmp_path / "train.csv").write_text("a.mp4,walk\n")
+    ro = tmp_path / "readonly" / "shards"
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *a, **k):
+        if str(path).startswith(str(tmp_path / "readonly")):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_mkdir(path, *a, **k)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(prepare, "_convert", lambda t: pytest.fail("decoded a video"))
+    (tmp_path / "a_file").write_text("")
+    for out, reason in ((ro, "Read-only file system"), (tmp_path / "a_file" / "o", "Not a "
+                                                        "directory")):
+        args = ["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
+                "--output_dir", str(out), "--workers", "1"]
+        assert prepare.main(args) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"vivit-prepare: error: output directory '{out}' is not writable: {reason}"]
+    assert not ro.exists()
+
+
+def test_help_and_workers_import_neither_tensorflow_nor_jax(repo):
+    """`vivit-prepare --help` and the decoding workers start without TensorFlow or JAX (which
+    took each worker 7-11 CPU-s before its first video)."""
+    code = ("import sys; import vivit_jax.data.prepare, vivit_jax.data.video_decode; "
+            "print(sorted(m for m in ('tensorflow', 'jax', 'flax') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo,
+                       timeout=60)
+    assert r.stdout.strip() == "[]", r.stderr
+    r = subprocess.run([sys.executable, "-m", "vivit_jax.data.prepare", "--help"],
+                       capture_output=True, text=True, cwd=repo, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("usage: vivit-prepare")

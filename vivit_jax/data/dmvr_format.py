@@ -19,7 +19,6 @@ converter builds one per CSV, so its splits can disagree; ours cannot).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pathlib
@@ -28,10 +27,16 @@ from collections.abc import Iterable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
+# The label map, shard names and JPEG encoding live in TF-free modules (vivit-prepare reads
+# them before it imports TensorFlow); importable from here as before.
+from vivit_jax.data.dmvr_files import (  # noqa: E402, F401
+    LABEL_MAP_FILE,
+    read_label_map,
+    shard_name,
+    write_label_map,
+)
 from vivit_jax.data.tf_quiet import tf  # noqa: E402
+from vivit_jax.data.video_decode import encode_jpeg  # noqa: E402, F401
 
 IMAGE_KEY = "image/encoded"
 LABEL_INDEX_KEY = "clip/label/index"
@@ -43,7 +48,6 @@ START_KEY = "clip/start/timestamp"
 END_KEY = "clip/end/timestamp"
 CAPTION_KEY = "caption/string"
 
-LABEL_MAP_FILE = "label_map.json"
 COUNTS_FILE = "num_examples.json"
 _SHARD_RE = r"^{split}-(\d{{5}})-of-(\d{{5}})$"
 
@@ -60,16 +64,6 @@ def configure_tf() -> None:
         tf.config.set_visible_devices([], "GPU")
     except (RuntimeError, ValueError):  # Runtime already initialised: nothing to do.
         pass
-
-
-def encode_jpeg(frame_hw3_uint8: np.ndarray, quality: int = 95) -> bytes:
-    """Encodes one [H, W, 3] uint8 frame as JPEG (PIL; 4:4:4 chroma keeps small colour edges)."""
-    frame = np.asarray(frame_hw3_uint8)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-        raise ValueError(f"expected a [H, W, 3] uint8 frame, got {frame.dtype} {frame.shape}")
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="JPEG", quality=quality, subsampling=0)
-    return buf.getvalue()
 
 
 def make_sequence_example(
@@ -133,11 +127,6 @@ def parse_sequence_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         "end_us": ctx[END_KEY],
         "caption": dense(CAPTION_KEY),
     }
-
-
-def shard_name(split: str, index: int, num_shards: int) -> str:
-    """DMVR shard file name, e.g. `train-00000-of-00004`."""
-    return f"{split}-{index:05d}-of-{num_shards:05d}"
 
 
 class ShardWriter:
@@ -224,38 +213,6 @@ def list_shards(data_dir: str | os.PathLike, split: str) -> list[str]:
         names = ", ".join(shard_name(split, i, n) for i in missing[:3])
         raise FileNotFoundError(f"split {split!r} in {data_dir} is incomplete: missing {names}")
     return [str(data_dir / name) for name in sorted(found)]
-
-
-def write_label_map(data_dir: str | os.PathLike, labels: Sequence[str]) -> pathlib.Path:
-    """Writes `label_map.json` = `{"labels": [...]}`; label index i <-> labels[i].
-
-    The order is kept as given (the synthetic set uses its class order); tools that build a
-    map from label names (e.g. CSVs) should pass `sorted(set(names))`.
-    """
-    labels = [str(x) for x in labels]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"label map has duplicate labels: {labels}")
-    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"labels": labels}, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def read_label_map(data_dir: str | os.PathLike) -> list[str]:
-    """Reads `label_map.json` beside the shards (a `{"labels": [...]}` object or a plain list)."""
-    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"label map {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"label map {path} is not valid JSON: {e}") from e
-    labels = data.get("labels") if isinstance(data, dict) else data
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise ValueError(f'label map {path} must be {{"labels": [str, ...]}} or a list of strings')
-    return labels
 
 
 # --- Record counts, cached beside the shards ------------------------------------------

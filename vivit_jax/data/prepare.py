@@ -19,7 +19,10 @@ Robustness: a video that cannot be opened or decoded (or a missing file) is skip
 listed in the report, the run still succeeds (--on_bad_video=error stops instead). Each
 shard is written under a temporary name and renamed when complete; a rerun with the same
 arguments keeps finished shards and continues (`.{split}.prepare.json` records progress).
-An existing split is never overwritten without --overwrite.
+A rerun of a finished split with the same inputs and options does nothing and exits 0
+("already complete"); one with other inputs stops and asks for --overwrite, which rewrites.
+Workers (`--workers`, default: the CPU count) are spawned processes that import only PyAV,
+numpy and PIL (`video_decode.py`), so they start at once.
 """
 
 from __future__ import annotations
@@ -36,85 +39,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-import numpy as np
-from tqdm import tqdm
+from vivit_jax.data import annotations, dmvr_files
+from vivit_jax.data.video_decode import convert as _convert
+from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predict's import)
 
-from vivit_jax.data import annotations, dmvr_format
-
-_EPS = 1e-6
-
-
-def decode_video(
-    path: str, start: float = 0.0, end: float | None = None, fps: float = 10.0,
-    min_resize: int = 256,
-) -> tuple[list[np.ndarray], float, float]:
-    """(frames uint8 [H, W, 3], clip start s, clip end s) of `path` trimmed and resampled."""
-    import av
-
-    with av.open(path) as container:
-        if not container.streams.video:
-            raise ValueError("no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.guessed_rate or 25)
-        if start > 0:
-            container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        size = None
-        out: list[np.ndarray] = []
-        prev, prev_t, k, i = None, None, 0, 0
-
-        def rgb(frame) -> np.ndarray:
-            nonlocal size
-            if size is None:
-                w, h = frame.width, frame.height
-                s = min_resize / min(w, h) if min_resize else 1.0
-                size = (max(1, round(w * s)), max(1, round(h * s)))
-            return frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
-
-        for frame in container.decode(stream):
-            t = frame.time if frame.time is not None else i / rate
-            i += 1
-            if end is not None and t >= end - _EPS:
-                break
-            if fps:
-                # Targets before this frame's time are shown by the previous frame.
-                while prev is not None and start + k / fps + _EPS < t:
-                    out.append(rgb(prev))
-                    k += 1
-            elif t >= start - _EPS:
-                out.append(rgb(frame))
-            prev, prev_t = frame, t
-        if prev is None:
-            raise ValueError("no frames decoded")
-        video_end = prev_t + 1.0 / rate
-        clip_end = video_end if end is None else min(end, video_end)
-        while fps and start + k / fps < clip_end - _EPS:
-            out.append(rgb(prev))
-            k += 1
-    if not out:
-        raise ValueError(f"no frames in [{start}, {clip_end})")
-    return out, start, clip_end
-
-
-def _convert(task):
-    """Worker: (shard, row, label indices, options) → (shard, row, record | None, reason)."""
-    shard, row, label_index, opts = task
-    try:
-        if not os.path.isfile(row.path):
-            raise FileNotFoundError("file not found")
-        if os.path.getsize(row.path) == 0:
-            raise ValueError("empty file (0 bytes)")
-        frames, start, end = decode_video(row.path, row.start, row.end, opts["fps"],
-                                          opts["min_resize"])
-        jpegs = [dmvr_format.encode_jpeg(f, opts["jpeg_quality"]) for f in frames]
-        rec = dmvr_format.make_sequence_example(
-            jpegs, label_index=label_index, label_text=list(row.labels),
-            video_id=row.video_id or row.path, start_us=round(start * 1e6),
-            end_us=round(end * 1e6), caption=[row.caption] if row.caption else [],
-        )
-        return shard, row, rec, ""
-    except Exception as e:  # noqa: BLE001 — any decoder failure: skip and report the video.
-        return shard, row, None, f"{type(e).__name__}: {e}".strip()
+# Imports light enough for `--help` and the worker processes: TensorFlow (writing the
+# shards) is imported by `run` only, while the workers start (`video_decode` is all they
+# import).
 
 
 def _default_split(path: pathlib.Path) -> str:
@@ -132,8 +63,9 @@ def _write_json(path: pathlib.Path, data) -> None:
 
 
 def _label_map(args, out_dir: pathlib.Path, rows) -> list[str]:
-    if (out_dir / dmvr_format.LABEL_MAP_FILE).exists():
-        return dmvr_format.read_label_map(out_dir)  # Shared by all splits: never rebuilt.
+
+    if (out_dir / dmvr_files.LABEL_MAP_FILE).exists():
+        return dmvr_files.read_label_map(out_dir)  # Shared by all splits: never rebuilt.
     if args.labels_file:
         p = pathlib.Path(args.labels_file)
         names = (annotations.ssv2_label_names(p) if p.suffix == ".json"
@@ -141,7 +73,7 @@ def _label_map(args, out_dir: pathlib.Path, rows) -> list[str]:
     else:
         names = [lab for r in rows for lab in r.labels]
     labels = sorted(set(names))
-    dmvr_format.write_label_map(out_dir, labels)
+    dmvr_files.write_label_map(out_dir, labels)
     return labels
 
 
@@ -158,7 +90,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=10.0, help="0 keeps every frame")
     p.add_argument("--min_resize", type=int, default=256, help="short side; 0 keeps size")
     p.add_argument("--jpeg_quality", type=int, default=90)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="decoding processes (default: the CPU count; 1 decodes in this one)")
     p.add_argument("--shuffle_seed", type=int, default=0, help="-1 keeps the file order")
     p.add_argument("--labels_file", default="", help="class list for a new label map "
                    "(SSv2 labels JSON or one name per line; default: this file's labels)")
@@ -171,16 +104,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(argv: Sequence[str] | None = None) -> dict:
     """Runs the conversion; returns the report (also written to `{split}.report.json`).
 
-    Raises on what the user must fix (a bad annotation file, an unknown label, an existing
-    split); `main` is the command line around it.
+    Raises on what the user must fix (a bad annotation file, an unknown label, a split made
+    from other inputs, an unwritable output directory); `main` is the command line around it.
     """
+    from vivit_jax import outputs
+
     args = parse_args(argv)
     t0 = time.time()
     ann = pathlib.Path(args.annotations)
     out_dir = pathlib.Path(args.output_dir)
     split = args.split or _default_split(ann)
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs.writable_dir(out_dir)
     labels = _label_map(args, out_dir, rows)
     index = {name: i for i, name in enumerate(labels)}
 
@@ -190,7 +125,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         unknown = [lab for lab in r.labels if lab not in index]
         if unknown:
             msg = (f"{ann}:{r.line}: label {unknown[0]!r} is not in the label map "
-                   f"{out_dir / dmvr_format.LABEL_MAP_FILE} ({len(labels)} labels)")
+                   f"{out_dir / dmvr_files.LABEL_MAP_FILE} ({len(labels)} labels)")
             if args.on_unknown_label == "error":
                 raise ValueError(f"{msg}; pass --on_unknown_label=skip to skip such rows")
             skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown[0]!r}"))
@@ -220,13 +155,34 @@ def run(argv: Sequence[str] | None = None) -> dict:
         raise FileExistsError(f"{out_dir} holds an unfinished {split!r} run with different "
                               "inputs or options; pass --overwrite to start again")
     elif progress is None and (existing or report_path.exists()):
-        raise FileExistsError(f"split {split!r} already exists in {out_dir} "
-                              f"({len(existing)} shards); pass --overwrite to rewrite it")
+        return _finished(out_dir, split, report_path, existing, fingerprint, n_shards)
     if progress is None:
         progress = dict(fingerprint=fingerprint, done={})
         _write_json(progress_path, progress)
     done = {int(k): v for k, v in progress["done"].items()
-            if (out_dir / dmvr_format.shard_name(split, int(k), n_shards)).exists()}
+            if (out_dir / dmvr_files.shard_name(split, int(k), n_shards)).exists()}
+    # Spawned workers import only `video_decode` (PyAV, numpy, PIL): they start while this
+    # process imports TensorFlow to write the shards.
+    pool = mp.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
+    try:
+        return _convert_all(args, ann, out_dir, split, rows, pool, t0, dict(
+            labels=labels, index=index, usable=usable, skipped=skipped, n_shards=n_shards,
+            bounds=bounds, opts=opts, fingerprint=fingerprint, progress=progress, done=done,
+            progress_path=progress_path, report_path=report_path))
+    finally:
+        if pool:
+            pool.terminate()
+
+
+def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
+    """Decodes the videos of the shards not done yet (in `pool`) and writes the shards."""
+    from tqdm import tqdm
+
+    from vivit_jax.data import dmvr_format
+
+    labels, index, usable, skipped = plan["labels"], plan["index"], plan["usable"], plan["skipped"]
+    n_shards, bounds, opts, done = plan["n_shards"], plan["bounds"], plan["opts"], plan["done"]
+    progress, progress_path = plan["progress"], plan["progress_path"]
 
     pending = [s for s in range(n_shards) if s not in done]
     tasks = [(s, r, [index[lab] for lab in r.labels], opts)
@@ -235,6 +191,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     writers, shard_info = {}, {s: dict(written=0, skipped=[]) for s in pending}
     print(f"vivit-prepare: {len(usable)} videos → {n_shards} '{split}' shards in {out_dir} "
           f"({len(done)} already done)", flush=True)
+    tf = dmvr_format.tf
 
     def finish(s: int) -> None:
         if s in writers:
@@ -242,8 +199,6 @@ def run(argv: Sequence[str] | None = None) -> dict:
         final = out_dir / dmvr_format.shard_name(split, s, n_shards)
         tmp = final.with_name(f".{final.name}.tmp")
         if not tmp.exists():  # Empty shard (every video skipped): still a valid file.
-            import tensorflow as tf
-
             tf.io.TFRecordWriter(str(tmp)).close()
         os.replace(tmp, final)
         done[s] = shard_info.pop(s)
@@ -252,34 +207,29 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
     for s in [s for s, n in remaining.items() if n == 0]:
         finish(s)
-    # fork is cheapest (no re-import of TF per worker) but unsafe once JAX runs threads in
-    # this process (e.g. called from a trainer or a test session): then use a forkserver.
-    method = "forkserver" if "jax" in sys.modules else "fork"
-    ctx = mp.get_context(method) if args.workers > 1 else None
-    pool = ctx.Pool(args.workers) if ctx else None
     try:
         results = pool.imap(_convert, tasks, chunksize=1) if pool else map(_convert, tasks)
-        for s, row, rec, reason in tqdm(results, total=len(tasks), unit="video",
-                                        desc=f"{split}", dynamic_ncols=True):
-            if rec is None:
+        for s, row, clip, reason in tqdm(results, total=len(tasks), unit="video",
+                                         desc=f"{split}", dynamic_ncols=True):
+            if clip is None:
                 if args.on_bad_video == "error":
                     raise ValueError(f"{ann}:{row.line}: cannot decode {row.path}: {reason}")
                 shard_info[s]["skipped"].append(dict(line=row.line, path=row.path,
                                                      reason=reason))
             else:
                 if s not in writers:
-                    import tensorflow as tf
-
                     final = out_dir / dmvr_format.shard_name(split, s, n_shards)
                     writers[s] = tf.io.TFRecordWriter(str(final.with_name(f".{final.name}.tmp")))
-                writers[s].write(rec)
+                writers[s].write(dmvr_format.make_sequence_example(
+                    clip["jpegs"], label_index=[index[lab] for lab in row.labels],
+                    label_text=list(row.labels), video_id=row.video_id or row.path,
+                    start_us=round(clip["start"] * 1e6), end_us=round(clip["end"] * 1e6),
+                    caption=[row.caption] if row.caption else []))
                 shard_info[s]["written"] += 1
             remaining[s] -= 1
             if remaining[s] == 0:
                 finish(s)
     finally:
-        if pool:
-            pool.terminate()
         for w in writers.values():
             w.close()
 
@@ -291,13 +241,38 @@ def run(argv: Sequence[str] | None = None) -> dict:
         written=sum(done[s]["written"] for s in range(n_shards)),
         skipped_count=len(skipped), skipped=sorted(skipped, key=lambda x: x["line"]),
         label_map=str(out_dir / dmvr_format.LABEL_MAP_FILE), num_labels=len(labels),
-        options=opts, seconds=round(time.time() - t0, 2),
+        options=opts, seconds=round(time.time() - t0, 2), fingerprint=plan["fingerprint"],
     )
-    _write_json(report_path, report)
+    _write_json(plan["report_path"], report)
     progress_path.unlink(missing_ok=True)
     print(f"vivit-prepare: wrote {report['written']} videos, skipped {len(skipped)} "
-          f"(see {report_path})", flush=True)
+          f"(see {plan['report_path']})", flush=True)
     return report
+
+
+def _finished(out_dir, split, report_path, existing, fingerprint, n_shards) -> dict:
+    """A rerun of a finished split: its report if it was made from the same inputs and
+    options (nothing to do), else FileExistsError asking for --overwrite."""
+
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        report = {}
+    names = {p.name for p in existing}
+    missing = [dmvr_files.shard_name(split, s, n_shards) for s in range(n_shards)
+               if dmvr_files.shard_name(split, s, n_shards) not in names]
+    if report.get("fingerprint") != fingerprint:
+        n = len(existing)
+        raise FileExistsError(f"split {split!r} already exists in {out_dir} ({n} shard"
+                              f"{'' if n == 1 else 's'}) from other inputs or options; pass "
+                              "--overwrite to rewrite it")
+    if missing:
+        raise FileExistsError(f"split {split!r} in {out_dir} lacks {missing[0]} although its "
+                              f"report says it is complete; pass --overwrite to rewrite it")
+    print(f"vivit-prepare: split '{split}' is already complete in {out_dir} "
+          f"({report.get('written')} videos in {n_shards} shards, {report_path}); nothing to do "
+          f"(--overwrite rewrites it)", flush=True)
+    return dict(report, already_complete=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -308,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
             PermissionError) as e:
         print(f"vivit-prepare: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:  # Disk full, read-only file system…: one line naming the file.
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"vivit-prepare: error: {where}{e.strerror or e}", file=sys.stderr, flush=True)
         return 1
     return 0
 

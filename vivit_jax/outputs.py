@@ -1,0 +1,48 @@
+"""Output paths checked before the work that fills them: one line naming the path, not an
+OSError traceback after an hour of decoding or evaluation.
+
+Local paths go through `os`; remote ones (`gs://…`) through `tf.io.gfile`.
+"""
+from __future__ import annotations
+
+import os
+
+
+class UnwritableOutput(PermissionError):
+    """An output directory or file cannot be written; the message names it."""
+
+
+def _remote(path: str) -> bool:
+    return "://" in path
+
+
+def writable_dir(path, what: str = "output directory") -> None:
+    """Creates `path` if needed and checks that a file can be written into it."""
+    path = str(path)
+    probe = os.path.join(path, f".write_probe_{os.getpid()}")
+    try:
+        if _remote(path):
+            from vivit_jax.data.tf_quiet import tf
+
+            tf.io.gfile.makedirs(path)
+            with tf.io.gfile.GFile(probe, "w") as f:
+                f.write("ok")
+            tf.io.gfile.remove(probe)
+            return
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except Exception as e:  # noqa: BLE001 — OSError locally, tf.errors.* remotely.
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        raise UnwritableOutput(f"{what} {path!r} is not writable: {reason}") from None
+
+
+def writable_file(path, what: str = "output file") -> None:
+    """Checks that `path` can be written (its directory is created if needed); an existing
+    file is left as it is."""
+    path = str(path)
+    if os.path.isdir(path) and not _remote(path):
+        raise UnwritableOutput(f"{what} {path!r} is a directory")
+    parent = os.path.dirname(path) or "."
+    writable_dir(parent, f"{what} {path!r}: its directory")
