@@ -32,4 +32,5 @@ def get_config(arg=None):
                              step_boundaries=(25 / 50, 40 / 50), step_decay=0.1,
                              weight_decay=1e-5, grad_clip_norm=0.0),
         num_frames=8, stride=8, min_resize=224, normalization="mean_std",
-        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), test_clips=10, test_crops=3)
+        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), test_clips=10, test_crops=3,
+        test_aggregate="probs")

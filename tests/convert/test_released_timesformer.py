@@ -49,6 +49,8 @@ def test_hugging_face_logits_match(kind):
     assert (data["num_frames"], data["image_size"], data["num_classes"]) == (4, 32, 5)
     # No preprocessor_config.json beside: what the weights were trained with (official).
     assert (data["mean"], data["std"]) == ((0.45,) * 3, (0.225,) * 3)
+    # The official test protocol: 1 clip × 3 crops, softmax averaged over the views.
+    assert (data["test_clips"], data["test_crops"], data["test_aggregate"]) == (1, 3, "probs")
     expected = np.load(HF / "expected.npz")
     video = expected["pixel_values"].transpose(0, 1, 3, 4, 2)  # [B, T, C, H, W] → ours.
     got = logits_of(rel, video)

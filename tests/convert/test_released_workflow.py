@@ -85,6 +85,12 @@ def test_eval_and_predict_work_on_the_converted_workdir(checkpoint, workdir, dat
     assert set(s["single_view"]) >= {"top1", "top5"}
     pred = multiview.read_predictions(workdir / "eval_test_2x3" / "predictions.npz")
     assert pred["label_names"] == list(synthetic.CLASSES[:8])  # From the checkpoint.
+    assert s["aggregate"] == "logits"  # hf_vivit's protocol (Scenic's): the config's default.
+    # The official TimeSformer / VidTr protocol averages the softmax: the config says so.
+    assert multiview.main(argv + ["--config.dataset.test_aggregate=probs"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["aggregate"] == "probs" and p["outdir"].endswith("eval_test_2x3_probs")
+    assert p["single_view"] == s["single_view"]  # Clip-level: no aggregation involved.
 
     video = write_video(tmp_path / "clip.mp4", moving_square(n=12, h=40, w=48))
     assert predict.main(["--checkpoint", str(workdir), video, "--views", "1x1", "--top", "3",

@@ -55,6 +55,10 @@ def default_data_config() -> ml_collections.ConfigDict:
             # crops (1 = centre, 3 = left/centre/right of the long side).
             test_clips=1,
             test_crops=1,
+            # How vivit-eval combines a video's views by default: 'logits' (mean of the
+            # logits, Scenic's ViViT) or 'probs' (mean of the softmax, the official
+            # TimeSformer and VidTr test code); `vivit-eval --aggregate` overrides it.
+            test_aggregate="logits",
             # How processes split the training data: 'files' (each reads files[p::P]; scales
             # to pods) or 'examples' (each reads the whole stream and keeps its slice of
             # every global batch: batches identical for any process count; small data).

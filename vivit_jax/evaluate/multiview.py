@@ -116,9 +116,10 @@ def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_cro
     it = pipeline.multiview_iterator(cfg.dataset, split, num_clips=num_clips,
                                      num_crops=num_crops, global_batch_size=batch_size,
                                      process_index=jax.process_index(),
-                                     process_count=jax.process_count())
-    out, seen, t0 = [], 0, time.perf_counter()
+                                     process_count=jax.process_count(), include_ids=True)
+    out, local_ids, seen, t0 = [], [], 0, time.perf_counter()
     for i, batch in enumerate(it):
+        local_ids.append((batch["video_index"], batch.pop("video_id"), batch.pop("video_span")))
         g = train._to_global(batch, batch_sh)
         logits, label, index = (_host(x) for x in forward(params, g["video"], g["label"],
                                                           g["video_index"]))
@@ -131,7 +132,60 @@ def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_cro
                 f"ETA {eta:.0f} s")
     index, view_logits, labels = assemble(out, total)
     return {"video_index": index, "view_logits": view_logits, "labels": labels,
+            "video_id": video_ids(local_ids, len(index)),
             "seconds": time.perf_counter() - t0, "batch_size": batch_size}
+
+
+def _allgather(x: np.ndarray) -> np.ndarray:
+    """This process's rows of `x` → every process's rows, concatenated in process order."""
+    from jax.experimental import multihost_utils
+
+    counts = np.asarray(multihost_utils.process_allgather(np.int32(len(x)))).reshape(-1)
+    padded = np.zeros((int(counts.max()),) + x.shape[1:], x.dtype)
+    padded[:len(x)] = x
+    rows = np.asarray(multihost_utils.process_allgather(padded))
+    return np.concatenate([r[:c] for r, c in zip(rows, counts)])
+
+
+def video_ids(local: list, num_videos: int) -> list[str]:
+    """The shards' video ids (`video/filename`) by video index, from every process's
+    `(video_index, video_id, video_span)` batches. A file cut into several clips (DMVR CSV
+    rows with start/end) repeats its name: such ids get the clip as a media fragment,
+    `a.mp4#t=0.4,1.0` (seconds), so that every id names one video."""
+    import jax
+
+    index = np.concatenate([i for i, _, _ in local]) if local else np.zeros(0, np.int32)
+    keep = index >= 0
+    names = np.concatenate([n for _, n, _ in local])[keep] if local else np.zeros(0, object)
+    spans = np.concatenate([s for _, _, s in local])[keep] if local else np.zeros((0, 2))
+    index = index[keep]
+    if jax.process_count() > 1:  # Ids are strings: gathered as fixed-width byte rows.
+        width = int(_allgather(np.int32([max([len(n) for n in names], default=0)])).max())
+        raw = np.zeros((len(names), max(width, 1)), np.uint8)
+        for r, n in enumerate(names):
+            raw[r, :len(n)] = np.frombuffer(n, np.uint8)
+        index, spans, raw = _allgather(index), _allgather(np.asarray(spans, np.int64)), \
+            _allgather(raw)
+        names = [bytes(r).rstrip(b"\0") for r in raw]
+    ids = [""] * num_videos
+    span_of = [(0, -1)] * num_videos
+    for i, n, sp in zip(index, names, spans):
+        ids[int(i)] = n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n)
+        span_of[int(i)] = (int(sp[0]), int(sp[1]))
+    counts: dict[str, int] = {}
+    for v in ids:
+        counts[v] = counts.get(v, 0) + 1
+    out = []
+    for v, (start, end) in zip(ids, span_of):
+        if counts[v] > 1:
+            v = f"{v}#t={start / 1e6:g},{end / 1e6:g}" if end >= 0 else f"{v}#t={start / 1e6:g}"
+        out.append(v)
+    seen: dict[str, int] = {}
+    for k, v in enumerate(out):  # Identical clips listed twice: numbered, never merged.
+        seen[v] = seen.get(v, 0) + 1
+        if seen[v] > 1:
+            out[k] = f"{v}#{seen[v]}"
+    return out
 
 
 def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool) -> dict:
@@ -152,9 +206,13 @@ def single_view_metrics(view_logits: np.ndarray, labels: np.ndarray,
 
 
 def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs, aggregate: str,
-                      names, num_views: int, multi_label: bool) -> None:
-    """The npz `vivit-ensemble` and `vivit-compare` read."""
-    np.savez(path, video_index=np.asarray(video_index, np.int64), labels=np.asarray(labels),
+                      names, num_views: int, multi_label: bool, video_ids=None) -> None:
+    """The npz `vivit-ensemble` and `vivit-compare` read: per video (rows in video-index
+    order) its id (the shards' `video/filename`), label(s), mean logits and probabilities;
+    the class names."""
+    ids = [str(i) for i in video_index] if video_ids is None else [str(v) for v in video_ids]
+    np.savez(path, video_index=np.asarray(video_index, np.int64),
+             video_id=np.asarray(ids, dtype=str), labels=np.asarray(labels),
              logits=np.asarray(logits, np.float32), probs=np.asarray(probs, np.float32),
              scores=np.asarray(probs if aggregate == "probs" else logits, np.float32),
              aggregate=np.asarray(aggregate), label_names=np.asarray(list(names)),
@@ -172,6 +230,9 @@ def read_predictions(path: str | pathlib.Path) -> dict[str, Any]:
     if not need <= set(data):
         raise ValueError(f"{path} is not a predictions file: missing {sorted(need - set(data))}")
     data["label_names"] = [str(x) for x in data["label_names"]]
+    # Files written before ids were stored: the video index stands in (match by position).
+    data["video_id"] = ([str(x) for x in data["video_id"]] if "video_id" in data
+                        else [str(int(i)) for i in data["video_index"]])
     data["multi_label"] = bool(data.get("multi_label", np.asarray(False)))
     return data
 
@@ -248,7 +309,8 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
                                f"{cfg.model.family} {split} {num_clips}x{num_crops}")
         write_predictions(outdir / "predictions.npz", video_index=res["video_index"],
                           labels=res["labels"], logits=pred["logits"], probs=pred["probs"],
-                          aggregate=aggregate, names=names, num_views=v, multi_label=multi)
+                          aggregate=aggregate, names=names, num_views=v, multi_label=multi,
+                          video_ids=res["video_id"])
     summary["outdir"] = str(outdir)
     return summary
 
@@ -262,7 +324,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="step number or checkpoint path (default: latest)")
     p.add_argument("--views", help="CLIPSxCROPS, e.g. 4x3 (default: dataset.test_clips x "
                                    "dataset.test_crops)")
-    p.add_argument("--aggregate", default="logits", help="logits (Scenic) or probs (mmaction2)")
+    p.add_argument("--aggregate", help="logits (Scenic) or probs (TimeSformer, VidTr, "
+                   "mmaction2); default: the config's dataset.test_aggregate")
     p.add_argument("--split", help="split to evaluate (default: dataset.test_split)")
     p.add_argument("--batch_size", type=int, help="videos per global batch")
     p.add_argument("--out", help="output directory (default: WORKDIR/eval_<split>_<T>x<S>, "
@@ -303,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
             summary = run(cfg, workdir=args.workdir, checkpoint=args.checkpoint,
                           split=args.split or cfg.dataset.test_split, num_clips=clips,
-                          num_crops=crops, aggregate=args.aggregate,
+                          num_crops=crops,
+                          aggregate=args.aggregate or cfg.dataset.test_aggregate,
                           batch_size=args.batch_size, out=args.out, log=log)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
         hint = (" (the config's test split is the default; --split picks another)"

@@ -184,7 +184,8 @@ def read(tensors: dict[str, np.ndarray], path: str) -> released.Released:
     image = GRID * patch[1]
     dataset = dict(name="dmvr", num_classes=classes, num_frames=frames * patch[0],
                    stride=STRIDES.get(frames, 1), image_size=image, min_resize=image,
-                   normalization="mean_std", mean=MEAN, std=STD, test_clips=10, test_crops=3)
+                   normalization="mean_std", mean=MEAN, std=STD, test_clips=10, test_crops=3,
+                   test_aggregate="probs")
     kind = "C-VidTr" if compact else "VidTr"
     notes.append(f"{kind}: {frames} frames at stride {dataset['stride']}, {image}², width {d}, "
                  f"{depth} layers, {classes} classes")

@@ -160,7 +160,8 @@ def dataset_config(*, num_classes: int, num_frames: int, image_size: int, min_re
                 stride=1 if ssv2 else max(1, 256 // num_frames),
                 image_size=image_size, min_resize=min_resize, random_flip=not ssv2,
                 normalization="mean_std", mean=tuple(float(m) for m in mean),
-                std=tuple(float(s) for s in std), test_clips=1, test_crops=3)
+                std=tuple(float(s) for s in std), test_clips=1, test_crops=3,
+                test_aggregate="probs")
 
 
 def default_heads(hidden: int) -> int:
