@@ -10,12 +10,12 @@ from vivit_jax.evaluate import compare, ensemble, multiview
 NAMES = ["a", "b"]
 
 
-def write(path, probs, labels, names=NAMES, index=None):
+def write(path, probs, labels, names=NAMES, ids=None):
     probs = np.asarray(probs, float)
     multiview.write_predictions(
-        path, video_index=np.arange(len(probs)) if index is None else np.asarray(index),
-        labels=np.asarray(labels), logits=np.log(probs), probs=probs, aggregate="probs",
-        names=names, num_views=1, multi_label=False)
+        path, video_index=np.arange(len(probs)), labels=np.asarray(labels),
+        logits=np.log(probs), probs=probs, aggregate="probs", names=names, num_views=1,
+        multi_label=False, video_ids=ids or [f"v{i}.mp4" for i in range(len(probs))])
     return str(path)
 
 
@@ -50,18 +50,21 @@ def test_ensemble_of_two_files(two_files, tmp_path, capsys):
 
 def test_ensemble_refuses_mismatches(two_files, tmp_path, capsys):
     a, _ = two_files
-    other_ids = write(tmp_path / "ids.npz", [[.5, .5]] * 3, [0, 1, 0], index=[0, 2, 1])
-    with pytest.raises(ValueError, match="video ids disagree at row 1: .*video 2.*video 1"):
+    other_ids = write(tmp_path / "ids.npz", [[.5, .5]] * 3, [0, 1, 0],
+                      ids=["v0.mp4", "v1.mp4", "v9.mp4"])
+    with pytest.raises(ValueError, match=r"the files hold different videos \(3 in .*ids.npz, 3 "
+                                         r"in .*a.npz\): video 'v2.mp4' is in .*a.npz but not in"):
         ensemble.run([a, other_ids])
     other_names = write(tmp_path / "names.npz", [[.5, .5]] * 3, [0, 1, 0], names=["a", "c"])
     with pytest.raises(ValueError, match="label maps disagree at class 1: .*'c'.*'b'"):
         ensemble.run([a, other_names])
     other_labels = write(tmp_path / "labels.npz", [[.5, .5]] * 3, [0, 1, 1])
-    with pytest.raises(ValueError, match="labels disagree for video 2"):
+    with pytest.raises(ValueError, match="labels disagree for video 'v2.mp4'"):
         ensemble.run([a, other_labels])
     assert ensemble.main([a, other_ids]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("vivit-ensemble: error: video ids disagree") and "\n" not in err
+    assert err.startswith("vivit-ensemble: error: the files hold different videos")
+    assert "\n" not in err
     with pytest.raises(ValueError, match="has 1 values for 2"):
         ensemble.run([a, a], weights="1")
 

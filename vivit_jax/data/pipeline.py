@@ -211,7 +211,8 @@ def _eval_example(ex: dict, cfg, num_clips: int = 0, num_crops: int = 1) -> dict
     video = video_ops.normalize(video, cfg.normalization, tuple(cfg.mean), tuple(cfg.std))
     if not num_clips:
         video = video[0]
-    return {"video": video, "label": _label(ex, cfg), "video_id": ex["video_id"]}
+    return {"video": video, "label": _label(ex, cfg), "video_id": ex["video_id"],
+            "video_span": ex["video_span"]}
 
 
 def _options() -> tf.data.Options:
@@ -397,7 +398,8 @@ def eval_iterator(
 
     Every batch has B_local rows; every process yields the same number of batches (padding
     with all-masked batches where its slice is shorter). `include_ids=True` adds `video_id`
-    (bytes; b"" for padding), e.g. to check coverage — leave it off for device transfer.
+    (bytes; b"" for padding) and `video_span` (int64 [B, 2]: the record's clip start and end,
+    µs; end -1 if unknown), e.g. to check coverage — leave it off for device transfer.
     """
     b_local = _local_batch(global_batch_size, process_count)
     batches, spec, num_batches, _ = _eval_batches(
@@ -405,9 +407,9 @@ def eval_iterator(
     )
     for out, n in _padded(batches, spec, b_local, num_batches):
         out["mask"] = (np.arange(b_local) < n).astype(np.float32)
-        ids = out.pop("video_id")
+        ids = {k: out.pop(k) for k in ("video_id", "video_span")}
         if include_ids:
-            out["video_id"] = ids
+            out.update(ids)
         yield out
 
 
@@ -443,7 +445,7 @@ def multiview_iterator(
         index = first + seen + np.arange(b_local, dtype=np.int32)
         out["video_index"] = np.where(out["mask"] > 0, index, -1).astype(np.int32)
         seen += n
-        ids = out.pop("video_id")
+        ids = {k: out.pop(k) for k in ("video_id", "video_span")}
         if include_ids:
-            out["video_id"] = ids
+            out.update(ids)  # As in `eval_iterator`.
         yield out

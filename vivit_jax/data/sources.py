@@ -1,8 +1,9 @@
 """Where examples come from: DMVR-schema shards or a TFDS video dataset, one element format.
 
 Every source yields dicts `frames` (string [T]: one encoded image per frame, JPEG or PNG),
-`label_index` (int64 [L]) and `video_id` (string []), so sampling, decoding and augmentation
-are the same whatever the source; only the sampled frames are ever decoded.
+`label_index` (int64 [L]), `video_id` (string []) and `video_span` (int64 [2]: the clip's
+start and end in µs, end -1 if unknown), so sampling, decoding and augmentation are the same
+whatever the source; only the sampled frames are ever decoded.
 
   dataset.name='dmvr'                  shards `{split}-XXXXX-of-NNNNN` in dataset.data_dir
   dataset.name='tfds:ucf101/ucf101_1_256'  `tfds.load` with frames left encoded
@@ -72,7 +73,7 @@ def tfds_examples(cfg, split: str) -> tf.data.Dataset:
     def convert(ex):
         label = tf.reshape(tf.cast(ex[cfg.tfds_label_key], tf.int64), [-1])
         return {"frames": ex[cfg.tfds_video_key], "label_index": label,
-                "video_id": ex["tfds_id"]}
+                "video_id": ex["tfds_id"], "video_span": tf.constant([0, -1], tf.int64)}
 
     return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -124,4 +125,5 @@ def dmvr_records(files: list[str], on_corrupt: str, cycle_length: int = 8) -> tf
 def parse_dmvr(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """A DMVR record in the common element format."""
     ex = dmvr_format.parse_sequence_example(serialized)
-    return {"frames": ex["frames"], "label_index": ex["label_index"], "video_id": ex["video_id"]}
+    return {"frames": ex["frames"], "label_index": ex["label_index"], "video_id": ex["video_id"],
+            "video_span": tf.stack([ex["start_us"], ex["end_us"]])}

@@ -40,9 +40,20 @@ def top_classes(gain: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return gained, lost
 
 
-def _short(path: str) -> str:
-    p = pathlib.Path(path)
-    return f"{p.parent.name}/{p.name}"
+def run_names(path_a: str, path_b: str) -> tuple[str, str]:
+    """Short names that tell two prediction files apart: their paths from the last component
+    that differs, without a shared `predictions.npz` (`runA/eval_test_4x3`, not
+    `eval_test_4x3/predictions.npz` twice)."""
+    a = [p for p in str(path_a).replace("\\", "/").split("/") if p]
+    b = [p for p in str(path_b).replace("\\", "/").split("/") if p]
+    if a and b and a[-1] == b[-1] == "predictions.npz":
+        a, b = a[:-1], b[:-1]
+    k = 1
+    while k <= min(len(a), len(b)) and a[-k] == b[-k]:
+        k += 1
+    if k > min(len(a), len(b)):  # The same file (or one path a suffix of the other).
+        return str(path_a), str(path_b)
+    return "/".join(a[-k:]), "/".join(b[-k:])
 
 
 def _write(path: pathlib.Path, rows, names, g) -> None:
@@ -56,8 +67,8 @@ def _write(path: pathlib.Path, rows, names, g) -> None:
 
 def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
     """Compares two prediction files; writes the CSVs and the PNG into `out`."""
-    a, b = multiview.read_predictions(path_a), multiview.read_predictions(path_b)
-    ensemble.check_compatible([a, b], [str(path_a), str(path_b)])
+    a, b = ensemble.align([multiview.read_predictions(path_a),
+                           multiview.read_predictions(path_b)], [str(path_a), str(path_b)])
     if a["multi_label"]:
         raise ValueError(f"{path_a} is multi-label: per-class top-1 gains need single labels")
     for p in (a, b):
@@ -72,9 +83,11 @@ def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
     _write(outdir / "top_gained.csv", gained, names, g)
     _write(outdir / "top_lost.csv", lost, names, g)
     shown = list(gained) + list(lost[::-1])
+    name_a, name_b = run_names(path_a, path_b)
     plots.gains_png([names[c] for c in shown], g["gain"][shown], outdir / "gains.png",
-                    f"top-1 gain of {_short(path_b)} over {_short(path_a)}")
-    summary = {"a": str(path_a), "b": str(path_b),
+                    f"per-class top-1 gain of B over A (top {top} each way)\n"
+                    f"A: {name_a}\nB: {name_b}")
+    summary = {"a": str(path_a), "b": str(path_b), "name_a": name_a, "name_b": name_b,
                "top1_a": metrics.topk_accuracy(a["scores"], a["labels"]),
                "top1_b": metrics.topk_accuracy(b["scores"], b["labels"]),
                "gained": [[names[c], float(g["gain"][c])] for c in gained],
@@ -97,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"vivit-compare: error: {e}", file=sys.stderr, flush=True)
         return 1
-    print(f"top1 A {s['top1_a']:.4f}  B {s['top1_b']:.4f}")
+    print(f"top1 A ({s['name_a']}) {s['top1_a']:.4f}  B ({s['name_b']}) {s['top1_b']:.4f}")
     for title, rows in (("gained", s["gained"]), ("lost", s["lost"])):
-        print(f"top {len(rows)} {title}:")
+        print(f"top {len(rows)} {title}:" if rows else f"no class {title}")
         for name, gain in rows:
             print(f"  {name:30s} {gain * 100:+.1f}%")
+    print(f"wrote {pathlib.Path(args.out) / 'gains.png'} and the CSVs")
     return 0
 
 

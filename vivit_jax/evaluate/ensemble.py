@@ -5,8 +5,9 @@
 Averages the per-video mean probabilities (`probs`, what VidTr's "result level" ensemble
 averages; the default) or mean logits of `vivit-eval`'s `predictions.npz` files with the
 given weights (normalised to sum 1), then reports top-1/top-5 and mean per-class accuracy
-(mAP for multi-label data). Files must list the same videos in the same order with the
-same labels and label map; the first disagreement is named.
+(mAP for multi-label data). Files must hold the same videos (matched by video id, the
+shards' `video/filename`, in any order) with the same labels and label map; a video that one
+file lacks, or the first other disagreement, is named.
 """
 from __future__ import annotations
 
@@ -22,34 +23,51 @@ import numpy as np
 from vivit_jax.evaluate import metrics as metrics_lib
 from vivit_jax.evaluate import multiview
 
+PER_VIDEO = ("video_index", "video_id", "labels", "logits", "probs", "scores")
 
-def check_compatible(preds: Sequence[dict[str, Any]], paths: Sequence[str]) -> None:
-    """Raises ValueError naming the first video id, label or class name that disagrees."""
+
+def align(preds: Sequence[dict[str, Any]], paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The files' per-video rows in the first file's video order, matched by video id.
+
+    Raises ValueError naming the first video id that is in one file and not the other (or
+    twice in one), the first class name or label that disagrees."""
     ref, ref_path = preds[0], paths[0]
-    for p, path in zip(preds[1:], paths[1:]):
-        if len(p["video_index"]) != len(ref["video_index"]):
-            raise ValueError(f"{path} has {len(p['video_index'])} videos, {ref_path} has "
-                             f"{len(ref['video_index'])}")
-        diff = np.flatnonzero(p["video_index"] != ref["video_index"])
-        if diff.size:
-            i = int(diff[0])
-            raise ValueError(f"video ids disagree at row {i}: {path} has video "
-                             f"{int(p['video_index'][i])}, {ref_path} has video "
-                             f"{int(ref['video_index'][i])}")
-        if p["label_names"] != ref["label_names"]:
-            if len(p["label_names"]) != len(ref["label_names"]):
-                raise ValueError(f"label maps disagree: {path} has {len(p['label_names'])} "
+    out = []
+    for p, path in zip(preds, paths):
+        ids = p["video_id"]
+        pos = {v: i for i, v in enumerate(ids)}
+        if len(pos) != len(ids):
+            dup = next(v for i, v in enumerate(ids) if pos[v] != i)
+            raise ValueError(f"{path} lists video {dup!r} twice")
+        missing = [v for v in ref["video_id"] if v not in pos]
+        if missing or len(ids) != len(ref["video_id"]):
+            ref_ids = set(ref["video_id"])
+            extra = [v for v in ids if v not in ref_ids]
+            which = (f"video {missing[0]!r} is in {ref_path} but not in {path}" if missing
+                     else f"video {extra[0]!r} is in {path} but not in {ref_path}")
+            raise ValueError(f"the files hold different videos ({len(ids)} in {path}, "
+                             f"{len(ref['video_id'])} in {ref_path}): {which}")
+        order = np.asarray([pos[v] for v in ref["video_id"]], np.int64)
+        q = dict(p)
+        for k in PER_VIDEO:
+            if k in q:
+                q[k] = [q[k][i] for i in order] if isinstance(q[k], list) else q[k][order]
+        if q["label_names"] != ref["label_names"]:
+            if len(q["label_names"]) != len(ref["label_names"]):
+                raise ValueError(f"label maps disagree: {path} has {len(q['label_names'])} "
                                  f"classes, {ref_path} has {len(ref['label_names'])}")
-            c = next(i for i, (a, b) in enumerate(zip(p["label_names"], ref["label_names"]))
+            c = next(i for i, (a, b) in enumerate(zip(q["label_names"], ref["label_names"]))
                      if a != b)
             raise ValueError(f"label maps disagree at class {c}: {path} has "
-                             f"{p['label_names'][c]!r}, {ref_path} has {ref['label_names'][c]!r}")
-        if p["labels"].shape != ref["labels"].shape or (p["labels"] != ref["labels"]).any():
+                             f"{q['label_names'][c]!r}, {ref_path} has {ref['label_names'][c]!r}")
+        if q["labels"].shape != ref["labels"].shape or (q["labels"] != ref["labels"]).any():
             rows = np.flatnonzero(
-                (p["labels"] != ref["labels"]).reshape(len(ref["labels"]), -1).any(-1))
+                (q["labels"] != ref["labels"]).reshape(len(ref["labels"]), -1).any(-1))
             i = int(rows[0]) if rows.size else 0
-            raise ValueError(f"labels disagree for video {int(ref['video_index'][i])}: "
+            raise ValueError(f"labels disagree for video {ref['video_id'][i]!r}: "
                              f"{path} vs {ref_path}")
+        out.append(q)
+    return out
 
 
 def parse_weights(text: str | None, n: int) -> np.ndarray:
@@ -80,8 +98,7 @@ def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str = "p
     """Loads, checks and averages the files; writes the report into `out` if given."""
     if len(paths) < 2:
         raise ValueError(f"need at least two prediction files, got {len(paths)}")
-    preds = [multiview.read_predictions(p) for p in paths]
-    check_compatible(preds, [str(p) for p in paths])
+    preds = align([multiview.read_predictions(p) for p in paths], [str(p) for p in paths])
     w = parse_weights(weights, len(preds))
     scores = ensemble(preds, w, aggregate)
     ref = preds[0]
@@ -100,7 +117,8 @@ def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str = "p
             outdir / "predictions.npz", video_index=ref["video_index"], labels=ref["labels"],
             logits=scores if aggregate == "logits" else np.log(np.maximum(scores, 1e-12)),
             probs=probs, aggregate=aggregate, names=ref["label_names"],
-            num_views=int(ref.get("num_views", 0)), multi_label=multi)
+            num_views=int(ref.get("num_views", 0)), multi_label=multi,
+            video_ids=ref["video_id"])
     return summary
 
 

@@ -141,7 +141,7 @@ def _allgather(x: np.ndarray) -> np.ndarray:
     from jax.experimental import multihost_utils
 
     counts = np.asarray(multihost_utils.process_allgather(np.int32(len(x)))).reshape(-1)
-    padded = np.zeros((int(counts.max()),) + x.shape[1:], x.dtype)
+    padded = np.zeros((max(int(counts.max()), 1),) + x.shape[1:], x.dtype)
     padded[:len(x)] = x
     rows = np.asarray(multihost_utils.process_allgather(padded))
     return np.concatenate([r[:c] for r, c in zip(rows, counts)])
@@ -282,18 +282,30 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
     order = restore.align_classes(
         restore.checkpoint_label_names(workdir, int(cfg.dataset.num_classes)),
         restore.dataset_label_names(cfg), str(workdir))
-    res = evaluate(cfg, step_dir, split=split, num_clips=num_clips, num_crops=num_crops,
-                   batch_size=batch_size, log=log)
+    # The non-default aggregate gets its own directory: it never replaces the logits run's.
+    suffix = "" if aggregate == "logits" else f"_{aggregate}"
+    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}{suffix}"
+    outdir = pathlib.Path(out) if out else default_out
+    created = not outdir.exists()
+    if jax.process_index() == 0:  # Checked before the evaluation, not after it.
+        from vivit_jax import outputs
+        outputs.writable_dir(outdir)
+    try:
+        res = evaluate(cfg, step_dir, split=split, num_clips=num_clips, num_crops=num_crops,
+                       batch_size=batch_size, log=log)
+    except BaseException:
+        if created and jax.process_index() == 0:
+            try:
+                os.rmdir(outdir)  # Made by the check above and still empty: leave nothing.
+            except OSError:
+                pass
+        raise
     if order is not None:
         log("the checkpoint's classes are reordered to the data's label map")
         res["view_logits"] = res["view_logits"][..., order]
         names = restore.dataset_label_names(cfg)
     pred = predictions(res["view_logits"], aggregate, multi)
     n, v = res["view_logits"].shape[:2]
-    # The non-default aggregate gets its own directory: it never replaces the logits run's.
-    suffix = "" if aggregate == "logits" else f"_{aggregate}"
-    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}{suffix}"
-    outdir = pathlib.Path(out) if out else default_out
     summary = {"split": split, "checkpoint": str(step_dir), "checkpoint_step": step,
                "views": f"{num_clips}x{num_crops}", "num_clips": num_clips,
                "num_crops": num_crops, "aggregate": aggregate,
@@ -369,9 +381,11 @@ def main(argv: list[str] | None = None) -> int:
                           num_crops=crops,
                           aggregate=args.aggregate or cfg.dataset.test_aggregate,
                           batch_size=args.batch_size, out=args.out, log=log)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (ValueError, OSError) as e:
         hint = (" (the config's test split is the default; --split picks another)"
                 if isinstance(e, FileNotFoundError) and not args.split else "")
+        if type(e) is OSError and e.filename and e.strerror:  # Disk full while writing…
+            e = f"{e.filename}: {e.strerror}"
         print(f"vivit-eval: error: {e}{hint}", file=sys.stderr, flush=True)
         return 1
     if args.json:
