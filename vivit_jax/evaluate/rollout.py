@@ -207,11 +207,15 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
     """Rollout of the centre view of `video`; writes the PNG grid; returns the pixel masks."""
     import jax.numpy as jnp
 
-    from vivit_jax import train
+    from vivit_jax import outputs, train
     from vivit_jax.evaluate import plots, predict
 
+    outputs.writable_file(out)  # Before any work: one line naming the path.
     cfg, model, step, _ = predict.load(checkpoint, config, list(overrides))
-    frames = predict.decode(video, cfg.dataset.min_resize, fps)
+    try:
+        frames = predict.decode(video, cfg.dataset.min_resize, fps)
+    except ValueError as e:
+        raise ValueError(f"{video}: {e}") from None
     view = predict.make_views(frames, cfg.dataset, 1, 1)
     shown = predict.make_views(frames, cfg.dataset, 1, 1, normalize=False)[0]
     _, res = model(jnp.asarray(view, train.DTYPES[cfg.dtype]), train=False,
@@ -271,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
                     from None
         run(args.video, checkpoint=args.checkpoint, out=args.out, layers=layers,
             config=args.config, overrides=overrides, fraction=args.fraction, fps=args.fps)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"vivit-rollout: error: {e}", file=sys.stderr, flush=True)
+    except (ValueError, OSError) as e:  # OSError: an output that fails after the check.
+        msg = (f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename
+               and e.strerror else e)
+        print(f"vivit-rollout: error: {msg}", file=sys.stderr, flush=True)
         return 1
     print(f"wrote {args.out}")
     return 0
