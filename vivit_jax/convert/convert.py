@@ -161,8 +161,8 @@ def _main_released(args, overrides: list[str]) -> int:
         return 2 if isinstance(e, config_lib.ConfigError) else 1
     print(f"next: vivit-eval --workdir {args.out} --config.dataset.data_dir=SHARDS\n"
           f"      vivit-predict --checkpoint {args.out} VIDEO.mp4\n"
-          f"      vivit-train --config CONFIG --workdir WORKDIR "
-          f"--config.init_from.checkpoint={args.out}")
+          f"      vivit-train --config {args.out}/config.json --workdir WORKDIR "
+          f"--config.init_from.checkpoint={args.out} --config.dataset.data_dir=SHARDS")
     return 0
 
 
