@@ -107,15 +107,17 @@ def test_eval_and_predict_work_on_the_converted_workdir(checkpoint, workdir, dat
     np.testing.assert_allclose([t["probability"] for t in res[0]["top"]], probs[top], atol=1e-5)
 
 
-def test_fine_tune_from_it_with_more_frames(workdir, data_cache, tmp_path):
+def test_fine_tune_from_it_with_more_frames(workdir, data_cache, tmp_path, monkeypatch):
     # One step at lr 0: the saved params are exactly what init_from loaded.
     run = ["--config.num_train_steps=1", "--config.optim.lr=0.0",
            "--config.optim.warmup_steps=0", "--config.log_every_steps=1",
            "--config.eval_every_steps=0", "--config.eval_test_split=False",
            "--config.batch_size=8", "--config.eval_batch_size=8",
            f"--config.dataset.data_dir={data_cache}", *DATA]
+    # A relative init_from path, as the README writes it (Orbax needs absolute ones).
+    monkeypatch.chdir(workdir.parent)
     cfg = config_lib.load(str(workdir / "config.json"), run + [
-        "--config.dataset.num_frames=8", f"--config.init_from.checkpoint={workdir}"])
+        "--config.dataset.num_frames=8", f"--config.init_from.checkpoint={workdir.name}"])
     train.train_and_evaluate(cfg, str(tmp_path / "ft"))
     tuned = transfer.flatten(readers.read_orbax_params(tmp_path / "ft")[0])
     base = transfer.flatten(readers.read_orbax_params(workdir)[0])

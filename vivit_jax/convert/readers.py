@@ -151,7 +151,7 @@ def _is_orbax(path: pathlib.Path) -> bool:
 
 def resolve_params_dir(path: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path | None]:
     """`(orbax directory, config.json or None)` of a converted dir, a workdir or a step."""
-    p = pathlib.Path(path)
+    p = pathlib.Path(path).expanduser().absolute()  # Orbax reads no metadata via relative paths.
     if not p.exists():
         raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
     if (p / "checkpoints").is_dir():  # A workdir: its latest step.
