@@ -211,8 +211,9 @@ def _eval_example(ex: dict, cfg, num_clips: int = 0, num_crops: int = 1) -> dict
     video = video_ops.normalize(video, cfg.normalization, tuple(cfg.mean), tuple(cfg.std))
     if not num_clips:
         video = video[0]
+    span = ex["video_span"] if "video_span" in ex else tf.constant([0, -1], tf.int64)
     return {"video": video, "label": _label(ex, cfg), "video_id": ex["video_id"],
-            "video_span": ex["video_span"]}
+            "video_span": span}
 
 
 def _options() -> tf.data.Options:
