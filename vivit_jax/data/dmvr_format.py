@@ -249,7 +249,10 @@ def count_records(path: str | os.PathLike, on_corrupt: str = "error") -> tuple[i
         for _ in tf.data.TFRecordDataset(str(path)):
             n += 1
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-        msg = f"shard {path} is truncated or corrupt after record {n}: {e.message.strip()}"
+        # TF's reason without its op wrapping ("{{function_node …}} … [Op:IteratorGetNext]").
+        reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", e.message)
+        reason = re.sub(r"\s*\[Op:\w+\].*$", "", reason, flags=re.S).strip()
+        msg = f"shard {path} is truncated or corrupt after record {n}: {reason}"
         if on_corrupt != "skip":
             raise ValueError(
                 f"{msg} (set dataset.on_corrupt='skip' to read the {n} good records)"
