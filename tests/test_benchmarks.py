@@ -27,7 +27,7 @@ def _json_rows(out: str, script: str) -> list[dict]:
 
 @pytest.mark.parametrize("script", ["model_throughput", "memory", "scaling", "peers",
                                     "train_step", "input_pipeline", "conv",
-                                    "optimizer_update"])
+                                    "optimizer_update", "prepare_throughput"])
 def test_help(script, capsys):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(script).main(["--help"])
@@ -172,3 +172,12 @@ def test_conv(capsys):
         assert r["speedup"] == pytest.approx(r["xla_ms"] / r["ours_ms"])
         assert r["xla_fwd_ms"] > 0 and r["ours_fwd_ms"] > 0
         assert r["fwd_speedup"] == pytest.approx(r["xla_fwd_ms"] / r["ours_fwd_ms"])
+
+
+def test_prepare_throughput_on_two_tiny_clips(tmp_path, capsys):
+    bench = importlib.import_module("prepare_throughput")
+    bench.main(["--clips", "2", "--seconds", "0.4", "--width", "96", "--height", "64",
+                "--workers", "1", "--rounds", "1", "--scratch", str(tmp_path)])
+    (row,) = _json_rows(capsys.readouterr().out, "prepare_throughput")
+    assert row["case"] == "prepare --workers 1" and row["clips"] == 2 and row["wall_s"] > 0
+    assert len(list((tmp_path / "out_w1").glob("train-*-of-*"))) == 1  # sqrt(2) → 1 shard
