@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import pathlib
 import re
@@ -176,13 +177,19 @@ def read_orbax_params(path: str | pathlib.Path) -> tuple[dict, dict | None]:
 
     orbax_dir, config_file = resolve_params_dir(path)
     ckptr = ocp.PyTreeCheckpointer()
-    tree = ckptr.metadata(orbax_dir).item_metadata.tree
-    # Only the params of a train state (not the optimizer moments), as host numpy arrays:
-    # the checkpoint may come from another mesh or process count.
-    sub = {"params": tree["params"]} if "params" in tree else tree
-    args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), sub)
-    restored = ckptr.restore(orbax_dir, args=ocp.args.PyTreeRestore(
-        item=sub, restore_args=args, partial_restore=True))
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)  # A manager step keeps its metadata a level up: fine.
+    try:
+        tree = ckptr.metadata(orbax_dir).item_metadata.tree
+        # Only the params of a train state (not the optimizer moments), as host numpy
+        # arrays: the checkpoint may come from another mesh or process count.
+        sub = {"params": tree["params"]} if "params" in tree else tree
+        args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), sub)
+        restored = ckptr.restore(orbax_dir, args=ocp.args.PyTreeRestore(
+            item=sub, restore_args=args, partial_restore=True))
+    finally:
+        absl_log.setLevel(level)
     params = restored.get("params", restored)
     config = json.loads(config_file.read_text()) if config_file else None
     return params, config
