@@ -208,3 +208,21 @@ def test_every_fixture_is_detected_as_exactly_its_format(fmt, pattern):
     assert files, pattern
     for f in files:
         assert released.detect(str(f)) == [fmt], f
+
+
+def test_another_resolution_resizes_the_spatial_position_embedding(checkpoint):
+    rel = released.read(str(checkpoint))
+    cfg = released.make_config(rel, ["--config.dataset.image_size=48"])
+    params, report = released.to_params(rel, cfg)
+    pos = params["Transformer"]["posembed_input"]["pos_embedding"]
+    assert pos.shape == (1, 1 + 2 * 6 * 6, 32)  # 4×4 → 6×6 patches of 8, 2 tubelet steps.
+    assert any(a.startswith("Transformer/posembed_input/pos_embedding: 1+(2, 4, 4) → "
+                            "1+(2, 6, 6)") for a in report.adapted), report.adapted
+    src = rel.params["Transformer/posembed_input/pos_embedding"][0, 1:].reshape(2, 4, 4, 32)
+    got = pos[0, 1:].reshape(2, 6, 6, 32)
+    # Each frame's grid resized bilinearly (half-pixel, no antialiasing), time untouched.
+    import jax
+    want = np.asarray(jax.image.resize(src, (2, 6, 6, 32), "linear", antialias=False))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(pos[0, 0], rel.params[
+        "Transformer/posembed_input/pos_embedding"][0, 0])
