@@ -126,6 +126,27 @@ def timesformer_kinetics400(model: dict[str, Any], *, num_frames: int, stride: i
                        **dataset)
 
 
+def gluonmm_vidtr_kinetics400(*, num_frames: int, stride: int, **model: Any
+                              ) -> ml_collections.ConfigDict:
+    """VidTr / C-VidTr as the official gluonmm code computes and trains them
+    (`model.reference='gluonmm'`, vivit_jax/models/vidtr_gluonmm.py: ReLU MLP, LayerNorm eps
+    1e-5, the position embedding into layer 0's q/k/v) with its yaml's recipe — SGD lr 0.01,
+    momentum 0.9, weight decay 1e-5, 50 epochs, ÷10 at 25 and 40, no clipping — and its data
+    code: ImageNet mean/std, test short side 224, 10 clips × 3 crops, softmax averaged.
+    `model`: the C-VidTr pooling fields (`pool_layers`, `pool_drop`)."""
+    return kinetics400(dict(family="vidtr", reference="gluonmm", variant="B/16", dropout=0.1,
+                            **model),
+                       epochs=50, optim=dict(name="sgd", momentum=0.9, lr=0.01,
+                                             schedule="step",
+                                             step_boundaries=(25 / 50, 40 / 50),
+                                             step_decay=0.1, weight_decay=1e-5,
+                                             grad_clip_norm=0.0),
+                       num_frames=num_frames, stride=stride, min_resize=224,
+                       normalization="mean_std", mean=(0.485, 0.456, 0.406),
+                       std=(0.229, 0.224, 0.225), test_clips=10, test_crops=3,
+                       test_aggregate="probs")
+
+
 def synthetic_tiny(model: dict[str, Any], arg: str | None, *, num_train_steps: int = 3000,
                    eval_every_steps: int = 1000,
                    runlocal_model: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
