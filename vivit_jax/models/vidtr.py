@@ -315,13 +315,19 @@ class VidTr(nnx.Module):
     def blocks(self) -> list[VidTrBlock]:
         return self.Transformer.blocks()
 
+    def embed(self, video: jax.Array) -> jax.Array:
+        """`video [B, T, H, W, 3]` → patch tokens `[B, t, h, w, D]` on the built grid."""
+        x = self.embedding(video)
+        if x.shape[1:4] != self.grid:
+            raise ValueError(f"VidTr was built for a token grid {self.grid}, got "
+                             f"{x.shape[1:4]} from input {video.shape[1:4]} "
+                             f"(dataset.num_frames/image_size)")
+        return x
+
     def tokens(self, video: jax.Array) -> jax.Array:
         """`video [B, T, H, W, 3]` → embedded grid `[B, T+1, HW+1, D]` with class tokens."""
-        x = self.embedding(video)
+        x = self.embed(video)
         b, t, h, w, d = x.shape
-        if (t, h, w) != self.grid:
-            raise ValueError(f"VidTr was built for a token grid {self.grid}, got {(t, h, w)} "
-                             f"from input {video.shape[1:4]} (dataset.num_frames/image_size)")
         x = x.reshape(b, t, h * w, d)
         x = jnp.concatenate([jnp.broadcast_to(self.cls[...].astype(x.dtype), (b, t, 1, d)), x], 2)
         x = jnp.concatenate([jnp.broadcast_to(self.cls[...].astype(x.dtype)[:, None],

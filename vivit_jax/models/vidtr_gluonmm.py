@@ -237,11 +237,8 @@ class VidTrGluonmm(vidtr.VidTr):
 
     def tokens(self, video: jax.Array) -> jax.Array:
         """`video [B, T, H, W, 3]` → C-VidTr `[B, 1+T·HW, D]` or VidTr `[B, T+1, HW+1, D]`."""
-        x = self.embedding(video)
+        x = self.embed(video)
         b, t, h, w, d = x.shape
-        if (t, h, w) != self.grid:
-            raise ValueError(f"VidTr was built for a token grid {self.grid}, got {(t, h, w)} "
-                             f"from input {video.shape[1:4]} (dataset.num_frames/image_size)")
         cast = lambda p, shape: jnp.broadcast_to(p[...].astype(x.dtype), shape)
         if self.compact:
             return jnp.concatenate([cast(self.cls, (b, 1, d)), x.reshape(b, t * h * w, d)], 1)
