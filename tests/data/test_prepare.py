@@ -233,3 +233,26 @@ def test_help_and_workers_import_neither_tensorflow_nor_jax(repo):
     r = subprocess.run([sys.executable, "-m", "vivit_jax.data.prepare", "--help"],
                        capture_output=True, text=True, cwd=repo, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("usage: vivit-prepare")
+
+
+def test_disk_full_while_writing_shards_is_one_line(videos, tmp_path, capsys, monkeypatch):
+    class FullDisk:  # TFRecordWriter on a full disk: the write fails.
+        def __init__(self, path):
+            self.path = path
+
+        def write(self, record):
+            raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FullDisk)
+    (tmp_path / "train.csv").write_text("a.mp4,walk\n")
+    out = tmp_path / "out"
+    assert prepare.main(["--annotations", str(tmp_path / "train.csv"), "--video_dir",
+                         str(videos), "--output_dir", str(out), "--workers", "1"]) == 1
+    tmp = out / ".train-00000-of-00001.tmp"
+    err = capsys.readouterr().err  # (Beside tqdm's progress bar, also on stderr.)
+    assert "Traceback" not in err and [ln for ln in err.splitlines() if "vivit-" in ln] == [
+        f"vivit-prepare: error: writing {tmp} failed: {tmp}; No space left"]
+    assert not list(out.glob("train-*"))  # No shard under a final name.

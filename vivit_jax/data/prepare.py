@@ -205,9 +205,10 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
         progress["done"] = {str(k): v for k, v in done.items()}
         _write_json(progress_path, progress)
 
-    for s in [s for s, n in remaining.items() if n == 0]:
-        finish(s)
+    s = None
     try:
+        for s in [s for s, n in remaining.items() if n == 0]:
+            finish(s)
         results = pool.imap(_convert, tasks, chunksize=1) if pool else map(_convert, tasks)
         for s, row, clip, reason in tqdm(results, total=len(tasks), unit="video",
                                          desc=f"{split}", dynamic_ncols=True):
@@ -229,9 +230,15 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             remaining[s] -= 1
             if remaining[s] == 0:
                 finish(s)
+    except tf.errors.OpError as e:  # Disk full, read-only…: one line naming the shard.
+        shard = out_dir / f".{dmvr_format.shard_name(split, s or 0, n_shards)}.tmp"
+        raise OSError(f"writing {shard} failed: {e.message.strip()}") from None
     finally:
         for w in writers.values():
-            w.close()
+            try:
+                w.close()
+            except tf.errors.OpError:
+                pass  # Already reported; the temporary shard is rewritten by the next run.
 
     paths = [out_dir / dmvr_format.shard_name(split, s, n_shards) for s in range(n_shards)]
     dmvr_format._update_counts(out_dir, split, paths, [done[s]["written"] for s in range(n_shards)])
