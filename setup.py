@@ -47,6 +47,7 @@ setup(
             "vivit-predict=vivit_jax.evaluate.predict:main",
             "vivit-rollout=vivit_jax.evaluate.rollout:main",
             "vivit-convert=vivit_jax.convert.convert:main",
+            "vivit-export=vivit_jax.evaluate.export:main",
         ],
     },
 )

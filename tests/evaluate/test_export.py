@@ -1,0 +1,250 @@
+"""`vivit-export`: the SavedModel (loaded by plain TensorFlow in a process without vivit_jax)
+and the deserialized StableHLO give the JAX model's logits; bad input and refusals."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from tests.evaluate.helpers import REPO, SMALL
+from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax import config as config_lib
+from vivit_jax import sharding, train
+from vivit_jax.data import video_ops
+from vivit_jax.data.tf_quiet import tf
+from vivit_jax.evaluate import export, metrics, predict, restore
+
+FAMILIES = ["vivit_tiny", "vivit_fe_tiny", "vivit_fsa_tiny", "vivit_fdp_tiny",
+            "timesformer_divided_tiny", "timesformer_joint_tiny", "timesformer_space_only_tiny",
+            "vidtr_tiny", "vidtr_compact_tiny", "stat_tiny"]
+
+# Runs in a fresh interpreter: plain TensorFlow, no vivit_jax (TF 2.21 itself imports jax).
+LOAD_SAVED_MODEL = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    out, inputs = sys.argv[1], np.load(sys.argv[2])
+    model = tf.saved_model.load(out + "/saved_model")
+    serve = model.signatures["serving_default"]
+    res = {}
+    for k in ("clip1", "clip3"):
+        res[k] = serve(video=tf.constant(inputs[k]))["logits"].numpy()
+    views = model.signatures["views"](video=tf.constant(inputs["views"]))
+    res.update({"view_" + k: v.numpy() for k, v in views.items()})
+    labels = open(model.labels.asset_path.numpy().decode()).read().split("\\n")[:-1]
+    assert "vivit_jax" not in sys.modules, "imported vivit_jax"
+    np.savez(sys.argv[3], labels=np.asarray(labels), **res)
+""")
+
+
+def make_workdir(path, config: str):
+    """helpers.make_workdir, with its width overrides only where the family has them (STAT's
+    model has no `mlp_dim`; its runlocal size is already small)."""
+    cfg = config_lib.load(str(REPO / config), [] if "stat" in config else SMALL)
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
+    state = train.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
+    head = state["params"]["head"]["kernel"]  # Non-zero head: logits depend on the video.
+    state["params"]["head"]["kernel"] = jax.random.normal(jax.random.key(1), head.shape)
+    ck = ckpt_lib.Checkpointer(path, every_steps=1, keep=1)
+    ck.save(1, state, force=True)
+    ck.close()
+    return path
+
+
+def _videos(cfg, views: int):
+    d = cfg.dataset
+    rng = np.random.default_rng(0)
+    shape = (d.num_frames, d.image_size, d.image_size, 3)
+    return {"clip1": rng.integers(0, 256, (1, *shape), dtype=np.uint8),
+            "clip3": rng.integers(0, 256, (3, *shape), dtype=np.uint8),
+            "views": rng.integers(0, 256, (views, *shape), dtype=np.uint8)}
+
+
+def _jax_logits(cfg, model, video_u8):
+    """The pipeline's normalisation (tf, video_ops) then the NNX model, jitted (eager STAT
+    takes 40 s), as vivit-eval runs it."""
+    d = cfg.dataset
+    x = video_ops.normalize(tf.convert_to_tensor(video_u8, tf.float32), d.normalization,
+                            tuple(d.mean), tuple(d.std)).numpy()
+    graphdef, state = nnx.split(model)
+    fwd = jax.jit(lambda s, x: nnx.merge(graphdef, s)(x, train=False)[0])
+    return np.asarray(fwd(state, jnp.asarray(x)), np.float32)
+
+
+def _all_logits(cfg, model, inputs):
+    """Reference logits of every input, in one forward (one compilation)."""
+    keys = ("clip1", "clip3", "views")
+    logits = _jax_logits(cfg, model, np.concatenate([inputs[k] for k in keys]))
+    return dict(zip(keys, np.split(logits, np.cumsum([len(inputs[k]) for k in keys])[:-1])))
+
+
+# Logits of the random-head tiny models reach ±20: float32 round-off of another XLA build
+# (TensorFlow's) is ~1e-5 absolute there, so the tolerance is 1e-5 absolute and relative.
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+# C-VidTr's top-K pooling (`lax.top_k` in vidtr.topk_std_rows) lowers in jax 0.10 to a
+# `chlo.top_k` composite serialized as `vhlo.composite_v2` (StableHLO 1.15), which TF 2.21's
+# XlaCallModule (StableHLO 1.13.7) cannot read; serialized at the older version instead, its
+# batch-polymorphic decomposition has dynamic shapes TF refuses. The StableHLO file works.
+# Fix (models/vidtr.py, not this module): a sort-based top-K (`jnp.argsort(-std)[..., :k]`).
+KNOWN_GAP = "C-VidTr SavedModel: lax.top_k serializes as vhlo.composite_v2, unknown to TF 2.21"
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_export_matches_jax(tmp_path, name):
+    wd = make_workdir(tmp_path / "wd", f"configs/synthetic/{name}.py:runlocal")
+    out = str(tmp_path / "export")
+    meta = export.run(str(wd), out, views="2x3", platforms=("cpu",), log=None)
+    assert meta["views"]["shape"][0] == 6 and meta["input"]["shape"][0] == "batch"
+    cfg, model, _, _ = predict.load(str(wd))
+    inputs = _videos(cfg, 6)
+    exp = jax.export.deserialize(bytearray(open(f"{out}/clips.jax_exported", "rb").read()))
+    params = list(np.load(f"{out}/params.npz").values())
+    ref = _all_logits(cfg, model, inputs)
+    for k in ("clip1", "clip3"):
+        got = np.asarray(exp.call(params, inputs[k])["logits"])
+        np.testing.assert_allclose(got, ref[k], **TOL)
+        assert got.shape == (len(inputs[k]), cfg.dataset.num_classes)
+
+    np.savez(tmp_path / "in.npz", **inputs)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", LOAD_SAVED_MODEL, out, str(tmp_path / "in.npz"),
+                           str(tmp_path / "tf.npz")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    if name == "vidtr_compact_tiny":  # Known gap, see KNOWN_GAP.
+        assert proc.returncode != 0 and "vhlo.composite_v2" in proc.stderr, proc.stderr[-2000:]
+        pytest.xfail(KNOWN_GAP)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tf_out = np.load(tmp_path / "tf.npz")
+
+    for k in ("clip1", "clip3"):
+        np.testing.assert_allclose(tf_out[k], ref[k], **TOL)
+    view_logits = ref["views"]
+    agg = cfg.dataset.test_aggregate
+    scores = metrics.aggregate_views(view_logits[None], agg, cfg.dataset.multi_label)[0]
+    np.testing.assert_allclose(tf_out["view_view_logits"], view_logits, **TOL)
+    np.testing.assert_allclose(tf_out["view_scores"], scores, **TOL)
+    probs = scores if agg == "probs" else metrics.probabilities(scores)
+    np.testing.assert_allclose(tf_out["view_probabilities"], probs, atol=1e-6, rtol=0)
+    views_exp = jax.export.deserialize(bytearray(open(f"{out}/views.jax_exported", "rb").read()))
+    np.testing.assert_allclose(np.asarray(views_exp.call(params, inputs["views"])["scores"]),
+                               scores, **TOL)
+    assert list(tf_out["labels"]) == restore.label_names(cfg, wd)
+
+
+@pytest.mark.parametrize("aggregate", ["logits", "probs"])
+def test_views_function_aggregates_like_vivit_eval(tmp_path, aggregate):
+    """Both protocols of `metrics.aggregate_views`, inside the exported function."""
+    wd = make_workdir(tmp_path / "wd", "configs/synthetic/vivit_tiny.py:runlocal")
+    cfg, model, _, _ = predict.load(str(wd))
+    cfg.unlock()
+    cfg.dataset.test_aggregate = aggregate
+    params, _, views_fn = export.serving_functions(cfg, model)
+    views = _videos(cfg, 4)["views"]
+    got = jax.jit(views_fn)(params, views)
+    view_logits = _jax_logits(cfg, model, views)
+    want = metrics.aggregate_views(view_logits[None], aggregate)[0]
+    np.testing.assert_allclose(np.asarray(got["scores"]), want, atol=1e-5)
+    assert abs(float(got["probabilities"].sum()) - 1.0) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("export")
+    wd = make_workdir(tmp / "wd", "configs/synthetic/vivit_tiny.py:runlocal")
+    export.run(str(wd), str(tmp / "out"), views="1x3", platforms=("cpu",), log=None)
+    return wd, str(tmp / "out")
+
+
+BAD = [("frames", (1, 4, 32, 32, 3), np.uint8), ("size", (1, 8, 16, 16, 3), np.uint8),
+       ("dtype", (1, 8, 32, 32, 3), np.float32)]
+
+
+@pytest.mark.parametrize("what,shape,dtype", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_a_clear_error(exported, what, shape, dtype):
+    _, out = exported
+    model = tf.saved_model.load(f"{out}/saved_model")
+    with pytest.raises(tf.errors.InvalidArgumentError) as e:
+        model.signatures["serving_default"](video=tf.zeros(shape, dtype))
+    msg = str(e.value)
+    assert ("expected shape [?,8,32,32,3]" if what != "dtype" else "expected to be a uint8") in msg
+    expected = r"TensorSpec\(shape=\(None, 8, 32, 32, 3\), dtype=tf.uint8"
+    with pytest.raises(TypeError, match=expected):
+        model.clips(tf.zeros(shape, dtype))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected shape \[3,8,32,32,3\]"):
+        model.signatures["views"](video=tf.zeros((2, 8, 32, 32, 3), tf.uint8))
+    exp = jax.export.deserialize(bytearray(open(f"{out}/clips.jax_exported", "rb").read()))
+    params = list(np.load(f"{out}/params.npz").values())
+    with pytest.raises(ValueError, match=r"expected (\(b, 8, 32, 32, 3\)|uint8)"):
+        exp.call(params, np.zeros(shape, dtype))
+
+
+def test_artifacts_and_metadata(exported):
+    wd, out = exported
+    meta = json.load(open(f"{out}/export.json"))
+    assert meta["input"] == {"dtype": "uint8", "shape": ["batch", 8, 32, 32, 3],
+                             "normalization": "minus_one_to_one", "mean": [0.485, 0.456, 0.406],
+                             "std": [0.229, 0.224, 0.225]}
+    assert meta["views"] == {"views": "1x3", "shape": [3, 8, 32, 32, 3], "aggregate": "logits"}
+    labels = open(f"{out}/labels.txt").read().splitlines()
+    assert labels == open(f"{out}/saved_model/assets/labels.txt").read().splitlines()
+    assert len(labels) == meta["num_classes"] == 8
+
+
+def _cli(args, capsys):
+    rc = export.main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return rc, err
+
+
+def test_cli_refusals_write_nothing(tmp_path, exported, capsys):
+    wd, out = exported
+    before = sorted(os.listdir(out))
+    cases = [
+        (["--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "o1")], "nope"),
+        (["--checkpoint", str(wd), "--out", out], "already holds an export"),
+        (["--checkpoint", str(wd), "--out", str(wd / "config.json" / "sub")],
+         "config.json is not a writable directory"),
+        (["--checkpoint", str(wd), "--out", str(tmp_path / "o2"), "--format", "onnx"],
+         "--format onnx"),
+        (["--checkpoint", str(wd), "--out", str(tmp_path / "o3"), "--views", "2x2"],
+         "spatial crops must be 1 or 3"),
+    ]
+    for args, culprit in cases:
+        rc, err = _cli(args, capsys)
+        assert rc == 1 and len(err) == 1, err
+        assert err[0].startswith("vivit-export: error:") and culprit in err[0], err
+    assert sorted(os.listdir(out)) == before
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 4))
+
+
+def test_cli_exports_saved_model_only(tmp_path, exported, capsys):
+    wd, _ = exported
+    rc = export.main(["--checkpoint", str(wd / "checkpoints" / "1"), "--out",
+                      str(tmp_path / "o"), "--format", "saved_model", "--views", "none",
+                      "--platforms", "cpu"])
+    assert rc == 0
+    assert sorted(os.listdir(tmp_path / "o")) == ["export.json", "labels.txt", "saved_model"]
+    model = tf.saved_model.load(str(tmp_path / "o" / "saved_model"))
+    assert list(model.signatures) == ["serving_default"]
+
+
+def test_help_is_fast():
+    """--help parses before anything heavy is imported (no jax, no TensorFlow)."""
+    code = ("import sys\nfrom vivit_jax.evaluate import export\n"
+            "try:\n    export.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('heavy:', [m for m in ('jax', 'tensorflow') if m in sys.modules])")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert proc.returncode == 0 and "--checkpoint" in proc.stdout, proc.stderr
+    assert "heavy: []" in proc.stdout
+    assert time.perf_counter() - t0 < 5
