@@ -90,14 +90,6 @@ def _all_logits(cfg, model, inputs):
 # (TensorFlow's) is ~1e-5 absolute there, so the tolerance is 1e-5 absolute and relative.
 TOL = dict(atol=1e-5, rtol=1e-5)
 
-# C-VidTr's top-K pooling (`lax.top_k` in vidtr.topk_std_rows) lowers in jax 0.10 to a
-# `chlo.top_k` composite serialized as `vhlo.composite_v2` (StableHLO 1.15), which TF 2.21's
-# XlaCallModule (StableHLO 1.13.7) cannot read; serialized at the older version instead, its
-# batch-polymorphic decomposition has dynamic shapes TF refuses. The StableHLO file works.
-# Fix (models/vidtr.py, not this module): a sort-based top-K (`jnp.argsort(-std)[..., :k]`).
-KNOWN_GAP = "C-VidTr SavedModel: lax.top_k serializes as vhlo.composite_v2, unknown to TF 2.21"
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_export_matches_jax(tmp_path, name):
     wd = make_workdir(tmp_path / "wd", f"configs/synthetic/{name}.py:runlocal")
@@ -119,9 +111,6 @@ def test_export_matches_jax(tmp_path, name):
     proc = subprocess.run([sys.executable, "-c", LOAD_SAVED_MODEL, out, str(tmp_path / "in.npz"),
                            str(tmp_path / "tf.npz")], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
-    if name == "vidtr_compact_tiny":  # Known gap, see KNOWN_GAP.
-        assert proc.returncode != 0 and "vhlo.composite_v2" in proc.stderr, proc.stderr[-2000:]
-        pytest.xfail(KNOWN_GAP)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tf_out = np.load(tmp_path / "tf.npz")
 

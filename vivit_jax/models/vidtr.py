@@ -112,6 +112,13 @@ def pool_windows(num_frames: int, drop: int) -> tuple[int, int]:
     return num_frames - (n_out - 1) * stride, stride
 
 
+def top_indices(x: jax.Array, k: int) -> jax.Array:
+    """Indices of the `k` largest entries of the last axis, largest first, ties to the lower
+    index (as `lax.top_k`). A stable sort rather than `lax.top_k`, whose jax 0.10 lowering
+    (a `chlo.top_k` composite) TensorFlow 2.21 cannot load: vivit-export's SavedModel."""
+    return jnp.argsort(-x, axis=-1, stable=True)[..., :k]
+
+
 def topk_std_rows(weights: jax.Array, keep: int) -> jax.Array:
     """Rows to keep of temporal attention `[..., H, T+1, T+1]` (row/col 0 = CLS): `[..., keep+1]`.
 
@@ -119,7 +126,7 @@ def topk_std_rows(weights: jax.Array, keep: int) -> jax.Array:
     deviation over the keys (averaged over heads), in temporal order (VidTr Eq. 5).
     """
     std = weights[..., 1:, :].astype(jnp.float32).std(axis=-1).mean(axis=-2)  # [..., T]
-    _, top = jax.lax.top_k(std, keep)
+    top = top_indices(std, keep)
     top = jnp.sort(top, axis=-1) + 1
     return jnp.concatenate([jnp.zeros(top.shape[:-1] + (1,), top.dtype), top], axis=-1)
 

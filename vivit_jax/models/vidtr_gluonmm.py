@@ -78,7 +78,7 @@ def topk_std_rows_per_head(weights: jax.Array, keep: int) -> jax.Array:
     the rows with the largest std over the keys, in temporal order (gluonmm
     `ScaledDotProductAttentionPoolVariableKSTD`; its unbiased std ranks the same)."""
     std = weights.astype(jnp.float32).std(axis=-1)
-    return jnp.sort(jax.lax.top_k(std, keep)[1], axis=-1)
+    return jnp.sort(vidtr.top_indices(std, keep), axis=-1)
 
 
 class GluonmmBlock(vidtr.VidTrBlock):
