@@ -46,3 +46,19 @@ def writable_file(path, what: str = "output file") -> None:
         raise UnwritableOutput(f"{what} {path!r} is a directory")
     parent = os.path.dirname(path) or "."
     writable_dir(parent, f"{what} {path!r}: its directory")
+
+
+def creatable_dir(path, what: str = "output directory") -> None:
+    """Checks, without creating anything, that `path` exists as a writable directory or could
+    be created (its nearest existing ancestor is a writable directory). Remote paths are
+    not probed: object stores have no permissions to read ahead; their write reports."""
+    path = str(path)
+    if _remote(path):
+        return
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UnwritableOutput(f"{what} {path!r}: {parent!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UnwritableOutput(f"{what} {path!r}: {parent!r} is not writable")

@@ -254,22 +254,14 @@ def _join(*parts: str) -> str:
 
 def check_out_dir(out: str) -> None:
     """Refuses an output that holds a run (config.json or checkpoints/) or cannot be written;
-    writes nothing (a probe file is created and removed in a fresh directory only)."""
+    creates nothing."""
+    from vivit_jax import outputs
     from vivit_jax.data.tf_quiet import tf
-    gfile = tf.io.gfile
     for name in ("config.json", "checkpoints"):
-        if gfile.exists(_join(out, name)):
+        if tf.io.gfile.exists(_join(out, name)):
             raise FileExistsError(f"{_join(out, name)!r} already exists; choose another --out "
                                   f"(nothing was overwritten)")
-    if _is_remote(out):
-        return  # Object stores have no permissions to probe; the write reports its own error.
-    parent = out
-    while not os.path.exists(parent):
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.path.isdir(parent):
-        raise NotADirectoryError(f"--out {out!r}: {parent!r} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--out {out!r}: {parent!r} is not writable")
+    outputs.creatable_dir(out, "--out")
 
 
 def write_workdir(out: str, cfg, params: dict, record: dict,
