@@ -64,6 +64,11 @@ def default_data_config() -> ml_collections.ConfigDict:
             # every global batch: batches identical for any process count; small data).
             process_split="files",
             shuffle_buffer=1024,
+            # Keep this process's training videos decoded in memory after the first epoch
+            # (uint8 frames; every epoch then a full shuffle of them instead of file
+            # order + `shuffle_buffer`): no JPEG decode after epoch 1. For small datasets
+            # only — it holds videos × frames × H × W × 3 bytes (synthetic_motion: 295 MB).
+            cache_decoded=False,
             prefetch=2,  # Batches prefetched by tf.data.
             # Generation parameters of synthetic_motion (part of its cache directory name).
             synthetic=ml_collections.ConfigDict(

@@ -186,11 +186,22 @@ def _label(ex: dict, cfg) -> tf.Tensor:
     return tf.cast(labels[0], tf.int32)
 
 
+def _decoded(ex: dict) -> dict:
+    """`ex` with every frame decoded (uint8 [n, H, W, 3]): what `dataset.cache_decoded` keeps."""
+    frames = tf.map_fn(lambda x: tf.io.decode_image(x, channels=3, expand_animations=False),
+                       ex["frames"], fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+    return {**ex, "frames": frames}
+
+
 def _train_example(ex: dict, cfg, seed: tf.Tensor, train_fn) -> dict[str, tf.Tensor]:
     seeds = tf.random.experimental.stateless_split(seed, 2)
     n = tf.shape(ex["frames"])[0]
     idx = video_ops.train_indices(n, cfg.sampling, cfg.num_frames, cfg.stride, seeds[0])
-    video = train_fn(decode_frames(ex["frames"], idx), seeds[1])
+    if ex["frames"].dtype == tf.uint8:  # Already decoded (`dataset.cache_decoded`).
+        frames = tf.cast(tf.gather(ex["frames"], idx), tf.float32)
+    else:
+        frames = decode_frames(ex["frames"], idx)
+    video = train_fn(frames, seeds[1])
     return {"video": video, "label": _label(ex, cfg)}
 
 
@@ -284,13 +295,26 @@ def train_iterator(
             return base.shuffle(cfg.shuffle_buffer, seed=shuffle_seed[1])
     else:
         data_dir = resolve_data_dir(cfg)
-        dmvr_format.shard_counts(data_dir, cfg.train_split, cfg.on_corrupt)  # Finds bad shards.
+        # Finds bad shards (and sizes the full shuffle of `dataset.cache_decoded`).
+        counts = dmvr_format.shard_counts(data_dir, cfg.train_split, cfg.on_corrupt)
         files, shard_records = _records(
             dmvr_format.list_shards(data_dir, cfg.train_split), process_index, process_count
         )
 
+        if cfg.cache_decoded:
+            # Every video of this process decoded once, in file order, kept in memory; each
+            # epoch is then a full shuffle of them (seeded by the epoch: resumable).
+            cached = sources.dmvr_records(files, cfg.on_corrupt)
+            if shard_records:
+                cached = cached.shard(process_count, process_index)
+            cached = cached.map(sources.parse_dmvr).map(
+                _decoded, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+            size = sum(counts.values())
+
         def epoch(e: tf.Tensor) -> tf.data.Dataset:
             file_seed = tf.random.experimental.stateless_fold_in(base_seed, e)  # [2] int64
+            if cfg.cache_decoded:
+                return cached.shuffle(size, seed=file_seed[1], reshuffle_each_iteration=False)
             ds = tf.data.Dataset.from_tensor_slices(files)
             ds = ds.shuffle(len(files), seed=file_seed[0])
             ds = ds.interleave(
