@@ -119,7 +119,9 @@ def timesformer_kinetics400(model: dict[str, Any], *, num_frames: int, stride: i
                             **dataset: Any) -> ml_collections.ConfigDict:
     """TimeSformer's K400 fine-tuning recipe (VidTr's configs reuse it): 15 epochs of
     `timesformer_sgd`, `test_clips` × 3 crops, softmax averaged over views (their test
-    code); `dataset`: the normalisation fields."""
+    code); `dataset`: the normalisation fields. VidTr's "fast VidTr" evaluation instead
+    samples the N frames uniformly over the video with one centre crop:
+    `--config.dataset.sampling=tsn --config.dataset.test_clips=1 --config.dataset.test_crops=1`."""
     dataset.setdefault("test_aggregate", "probs")  # Their test code averages the softmax.
     return kinetics400(model, num_frames=num_frames, stride=stride, test_clips=test_clips,
                        test_crops=3, epochs=15, optim=timesformer_sgd(nesterov=nesterov),

@@ -1,24 +1,18 @@
-r"""STAT (Li et al., AAAI 2022) on Kinetics-400 at 224², trained from scratch; T = 16/32/64.
+r"""STAT-B (Li et al., AAAI 2022), T = 16 / 32 / 64 frames × 224², Kinetics-400, from scratch.
 
-The argument picks the clip length (default 16); t_o follows the paper (3/5/7, Table 2):
+The argument picks T (default 16; t_o 3 / 5 / 7 as the paper's Table 2); frames are TSN-sampled
+(one per segment). Reproduces Table 6 (K400 val, from scratch): T=16 78.6 % top-1 (5×1 views,
+296 GFLOPs), T=32 80.4 % (5×1, 601), T=64 81.3 % (3×3, 2172); the paper's GFLOPs are
+multiply-adds summed over the views (T=16: 59.1 GMACs per view, Table 1). Optimiser:
+`recipes.stat_adamw` (DeiT's AdamW, which the paper cites) on `recipes.epoch_schedule`.
 
   vivit-train --config configs/kinetics400/stat_b_k400.py:16 \
       --config.dataset.data_dir=/path/to/k400_dmvr --workdir workdirs/stat_b_16_k400
 
-Reproduces (Table 6, K400 val, from scratch): T=16 78.6 % top-1 (5×1 views, 296 GFLOPs),
-T=32 80.4 % (5×1 views, 601 GFLOPs), T=64 81.3 % (3×3 views, 2172 GFLOPs). The paper's
-"GFLOPs" are multiply-adds summed over views; per view T=16 is 59.1 GMACs (Table 1).
-
-Eval protocol (paper, "Implementation Details"): K400 5 temporal clips × 1 crop for T = 16,
-32 and 3 clips × 3 crops for T = 64 (`dataset.test_clips`, `dataset.test_crops`).
-
-Recipe: TSN sampling — one random frame from each of T segments (paper); short side 256,
-random 224² crop, flip. AdamW as DeiT (Touvron et al. 2021), which the paper cites; its
-appendix with epochs and batch is not available, so they follow MViT-B's K400 from-scratch
-recipe the paper follows for augmentation (Fan et al. 2021): 200 epochs, batch 512, lr
-1.6e-3 with 30 warmup epochs, cosine, weight decay 0.05, drop path 0.2, label smoothing 0.1,
-mixup 0.8 / cutmix 1.0. Not expressible as config keys yet: MViT's RandAugment and scale
-jitter.
+Departures: the paper's appendix with epochs and batch is not available, so the schedule follows
+MViT-B's K400 from-scratch recipe (Fan et al. 2021), whose augmentation the paper follows: 200
+epochs, batch 512, 30 warmup epochs, drop path 0.2, label smoothing 0.1, mixup 0.8 / cutmix 1.0.
+MViT's RandAugment and scale jitter are not config keys yet.
 """
 import ml_collections
 

@@ -1,43 +1,20 @@
-r"""TimeSformer-B/16, divided space-time attention, 8 frames × 224² (stride 32), Kinetics-400.
+r"""TimeSformer-B/16, divided space-time attention, 8 frames × 224² at stride 32, Kinetics-400.
 
-Each block: temporal attention over the 8 frames at every patch position (patch tokens
-only, zero-initialised `temporal_fc`), spatial attention per frame over CLS ⊕ 196 patches
-(frame CLS outputs averaged), MLP (Section 3, Figure 1).
-
-Reproduces: TimeSformer (Bertasius et al. 2021) Table 1, Divided space-time: 78.0 % top-1
-on K400, 121.4 M parameters, ImageNet-21K ViT-B/16 initialisation.
-The paper's inference cost, 0.59 TFLOPs, is 3 views × 196 GMACs.
-
-Eval protocol (paper): 1 temporal clip × 3 spatial crops (short side 224 in the paper; 256 here
-then 224² crops), scores averaged (`dataset.test_clips=1`, `dataset.test_crops=3`). The trainer's
-periodic validation is single-view.
-
-Data: Kinetics-400 as DMVR shards (`vivit-prepare`, short side 256) in a directory you pass as
-`dataset.data_dir`; it is empty here on purpose and must be set:
-
-  vivit-train --config configs/kinetics400/timesformer_b16_divided_8x32x1_k400.py \
-      --config.dataset.data_dir=/path/to/k400_dmvr \
-      --workdir workdirs/timesformer_b16_divided_8x32x1_k400
-
-Cost per view, from
-`vivit-profile --config configs/kinetics400/timesformer_b16_divided_8x32x1_k400.py`:
-198.14 GMACs, 121,566,352 parameters (the paper's figures: "Reproduces" above).
-
-Recipe (official TimeSformer `TimeSformer_divShareST_8x32_224.yaml`): 8 frames at stride 32,
-random 224² crop and flip, mean 0.45 / std 0.225 normalisation, SGD (Nesterov) momentum 0.9,
-lr 0.005, weight decay 1e-4, 15 epochs with the lr divided by 10 after epochs 11 and 14, batch
-64, drop path 0.1. The official short-side scale jitter 256-320 is not a config key yet (fixed
-256 here).
-
-The paper starts from an ImageNet-21K ViT-B/16; from scratch the model lands well below the
-paper. Convert one and train from it (README: "Fine-tune on your own videos from a ViT
-checkpoint"):
+Reproduces TimeSformer (Bertasius et al. 2021) Table 1, divided space-time: 78.0 % top-1,
+121.4 M parameters, 0.59 TFLOPs (3 views × 196 GMACs), from an ImageNet-21K ViT-B/16. Recipe:
+`recipes.timesformer_kinetics400`, as the official `TimeSformer_divShareST_8x32_224.yaml`.
 
   vivit-convert --vit ViT-B_16.npz --out ckpt/timesformer_b16_divided_8x32x1_k400_init \
       --config configs/kinetics400/timesformer_b16_divided_8x32x1_k400.py
-  vivit-train ... --config.init_from.checkpoint=ckpt/timesformer_b16_divided_8x32x1_k400_init
-`model.zero_init_temporal` stays True (official, right for a ViT start); set it False
-to train from scratch (see configs/synthetic/timesformer_divided_tiny.py).
+  vivit-train --config configs/kinetics400/timesformer_b16_divided_8x32x1_k400.py \
+      --config.init_from.checkpoint=ckpt/timesformer_b16_divided_8x32x1_k400_init \
+      --config.dataset.data_dir=/path/to/k400_dmvr \
+      --workdir workdirs/timesformer_b16_divided_8x32x1_k400
+
+Departures: the official short-side scale jitter 256-320 is not a config key yet (fixed 256),
+and test crops are taken at short side 256, not the paper's 224. `model.zero_init_temporal`
+stays True (official, right for a ViT start); set it False to train from scratch
+(configs/synthetic/timesformer_divided_tiny.py does).
 """
 from vivit_jax import recipes
 

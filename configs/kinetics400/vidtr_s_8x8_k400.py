@@ -1,43 +1,22 @@
-r"""VidTr-S, 8 frames × 224² (stride 8), Kinetics-400.
+r"""VidTr-S, 8 frames × 224² at stride 8, Kinetics-400 (the paper-text reading).
 
-Separable attention over the (T+1) × (14·14+1) token grid: temporal attention at every
-spatial position, then spatial attention in every temporal row (values = the temporal
-output), one shared q/k/v (Section 3.2); the corner class token is classified.
+Reproduces the official VidTr README (Li et al. 2021): VidTr-S 8×8 77.7 % top-1 (10×3 views; its
+89 GFLOPs per view are a partial count, vivit_jax/models/vidtr_gluonmm.py). Recipe:
+`recipes.timesformer_kinetics400`. Departures: 12 heads (ViT-B's; the paper text says 8, the
+heads only split the same projections); the paper gives no optimiser settings, so these are
+TimeSformer's fine-tuning recipe: check them against the official VidTr code before a
+reproduction run.
 
-Reproduces: the official VidTr README (Li et al. 2021, K400): VidTr-S 8×8: 77.7 %
-top-1, 89 GFLOPs per view, ImageNet-21K ViT-B/16 initialisation.
-
-Eval protocol (paper): 10 temporal clips × 3 spatial crops, scores averaged
-(`dataset.test_clips=10`, `dataset.test_crops=3`). The paper's "fast VidTr" instead samples N
-frames uniformly (`dataset.sampling='tsn'`) with one centre crop. The trainer's periodic
-validation is single-view.
-
-Data: Kinetics-400 as DMVR shards (`vivit-prepare`, short side 256) in a directory you pass as
-`dataset.data_dir`; it is empty here on purpose and must be set:
-
-  vivit-train --config configs/kinetics400/vidtr_s_8x8_k400.py \
-      --config.dataset.data_dir=/path/to/k400_dmvr \
-      --workdir workdirs/vidtr_s_8x8_k400
-
-Cost per view, from
-`vivit-profile --config configs/kinetics400/vidtr_s_8x8_k400.py`:
-160.74 GMACs, 86,113,168 parameters (the README's GFLOPs figure is
-not a full count of this or the official model: vivit_jax/models/vidtr_gluonmm.py explains it).
-The paper-text reading; the official code's is `vidtr_s_8x8_gluonmm_k400.py`.
-
-Model: ViT-B width (12 layers, 768, MLP 3072); 12 heads (ViT-B's; the paper text says 8, the
-heads only split the same projections). Recipe: the shared paper text gives no optimiser
-settings; these follow the TimeSformer fine-tuning recipe (SGD momentum 0.9, lr 0.005, weight
-decay 1e-4, 15 epochs, lr / 10 after epochs 11 and 14, batch 64) — check against the official
-VidTr code before a reproduction run.
-
-The paper starts from an ImageNet-21K ViT-B/16; from scratch the model lands well below the
-paper. Convert one and train from it (README: "Fine-tune on your own videos from a ViT
-checkpoint"):
+From a converted ImageNet-21K ViT-B/16, as the paper:
 
   vivit-convert --vit ViT-B_16.npz --out ckpt/vidtr_s_8x8_k400_init \
       --config configs/kinetics400/vidtr_s_8x8_k400.py
-  vivit-train ... --config.init_from.checkpoint=ckpt/vidtr_s_8x8_k400_init
+  vivit-train --config configs/kinetics400/vidtr_s_8x8_k400.py \
+      --config.init_from.checkpoint=ckpt/vidtr_s_8x8_k400_init \
+      --config.dataset.data_dir=/path/to/k400_dmvr --workdir workdirs/vidtr_s_8x8_k400
+
+Separable attention (Section 3.2) as the paper text describes it; the official code's reading is
+vidtr_s_8x8_gluonmm_k400.py.
 """
 from vivit_jax import recipes
 

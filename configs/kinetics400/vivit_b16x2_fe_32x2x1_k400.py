@@ -1,42 +1,20 @@
-r"""ViViT-B/16x2 Model 2 (factorised encoder, 4 temporal layers), 32×224², K400.
+r"""ViViT-B/16x2 Model 2 (factorised encoder, 4 temporal layers), 32 × 224² at stride 2, K400.
 
-A 12-layer spatial ViT-B per temporal index (per-frame CLS), then a 4-layer temporal encoder
-over the 16 frame CLS tokens ⊕ a temporal CLS (Section 3.3, Model 2), as Scenic's released
-recipe. Table 2's counts imply 2 temporal layers: see vivit_b16x2_fe2_32x2x1_k400.py.
+Reproduces Scenic's released ViViT-B/16x2 FE checkpoint: 78.4 % top-1 (4×3 views), with Scenic's
+`vivit_base_factorised_encoder.py` recipe: `recipes.vivit_kinetics400`. Departure: Scenic's DMVR
+colour augmentation is approximated by `color_jitter(0.4, 0.8)` (no colour drop).
 
-Reproduces: Scenic's released ViViT-B/16x2 FE checkpoint: 78.4% top-1 (4×3 views). Table 2's
-78.8% was measured with its own (2-layer) model.
-
-Eval protocol (paper): 4 temporal clips × 3 spatial crops (`dataset.test_clips` ×
-`dataset.test_crops`), raw logits averaged over the views as Scenic does; the trainer's own
-evaluation is single-view (one centred clip, centre crop) and reads lower. Multi-view, after
-training:
-
-  vivit-eval --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py \
-      --workdir workdirs/vivit_b16x2_fe_32x2x1_k400 --config.dataset.data_dir=/path/to/k400_dmvr
-
-Data: Kinetics-400 as DMVR shards (`vivit-prepare`, short side 256) in a directory you pass as
-`dataset.data_dir`; it is empty here on purpose and must be set:
-
-  vivit-train --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py \
-      --config.dataset.data_dir=/path/to/k400_dmvr --workdir workdirs/vivit_b16x2_fe_32x2x1_k400
-
-Cost per view: `vivit-profile --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py` →
-284.41 GMACs, 115,062,928 parameters.
-
-Recipe (Scenic's `vivit_base_factorised_encoder.py`): 32 frames at stride 2, short side 256
-scale-jittered by 0.9-1.33, random 224² crop, flip, colour augmentation (Scenic's DMVR colour
-ops; approximated here by `color_jitter(0.4, 0.8)`, no colour drop), SGD momentum 0.9 with
-cosine decay after 2.5 epochs of linear warmup, batch 64, 30 epochs, gradient clipping at norm
-1, no weight decay.
-
-Scenic starts from an ImageNet-21k ViT-B/16 (tubelet kernel by central-frame init, position
-embeddings tiled over time); from scratch the model lands far below the paper. Convert one and
-train from it (README: "Fine-tune on your own videos from a ViT checkpoint"):
+From an ImageNet-21k ViT-B/16 (Scenic's start):
 
   vivit-convert --vit ViT-B_16.npz --out ckpt/vivit_b16x2_fe_32x2x1_k400_init \
       --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py
-  vivit-train ... --config.init_from.checkpoint=ckpt/vivit_b16x2_fe_32x2x1_k400_init
+  vivit-train --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py \
+      --config.init_from.checkpoint=ckpt/vivit_b16x2_fe_32x2x1_k400_init \
+      --config.dataset.data_dir=/path/to/k400_dmvr --workdir workdirs/vivit_b16x2_fe_32x2x1_k400
+
+A 12-layer spatial ViT-B per temporal index, then 4 temporal layers over the 16 frame CLS
+tokens, as Scenic's release; Table 2's 78.8 % is the 2-layer model of
+vivit_b16x2_fe2_32x2x1_k400.py.
 """
 from vivit_jax import recipes
 

@@ -1,18 +1,15 @@
-r"""STAT (Li et al., AAAI 2022) on Something-Something v2 at 224², from scratch; T = 16/32/64.
+r"""STAT-B (Li et al., AAAI 2022), T = 16 / 32 / 64 frames × 224², Something-Something v2.
 
-The argument picks the clip length (default 16); t_o follows the paper (3/5/7, Table 2):
+The argument picks T (default 16; t_o 3 / 5 / 7, Table 2). Reproduces Table 7 (SSv2 val,
+pre-trained on K400, 1×3 views): T=16 65.1 % top-1 (178 GFLOPs over the views), T=32 67.3 %
+(361), T=64 67.6 % (724). Recipe: that of configs/kinetics400/stat_b_k400.py
+(`recipes.stat_adamw`, MViT's settings where the paper's appendix is unavailable) with MViT-B's
+SSv2 schedule (100 epochs, batch 512, 10 warmup epochs) and no flips. Start from the K400 run of
+the same T:
 
   vivit-train --config configs/ssv2/stat_b_ssv2.py:16 \
+      --config.init_from.checkpoint=workdirs/stat_b_16_k400 \
       --config.dataset.data_dir=/path/to/ssv2_dmvr --workdir workdirs/stat_b_16_ssv2
-
-Reproduces (Table 7, SSv2 val, pre-trained on K400): T=16 65.1 % top-1 (178 GFLOPs over
-1×3 views), T=32 67.3 % (361), T=64 67.6 % (724). Start from the K400 run's checkpoint.
-
-Eval protocol (paper): 1 temporal clip × 3 spatial crops for every T.
-
-Recipe: as configs/kinetics400/stat_b_k400.py (TSN sampling, AdamW/DeiT, MViT's settings
-where the paper's appendix is unavailable) but **no flip** (SSv2 has left/right classes) and
-MViT-B's SSv2 schedule: 100 epochs, lr 1.6e-3 at batch 512 with 10 warmup epochs.
 """
 import ml_collections
 

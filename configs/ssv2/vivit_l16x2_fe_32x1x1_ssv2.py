@@ -1,34 +1,18 @@
-r"""ViViT-L/16x2 Model 2 (factorised encoder), 32×256², Something-Something v2.
+r"""ViViT-L/16x2 Model 2 (factorised encoder, 4 temporal layers), 32 × 256² at stride 1, SSv2.
 
-The paper uses the factorised encoder on the smaller datasets (Section 4.3): a 24-layer spatial
-ViT-L per temporal index, then a 4-layer temporal encoder.
+The paper uses the factorised encoder on the smaller datasets (Section 4.3). Reproduces ViViT
+Table 6 (Something-Something v2): 65.4 % top-1, 89.8 % top-5 (quoted again in STAT's Table 7).
+Recipe: Scenic's `something_something_v2/vivit_large_factorised_encoder.py`, written with
+`recipes.dmvr_video`, `recipes.scenic_sgd` and `recipes.epoch_schedule`. Scenic starts from a
+Kinetics-trained checkpoint or an ImageNet-21k ViT-L/16 (below):
 
-Reproduces: ViViT paper Table 6 (SSv2): ViViT-L/16x2 FE 65.4% top-1, 89.8% top-5 (quoted again
-in STAT's Table 7).
-
-Eval protocol (paper): 4 temporal clips × 3 spatial crops (`dataset.test_clips` ×
-`dataset.test_crops`), raw logits averaged as Scenic does; the trainer's own evaluation is
-single-view. Multi-view, after training:
-
-  vivit-eval --config configs/ssv2/vivit_l16x2_fe_32x1x1_ssv2.py \
-      --workdir workdirs/vivit_l16x2_fe_32x1x1_ssv2 --config.dataset.data_dir=/path/to/ssv2_dmvr
-
-Data: Something-Something v2 as DMVR shards (`vivit-prepare`) in a directory you pass as
-`dataset.data_dir`; it is empty here on purpose and must be set:
-
+  vivit-convert --vit ViT-L_16.npz --out ckpt/vivit_l16x2_fe_32x1x1_ssv2_init \
+      --config configs/ssv2/vivit_l16x2_fe_32x1x1_ssv2.py
   vivit-train --config configs/ssv2/vivit_l16x2_fe_32x1x1_ssv2.py \
+      --config.init_from.checkpoint=ckpt/vivit_l16x2_fe_32x1x1_ssv2_init \
       --config.dataset.data_dir=/path/to/ssv2_dmvr --workdir workdirs/vivit_l16x2_fe_32x1x1_ssv2
 
-Cost per view: `vivit-profile --config configs/ssv2/vivit_l16x2_fe_32x1x1_ssv2.py` → 1304.93
-GMACs, 354,733,230 parameters.
-
-Recipe (Scenic's `something_something_v2/vivit_large_factorised_encoder.py`): 32 frames at
-stride 1, short side 288, random 256² crop, **no flip** (SSv2 has left/right classes such as
-"pushing something from left to right"), scale jitter 0.9-1.33, RandAugment (2 layers; Scenic's
-magnitude 20 is on another scale, here the maximum 10), Mixup alpha 0.3, stochastic depth 0.3,
-label smoothing 0.3, SGD momentum 0.9, lr 0.4 with cosine decay after 2.5 epochs of warmup,
-batch 64, 35 epochs. Scenic starts from a Kinetics-trained (or ImageNet-21k) checkpoint:
-`--config.init_from.checkpoint=...` (README: "Fine-tune on your own videos from a ViT checkpoint").
+Departure: RandAugment's magnitude is the maximum, 10 (Scenic's 20 is on another scale).
 """
 import ml_collections
 

@@ -1,27 +1,18 @@
-r"""Tiny TimeSformer (joint_space_time attention) on the embedded synthetic_motion set.
+r"""Tiny TimeSformer (joint space-time attention), 8 frames × 32² at stride 2, synthetic_motion.
 
-2-frame tubelets 2×8×8 on 8 frames of 32² → 4 temporal indices × 4×4 patches + CLS; hidden
-96, 4 layers; max-pool readout over the final patch tokens; 6000 steps.
-synthetic_motion classes are only visible through motion (BENCHMARKS.md).
+TimeSformer's joint scheme scaled down: 2×8×8 tubelets on 8 frames of 32² → 4 temporal
+indices × 4×4 patches + CLS under one attention; hidden 96, 4 layers, 6000 steps of
+`recipes.synthetic_tiny`. Target: ≥ 95 % validation top-1 (BENCHMARKS.md).
 
-Two departures from the paper, both for this tiny CPU run only (the Kinetics config keeps
-the paper's frame patches and CLS readout), the same as configs/synthetic/vidtr_tiny.py:
-2-frame tubelets instead of frame patches, and `classifier='gmp'`. Measured on 2 AMD EPYC
-cores shared with 2-3 other runs:
-
-- this config (2026-12-02): validation top1 98.0 % (84.0 % at step 1000, 93.0 % at 3000,
-  97.5 % at 4000), test 98.5 %, 2778 s in the trainer; rotate_cw / rotate_ccw 96 / 90 %,
-  shrink 98 %, the rest 100 %.
-- the paper's frame patches and CLS, 3000 steps (2026-12-01): validation 42.25 % (31.0 % at
-  step 1000), test 39.0 %, 3355 s. It learned grow / shrink (100 / 98 %) and no other pair
-  (18-32 % per class): one attention over all 129 frame-patch tokens from scratch had not
-  found the translations' axis by step 3000.
+Train it, or smoke-test a shrunk copy with `:runlocal`:
 
   vivit-train --config configs/synthetic/timesformer_joint_tiny.py --workdir workdirs/tsf_joint
-
-`runlocal` shrinks it further for smoke tests:
-
   vivit-train --config configs/synthetic/timesformer_joint_tiny.py:runlocal --workdir /tmp/tsf
+
+Departures, for this tiny CPU run only (the Kinetics config keeps the paper's frame patches and
+CLS readout): 2-frame tubelets instead of frame patches and the max-pool readout
+`classifier='gmp'`, as vidtr_tiny.py, and a random temporal branch with a time embedding of std
+1.0 (timesformer_divided_tiny.py says why).
 """
 from vivit_jax import recipes
 

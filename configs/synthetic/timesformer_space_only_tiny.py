@@ -1,14 +1,14 @@
-r"""Tiny TimeSformer (space_only attention) on the embedded synthetic_motion set.
+r"""Tiny TimeSformer (space attention only), 8 frames × 32² at stride 2, synthetic_motion.
 
-Frame patches 8×8 on 8 frames of 32² → 8 independent frames of 4×4 patches + their own CLS
-(a ViT per frame, tokens averaged over frames at the end); hidden 96, 4 layers.
-synthetic_motion classes are only visible through motion (BENCHMARKS.md).
+TimeSformer's Space model scaled down: 8×8 frame patches, 8 independent frames of 4×4
+patches + their own CLS (a ViT per frame, tokens averaged over frames at the end); hidden 96, 4
+layers, `recipes.synthetic_tiny`. A control: it cannot see frame order, and synthetic_motion's
+classes differ only in motion, so it must stay near chance.
+
+Train it, or smoke-test a shrunk copy with `:runlocal`:
 
   vivit-train --config configs/synthetic/timesformer_space_only_tiny.py \
       --workdir workdirs/tsf_space_only
-
-`runlocal` shrinks it further for smoke tests:
-
   vivit-train --config configs/synthetic/timesformer_space_only_tiny.py:runlocal --workdir /tmp/tsf
 """
 from vivit_jax import recipes

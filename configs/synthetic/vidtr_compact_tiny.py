@@ -1,26 +1,17 @@
-r"""Tiny Compact VidTr (C-VidTr, topK_std pooling) on the embedded synthetic_motion set.
+r"""Tiny Compact VidTr (C-VidTr, topK_std pooling), 8 frames × 32² at stride 2, synthetic_motion.
 
-VidTr tiny (configs/synthetic/vidtr_tiny.py: 2-frame tubelets 2×8×8 on 8 frames of 32²,
-hidden 96, 4 layers, max-pool readout, 6000 steps) whose temporal attention keeps the 3
-(layer 1) then 2 (layer 2) temporal rows with the largest attention std (Section 3.3, Eq. 5):
-4 → 4 → 3 → 2 temporal indices through the 4 layers -- the official schedule's "pool every
-other layer" fitted to 4 layers and 4 indices (the official 8-frame one drops 2 frames at
-layers 1, 3, 5).
-synthetic_motion classes are only visible through motion (BENCHMARKS.md).
+vidtr_tiny.py (with its departures: 2-frame tubelets, max-pool readout, time embedding std 1.0;
+6000 steps of `recipes.synthetic_tiny`) whose temporal attention keeps the 3 (layer 1) then 2
+(layer 2) temporal rows with the largest attention std (Section 3.3, Eq. 5): 4 → 4 → 3 → 2
+temporal indices through the 4 layers. Target: ≥ 95 % validation top-1 (BENCHMARKS.md).
 
-Measured on 2 AMD EPYC cores shared with 1-2 other runs:
-
-- this config (2026-12-02): validation top1 96.0 % (79.75 % at step 1000, 88.0 % at 3000,
-  94.25 % at 4000), test 96.75 %, 2069 s in the trainer; rotate_cw / rotate_ccw 88 / 80 %,
-  the rest 100 %.
-- the paper's frame patches and corner token, pooling 8 → 6 → 4 at layers 1, 2, 3000 steps
-  (2026-12-01): 86.5 % / 86.5 %, rotation 62 / 52 %.
+Train it, or smoke-test a shrunk copy with `:runlocal`:
 
   vivit-train --config configs/synthetic/vidtr_compact_tiny.py --workdir workdirs/cvidtr_tiny
-
-`runlocal` shrinks it further for smoke tests:
-
   vivit-train --config configs/synthetic/vidtr_compact_tiny.py:runlocal --workdir /tmp/cvidtr
+
+Departure: that schedule is the official "pool every other layer" fitted to 4 layers and 4
+indices (the official 8-frame one drops 2 frames at layers 1, 3, 5).
 """
 from vivit_jax import recipes
 

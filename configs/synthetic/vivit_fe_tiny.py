@@ -1,24 +1,18 @@
-r"""Tiny ViViT Model 2 (factorised encoder) on the embedded synthetic_motion set.
+r"""Tiny ViViT Model 2 (factorised encoder), 8 frames × 32² at stride 2, synthetic_motion.
 
-A 4-layer spatial encoder per temporal index (per-frame CLS ⊕ 4×4 tokens), then a
-2-layer temporal encoder over the 2 frame CLS tokens ⊕ a temporal CLS.
-Tubelets 4×8×8 over 8 frames at stride 2 → 2 temporal indices × 4×4 positions, each token
-spanning 7 of the 16 generated frames. With Model 1's 2×8×8 tubelets the factorised models
-stall (800-step probes: Model 2 at chance, Models 3-4 at 30-40 %: the motion axis right,
-its direction not), although Model 1's joint attention learns from them.
-synthetic_motion (generated on first use, no download) has 8 classes only visible through
-motion; the model zoo's bar is >= 95 % validation top-1, which Model 2 does not reach yet
-(measured 2026-11-22: 87.75 % after 3000 steps; 2026-12-01 with
---config.num_train_steps=6000: 90.0 %, test 91.75 %; 2026-12-02 with 12000 steps: 92.5 %
-(93.75 % at step 8000), test 95.0 %; with classifier='gmp' it stalled at 20 % by step 2000;
-with 2-frame tubelets and --config.model.temporal_posemb_std=1.0 it learns, slowly: 48 % at
-step 1500; BENCHMARKS.md).
+ViViT Model 2 scaled down: a 4-layer spatial encoder per temporal index (per-frame CLS ⊕ 4×4
+tokens), then a 2-layer temporal encoder over the frame CLS tokens ⊕ a temporal CLS; hidden 96,
+3000 steps of `recipes.synthetic_tiny`. The model zoo's bar is ≥ 95 % validation top-1, which
+Model 2 does not reach yet (BENCHMARKS.md).
+
+Train it, or smoke-test a shrunk copy with `:runlocal`:
 
   vivit-train --config configs/synthetic/vivit_fe_tiny.py --workdir workdirs/vivit_fe_tiny
-
-`runlocal` shrinks it further for smoke tests:
-
   vivit-train --config configs/synthetic/vivit_fe_tiny.py:runlocal --workdir /tmp/vivit_fe_tiny
+
+Departure, for this tiny run: 4-frame tubelets (4×8×8 → 2 temporal indices × 4×4 positions, each
+token spanning 7 of the 16 generated frames) instead of the paper's 2-frame ones: with those the
+factorised models stall (BENCHMARKS.md).
 """
 from vivit_jax import recipes
 
