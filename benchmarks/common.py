@@ -143,7 +143,7 @@ def throughput(cfg, *, calls: int = 3, repeats: int = 3,
 
     Forward: `latency.latency_per_view` at the batch size (median of `calls × repeats` timed
     calls after compilation and a warm-up), flops per clip from `profile.forward_flops` (the
-    model zoo's GMACs × 2). Train step: the trainer's own (`train.make_train_step`, donated
+    model zoo's GMACs × 2). Train step: the trainer's own (`state_lib.make_train_step`, donated
     sharded state) on the config's mesh over `devices` (default: as many as divide the batch),
     the median of `repeats` windows of `calls` steps after compilation and one warm-up step;
     flops per clip from the compiled step's own cost analysis (forward + backward +
@@ -155,11 +155,12 @@ def throughput(cfg, *, calls: int = 3, repeats: int = 3,
     import jax
     import numpy as np
 
-    from vivit_jax import sharding, train
+    from vivit_jax import sharding
+    from vivit_jax import state as state_lib
     from vivit_jax.evaluate import latency, profile
 
     b = cfg.batch_size
-    out: dict[str, Any] = {"batch": b, "input": list(train.model_input_shape(cfg))}
+    out: dict[str, Any] = {"batch": b, "input": list(state_lib.model_input_shape(cfg))}
     if "forward" in parts:
         lat = latency.latency_per_view(cfg, batch_sizes=(b,), repeats=max(1, calls * repeats))
         rate = b / (lat[b]["ms_per_batch"] / 1e3)
@@ -171,16 +172,16 @@ def throughput(cfg, *, calls: int = 3, repeats: int = 3,
             devices = jax.devices()[:math.gcd(b, jax.device_count())]
         mesh = sharding.make_mesh(cfg.mesh, devices)
         batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
-        setup = train.setup_state(cfg, mesh)
+        setup = state_lib.setup_state(cfg, mesh)
         out["params"] = setup.num_params
         state = setup.init_state(jax.random.key(0))
-        t, h, w = train.model_input_shape(cfg)
+        t, h, w = state_lib.model_input_shape(cfg)
         rng = np.random.default_rng(0)
         batch = {"video": rng.uniform(-1, 1, (b, t, h, w, 3)).astype(np.float32),
                  "label": rng.integers(0, cfg.dataset.num_classes, b).astype(np.int32)}
         batch = jax.device_put(batch, batch_sh)
         key = jax.random.key(0)
-        step = jax.jit(train.make_train_step(setup.graphdef, setup.tx, cfg),
+        step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg),
                        in_shardings=(setup.state_sh, batch_sh, repl),
                        out_shardings=(setup.state_sh, repl), donate_argnums=(0,))
         step = step.lower(state, batch, key).compile()

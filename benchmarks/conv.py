@@ -1,5 +1,5 @@
 """The convolutions of the models, forward alone and train-step style (forward +
-gradients), as XLA's convolution and as `vivit_jax.models.layers.conv` computes them on this
+gradients), as XLA's convolution and as `vivit_jax.models.cpu_kernels.conv` computes them on this
 backend (on CPU: a reshape + matmul for patch embeddings, a multiply-add per offset for
 depthwise kernels, im2col + matmul for other overlapping kernels -- except that with >= 32
 input channels an undifferentiated forward runs XLA's convolution; gradients stay im2col's).
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     import jax
     import jax.numpy as jnp
 
-    from vivit_jax.models import layers
+    from vivit_jax.models import cpu_kernels
 
     rows = []
     for name in cases:
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         w = jax.random.normal(jax.random.key(1), kernel + (shape[-1] // groups, cout)) * 0.05
         row = {"case": name, "input": "×".join(map(str, shape)),
                "kernel": "×".join(map(str, kernel)), "groups": groups}
-        for impl, fn in (("xla", layers.lax_conv), ("ours", layers.conv)):
+        for impl, fn in (("xla", cpu_kernels.lax_conv), ("ours", cpu_kernels.conv)):
             fwd = jax.jit(lambda x, w, fn=fn: fn(x, w, strides, padding, groups))
             step = jax.jit(jax.grad(lambda x, w, fn=fn: jnp.sum(
                 fn(x, w, strides, padding, groups) ** 2), argnums=(0, 1) if x_grad else 1))
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"[{name}] done", file=sys.stderr, flush=True)
     print(f"forward, and forward + gradients, ms per call ({jax.default_backend()}; 'ours' = "
-          "layers.conv, which is XLA's convolution off CPU)")
+          "cpu_kernels.conv, which is XLA's convolution off CPU)")
     common.print_table(rows, [("case", "case", "s"), ("input", "input", "s"),
                               ("kernel", "kernel", "s"), ("groups", "groups", "d"),
                               ("xla_fwd_ms", "XLA fwd ms", ".1f"),

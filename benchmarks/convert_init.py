@@ -28,12 +28,13 @@ CHILD = r"""
 import sys, time, json
 t0 = time.perf_counter()
 from flax import nnx
-from vivit_jax import config as config_lib, train
+from vivit_jax import config as config_lib
+from vivit_jax import state as state_lib
 from vivit_jax.convert import transfer
 cfg = config_lib.load(sys.argv[1], [f"--config.model.num_layers={sys.argv[3]}"])
 t1 = time.perf_counter()
 if sys.argv[2] == "eager":
-    params = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
+    params = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
 else:
     params = transfer.fresh_params(cfg)
 import jax

@@ -33,12 +33,13 @@ def make_workdir(path: pathlib.Path, config: str) -> None:
 
     from vivit_jax import checkpoint as ckpt_lib
     from vivit_jax import config as config_lib
-    from vivit_jax import sharding, train
+    from vivit_jax import sharding
+    from vivit_jax import state as state_lib
 
     cfg = config_lib.load(str(REPO / config), [])
     path.mkdir(parents=True)
     (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
-    state = train.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
+    state = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
     ck = ckpt_lib.Checkpointer(path, every_steps=1, keep=1)
     ck.save(1, {"params": state["params"]}, force=True)
     ck.close()

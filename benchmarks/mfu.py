@@ -4,7 +4,7 @@ trainer's own step.
   python benchmarks/mfu.py --config configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py \
       --batch 8 --peak-tflops 989     # H100 SXM dense bf16 peak
 
-The step is `vivit_jax.train.make_train_step` (via `common.throughput`: the config's loss,
+The step is `vivit_jax.state.make_train_step` (via `common.throughput`: the config's loss,
 optimiser and non-finite guard, donated sharded state, random inputs already on device -- no
 input pipeline), so it needs only jax, flax, optax and ml-collections: the trainer imports
 TensorFlow only where it reads data, and this runs on a bare accelerator image. MFU = model

@@ -58,13 +58,14 @@ def measure(family: str, optimizer: str, args, overrides) -> list[dict]:
     import jax.numpy as jnp
     import numpy as np
 
-    from vivit_jax import sharding, train
+    from vivit_jax import sharding
+    from vivit_jax import state as state_lib
 
     cfg = model_throughput.family_config(
         family, frames=args.frames, size=args.size, batch=2, layers=args.layers,
         overrides=(*OPTIMIZERS[optimizer], "--config.optim.warmup_steps=0", *overrides))
     mesh = sharding.make_mesh(cfg.mesh, jax.devices()[:1])
-    setup = train.setup_state(cfg, mesh)
+    setup = state_lib.setup_state(cfg, mesh)
     init = setup.init_state(jax.random.key(0))
     rng = np.random.default_rng(0)
     grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(0, 1e-3, p.shape), p.dtype),

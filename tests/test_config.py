@@ -37,6 +37,33 @@ def test_bad_overrides_are_refused(repo, override, needle):
     assert needle in str(e.value)
 
 
+def test_family_switch_by_override(repo, capsys):
+    """`--config.model.family=timesformer` on a ViViT config builds a TimeSformer: its
+    defaults, the shared fields of the file (sizes, classifier), ViViT-only ones dropped
+    with a note; an override of a field the new family has applies after the switch."""
+    cfg = config_lib.load(str(repo / TINY), ["--config.model.family=timesformer",
+                                             "--config.model.attention_type=joint_space_time"])
+    assert cfg.model.family == "timesformer"
+    assert cfg.model.attention_type == "joint_space_time"
+    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.classifier) == (96, 4, "token")
+    assert "model_type" not in cfg.model and capsys.readouterr().err == ""
+    # A file with ViViT-only fields: they are dropped, and a note names them.
+    fe = config_lib.load(str(repo / "configs/synthetic/vivit_fe_tiny.py"),
+                         ["--config.model.family=timesformer"])
+    assert fe.model.family == "timesformer" and "temporal_layers" not in fe.model
+    err = capsys.readouterr().err
+    assert "model.family='timesformer' replaces 'vivit'" in err and "'model_type'" in err
+    # The same family: nothing switches, nothing is said.
+    same = config_lib.load(str(repo / TINY), ["--config.model.family=vivit"])
+    assert same.model.model_type == "spatio_temporal" and capsys.readouterr().err == ""
+    with pytest.raises(config_lib.ConfigError, match="model.family='vivt'"):
+        config_lib.load(str(repo / TINY), ["--config.model.family=vivt"])
+    # A ViViT-only field overridden after a switch is refused, naming it.
+    with pytest.raises(config_lib.ConfigError, match="unknown config key 'model.model_type'"):
+        config_lib.load(str(repo / TINY), ["--config.model.family=timesformer",
+                                           "--config.model.model_type=factorised_encoder"])
+
+
 def test_unknown_key_in_file_is_refused(tmp_path):
     f = tmp_path / "typo.py"
     f.write_text("import ml_collections\n"

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 from tests.test_train import final_params, read_metrics, small_config
+from vivit_jax import state as state_lib
 from vivit_jax import train
 
 
 def test_softmax_loss_with_smoothing_by_hand():
     logits = jnp.array([[2.0, 0.0, 0.0]])
-    target = train.targets(jnp.array([0]), 3, False)
+    target = state_lib.targets(jnp.array([0]), 3, False)
     lse = math.log(math.exp(2) + 2)
-    assert float(train.classification_loss(logits, target, 0.0, False)[0]) == \
+    assert float(state_lib.classification_loss(logits, target, 0.0, False)[0]) == \
         pytest.approx(lse - 2.0, rel=1e-6)
     # Smoothing 0.3 over 3 classes: targets (0.8, 0.1, 0.1).
     want = 0.8 * (lse - 2.0) + 0.2 * lse
-    assert float(train.classification_loss(logits, target, 0.3, False)[0]) == \
+    assert float(state_lib.classification_loss(logits, target, 0.3, False)[0]) == \
         pytest.approx(want, rel=1e-6)
 
 
@@ -28,10 +29,10 @@ def test_multi_label_loss_and_hits_by_hand():
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     want = (-math.log(1 - sig(0.0)) - math.log(1 - sig(3.0)) - math.log(sig(-1.0))
             - math.log(sig(2.0)))
-    assert float(train.classification_loss(logits, target, 0.0, True)[0]) == \
+    assert float(state_lib.classification_loss(logits, target, 0.0, True)[0]) == \
         pytest.approx(want, rel=1e-6)
-    assert float(train.hits(logits, target, 1)[0]) == 0.0  # argmax is class 1: negative.
-    assert float(train.hits(logits, target, 2)[0]) == 1.0  # class 3 is in the top 2.
+    assert float(state_lib.hits(logits, target, 1)[0]) == 0.0  # argmax is class 1: negative.
+    assert float(state_lib.hits(logits, target, 2)[0]) == 1.0  # class 3 is in the top 2.
 
 
 def test_mixup_cutmix_and_multi_label_training_runs(repo, data_cache, tmp_path):

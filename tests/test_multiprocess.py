@@ -10,6 +10,7 @@ import numpy as np
 from tests.test_train import TINY, final_params, read_metrics, small_config
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import sharding, train
+from vivit_jax import state as state_lib
 
 STEPS = 4
 
@@ -63,7 +64,7 @@ def test_two_processes_match_one_and_checkpoint_restores_in_one(repo, data_cache
     # The checkpoint written collectively by two processes restores in this one process,
     # on another mesh (8 x 1 x 1), given the target shardings.
     cfg = small_config(repo, data_cache, *overrides[:-1])
-    setup = train.setup_state(cfg, sharding.make_mesh(cfg.mesh))
+    setup = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh))
     target = ckpt_lib.abstract_with_shardings(
         jax.eval_shape(setup.init_state, jax.random.key(0)), setup.state_sh)
     ckpt = ckpt_lib.Checkpointer(multi, every_steps=1, keep=10)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.test_train import TINY, final_params, read_metrics, small_config
 from vivit_jax import sharding, train
+from vivit_jax import state as state_lib
 
 MESHES = {
     "8x1x1": (("data", 8), ("fsdp", 1), ("model", 1)),
@@ -44,7 +45,7 @@ def test_fsdp_shards_params_and_optimizer_state(repo, data_cache):
         cfg = small_config(repo, data_cache, "--config.model.hidden_size=64",
                            f"--config.mesh=(('data',-1),('fsdp',{fsdp}),('model',1))")
         mesh = sharding.make_mesh(cfg.mesh)
-        setup = train.setup_state(cfg, mesh)
+        setup = state_lib.setup_state(cfg, mesh)
         state = setup.init_state(jax.random.key(0))
         per_device[fsdp] = (sharding.per_device_bytes(state["params"]),
                             sharding.per_device_bytes(state["opt"]))

@@ -11,6 +11,7 @@ import pytest
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
 from vivit_jax import sharding, train
+from vivit_jax import state as state_lib
 
 TINY = "configs/synthetic/vivit_tiny.py:runlocal"
 
@@ -125,10 +126,10 @@ def test_non_finite_step_leaves_state_untouched(repo, data_cache):
     # (the update runs under a `cond`); a finite clip then updates them.
     cfg = small_config(repo, data_cache, "--config.optim.warmup_steps=0")
     mesh = sharding.make_mesh(cfg.mesh, jax.devices()[:1])
-    setup = train.setup_state(cfg, mesh)
-    step = jax.jit(train.make_train_step(setup.graphdef, setup.tx, cfg))
+    setup = state_lib.setup_state(cfg, mesh)
+    step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg))
     state = setup.init_state(jax.random.key(0))
-    t, h, w = train.model_input_shape(cfg)
+    t, h, w = state_lib.model_input_shape(cfg)
     video = np.random.default_rng(0).uniform(-1, 1, (2, t, h, w, 3)).astype(np.float32)
     label = np.array([1, 2], np.int32)
     bad = video.copy()

@@ -15,6 +15,7 @@ from tests.test_train import TINY, final_params, small_config
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
 from vivit_jax import main, sharding, train
+from vivit_jax import state as state_lib
 from vivit_jax.data import pipeline
 
 BASE = ["--config.num_train_steps=2", "--config.optim.warmup_steps=1",
@@ -35,7 +36,7 @@ def tree_hash(root) -> dict[str, str]:
 def trained_workdir(path, cfg, step: int):
     """A workdir as a run stopped at `step` leaves it (config, metrics, checkpoint), made
     without compiling a train step."""
-    setup = train.setup_state(cfg, sharding.make_mesh(cfg.mesh))
+    setup = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh))
     state = setup.init_state(jax.random.key(0))
     state["step"] = jax.numpy.asarray(step, jax.numpy.int32)
     path.mkdir(exist_ok=True)

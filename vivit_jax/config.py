@@ -257,11 +257,44 @@ def load_file(spec: str) -> ml_collections.ConfigDict:
     return cfg
 
 
+def switch_family(cfg: ml_collections.ConfigDict, family: str) -> list[str]:
+    """Makes `cfg` (a config file's, before `complete`) a `family` model: keeps the `model`
+    fields the new family also has (variant, sizes, classifier, dropout, …), drops the
+    others, and returns the dropped names. The new family's defaults fill the rest."""
+    try:
+        known = default_model_config(family)
+    except ValueError as e:
+        raise ConfigError(f"--config.model.family={family!r}: {e}") from None
+    model = cfg.get("model") or ml_collections.ConfigDict()
+    kept = {k: v for k, v in model.items() if k in known}
+    dropped = sorted(k for k in model.keys() if k not in known)
+    with cfg.ignore_type():
+        cfg.model = ml_collections.ConfigDict({**kept, "family": family})
+    return dropped
+
+
 def load(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
-    """The full, validated config for `path[:arg]` plus command-line overrides, locked."""
-    cfg = complete(load_file(spec))
-    apply_overrides(cfg, list(overrides))
-    # Re-validate the model section in case the override switched family.
+    """The full, validated config for `path[:arg]` plus command-line overrides, locked.
+
+    `--config.model.family=F` on a config of another family switches the model: F's
+    defaults, with the file's model fields that F also has (a note on stderr lists the
+    ones dropped); the other overrides then apply as usual.
+    """
+    import sys
+
+    cfg = load_file(spec)
+    overrides = list(overrides)
+    families = [parse_override(o)[1] for o in overrides if parse_override(o)[0] == "model.family"]
+    if families:
+        overrides = [o for o in overrides if parse_override(o)[0] != "model.family"]
+        old = (cfg.get("model") or {}).get("family", "vivit")
+        if families[-1] != old:
+            dropped = switch_family(cfg, families[-1])
+            if dropped:
+                print(f"note: model.family={families[-1]!r} replaces {old!r}: the config's "
+                      f"model fields {dropped} are {old}-only and were dropped",
+                      file=sys.stderr)
     cfg = complete(cfg)
+    apply_overrides(cfg, overrides)
     cfg.lock()
     return cfg

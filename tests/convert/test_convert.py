@@ -11,7 +11,7 @@ from flax import nnx
 
 from tests.convert import vit_fixtures as vf
 from vivit_jax import config as config_lib
-from vivit_jax import train
+from vivit_jax import state as state_lib
 from vivit_jax.convert import convert, readers
 
 VIVIT = "configs/synthetic/vivit_tiny.py"
@@ -31,7 +31,7 @@ def run_convert(repo, tmp_path, vit_file, config, *extra, name="out"):
 def converted_model(repo, out, config, *extra):
     cfg = config_lib.load(str(repo / config), TINY + list(extra))
     params, _ = readers.read_orbax_params(out)
-    model = train.create_model(cfg, nnx.Rngs(123))  # Another seed: every value comes from out.
+    model = state_lib.create_model(cfg, nnx.Rngs(123))  # Another seed: every value comes from out.
     state = nnx.state(model, nnx.Param)
     nnx.replace_by_pure_dict(state, params)
     nnx.update(model, state)
@@ -103,7 +103,7 @@ def test_model2_temporal_encoder_stays_freshly_initialised(repo, tmp_path):
     assert rc == 0
     params = readers.read_orbax_params(out)[0]
     cfg = config_lib.load(str(repo / VIVIT), TINY + extra)
-    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
+    fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
     for a, b in zip(jax.tree.leaves(params["TemporalTransformer"]),
                     jax.tree.leaves(fresh["TemporalTransformer"])):
         # Scenic: the ViT has no temporal encoder. (vivit-convert initialises under one jit,

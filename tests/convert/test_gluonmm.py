@@ -105,17 +105,16 @@ def test_wrong_shape_names_the_tensor_and_both_shapes(tmp_path):
 
 
 def test_token_layouts_let_a_vit_position_embedding_tile_over_time():
-    from vivit_jax.models import default_model_config
-    from vivit_jax.models.vidtr import VidTr
+    from vivit_jax.models import build_model, default_model_config
     cfg = default_model_config("vidtr")
     cfg.update(dict(variant="Ti/8", hidden_size=16, num_layers=1, num_heads=2, mlp_dim=32,
                     reference="gluonmm"))
-    model = nnx.eval_shape(lambda: VidTr(3, cfg=cfg, input_shape=(4, 16, 16),
-                                         rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: build_model(cfg, num_classes=3, input_shape=(4, 16, 16),
+                                               rngs=nnx.Rngs(0)))
     assert transfer.token_layouts(model) == {
         transfer.POS: TokenLayout(1, (4, 2, 2)), "posembed_row": TokenLayout(0, (1, 2, 2)),
         "posembed_col": TokenLayout(0, (4, 1, 1))}
     cfg.update(dict(num_layers=2, pool_layers=(0,), pool_drop=2))
-    compact = nnx.eval_shape(lambda: VidTr(3, cfg=cfg, input_shape=(4, 16, 16),
-                                           rngs=nnx.Rngs(0)))
+    compact = nnx.eval_shape(lambda: build_model(cfg, num_classes=3, input_shape=(4, 16, 16),
+                                                 rngs=nnx.Rngs(0)))
     assert transfer.token_layouts(compact) == {transfer.POS: TokenLayout(1, (4, 2, 2))}

@@ -9,6 +9,7 @@ from flax import nnx
 from tests.convert import vit_fixtures as vf
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
+from vivit_jax import state as state_lib
 from vivit_jax import train
 from vivit_jax.convert import convert, readers, transfer
 from vivit_jax.convert.init_from import load_init
@@ -60,7 +61,7 @@ def test_init_from_converted_vit_then_from_a_run_with_more_frames(repo, data_cac
         "--config.dataset.num_frames=8", f"--config.init_from.checkpoint={tmp_path / 'a'}",
         "--config.init_from.dont_load=('encoderblock_0/MlpBlock_3/Dense_0/kernel',)"])
     # load_init is what the trainer calls on its fresh params (checked above for run a).
-    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(0)), nnx.Param))
+    fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(0)), nnx.Param))
     b = transfer.flatten(load_init(fresh, cfg))
     pos = "Transformer/posembed_input/pos_embedding"
     grid_a = a[pos][0, 1:].reshape(2, 4, vf.D)
@@ -82,7 +83,7 @@ def test_init_from_a_vit_file_directly_and_a_misfit_names_the_tensor(repo, tmp_p
     vf.write_timm(p, tmp_path / "vit.safetensors")
     cfg = config_lib.load(str(repo / CONFIG), TINY + [
         f"--config.init_from.checkpoint={tmp_path / 'vit.safetensors'}"])
-    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(0)), nnx.Param))
+    fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(0)), nnx.Param))
     got = transfer.flatten(load_init(fresh, cfg, log=lambda _: None))
     kern = got["embedding/conv/kernel"]  # Converted on the fly: central frame of t=2.
     np.testing.assert_array_equal(kern[1], p["embedding/kernel"])
@@ -91,7 +92,7 @@ def test_init_from_a_vit_file_directly_and_a_misfit_names_the_tensor(repo, tmp_p
     cfg = config_lib.load(str(repo / CONFIG), TINY + [
         f"--config.init_from.checkpoint={tmp_path / 'vit.safetensors'}",
         "--config.model.mlp_dim=128"])
-    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(0)), nnx.Param))
+    fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(0)), nnx.Param))
     want = (r"tensor 'Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel': "
             r"expected \(32, 128\), found \(32, 64\)")
     with pytest.raises(ValueError, match=want):
@@ -99,7 +100,7 @@ def test_init_from_a_vit_file_directly_and_a_misfit_names_the_tensor(repo, tmp_p
 
 
 def _load(cfg):
-    fresh = nnx.to_pure_dict(nnx.state(train.create_model(cfg, nnx.Rngs(0)), nnx.Param))
+    fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(0)), nnx.Param))
     return load_init(fresh, cfg, log=lambda _: None)
 
 

@@ -18,7 +18,7 @@ import pytest
 from flax import nnx
 from safetensors.numpy import load_file, save_file
 
-from vivit_jax import train
+from vivit_jax import state as state_lib
 from vivit_jax.convert import released, transfer
 from vivit_jax.models import timesformer
 
@@ -155,7 +155,7 @@ def test_hugging_face_model_runs_other_frame_counts():
     want = timesformer.resize_time_embedding(jnp.asarray(rel.params["time_embed"]), 8)
     np.testing.assert_allclose(params["time_embed"], want, rtol=1e-6, atol=1e-6)
     assert transfer.flatten(params)["time_embed"].shape == (1, 8, 32)
-    model = train.create_model(cfg, nnx.Rngs(0))
+    model = state_lib.create_model(cfg, nnx.Rngs(0))
     state = nnx.state(model, nnx.Param)
     nnx.replace_by_pure_dict(state, params)
     nnx.update(model, state)

@@ -14,7 +14,7 @@ import pytest
 from flax import nnx, serialization
 from safetensors.numpy import load_file, save_file
 
-from vivit_jax import train
+from vivit_jax import state as state_lib
 from vivit_jax.convert import released, transfer
 from vivit_jax.convert.released import ReleasedError
 
@@ -183,7 +183,7 @@ def test_scenic_vit_b_factorised_encoder_epic_kitchens_layout(tmp_path):
         32, 224, 1, 1)
     assert any("Epic-Kitchens" in n for n in rel.notes)
     cfg = released.make_config(rel)
-    model = nnx.eval_shape(lambda: train.create_model(cfg, nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: state_lib.create_model(cfg, nnx.Rngs(0)))
     ours = transfer.flatten(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in rel.params.items()}
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
-from vivit_jax import sharding, train
+from vivit_jax import sharding
+from vivit_jax import state as state_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ["--config.model.hidden_size=32", "--config.model.num_heads=2",
@@ -19,7 +20,7 @@ def make_workdir(path: pathlib.Path, config: str) -> pathlib.Path:
     cfg = config_lib.load(str(REPO / config), SMALL)
     path.mkdir(parents=True)
     (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
-    setup = train.setup_state(cfg, sharding.make_mesh(cfg.mesh))
+    setup = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh))
     state = setup.init_state(jax.random.key(0))
     # Non-zero head so that the predictions depend on the video.
     state["params"]["head"]["kernel"] = jax.random.normal(

@@ -16,7 +16,8 @@ from flax import nnx
 from tests.evaluate.helpers import REPO, SMALL
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
-from vivit_jax import sharding, train
+from vivit_jax import sharding
+from vivit_jax import state as state_lib
 from vivit_jax.data import video_ops
 from vivit_jax.data.tf_quiet import tf
 from vivit_jax.evaluate import export, metrics, predict, restore
@@ -50,7 +51,7 @@ def make_workdir(path, config: str):
     cfg = config_lib.load(str(REPO / config), [] if "stat" in config else SMALL)
     path.mkdir(parents=True)
     (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
-    state = train.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
+    state = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
     head = state["params"]["head"]["kernel"]  # Non-zero head: logits depend on the video.
     state["params"]["head"]["kernel"] = jax.random.normal(jax.random.key(1), head.shape)
     ck = ckpt_lib.Checkpointer(path, every_steps=1, keep=1)

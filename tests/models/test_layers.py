@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from vivit_jax import sharding
-from vivit_jax.models import layers
+from vivit_jax.models import cpu_kernels, layers
 
 
 def _encoder(scan, remat=False, drop_path=0.0):
@@ -86,7 +86,7 @@ def assert_scan_matches_loop(loop, scanned, v, fwd, grads):
     ((2, 4, 4, 6), (3, 3), (1, 1), ((1, 1),) * 2, 6),              # Depthwise, stride 1.
 ])
 def test_conv_equals_lax_convolution(x_shape, kernel, strides, padding, groups):
-    """The CPU forms of `layers.conv` give lax.conv's values and gradients."""
+    """The CPU forms of `cpu_kernels.conv` give lax.conv's values and gradients."""
     cin = x_shape[-1]
     cout = cin if groups > 1 else 4
     kx, kw = jax.random.split(jax.random.key(0))
@@ -94,10 +94,10 @@ def test_conv_equals_lax_convolution(x_shape, kernel, strides, padding, groups):
     w = jax.random.normal(kw, kernel + (cin // groups, cout))
 
     def ref(x, w):
-        return layers.lax_conv(x, w, strides, padding, groups)
+        return cpu_kernels.lax_conv(x, w, strides, padding, groups)
 
     def ours(x, w):
-        return layers.conv(x, w, strides, padding, groups)
+        return cpu_kernels.conv(x, w, strides, padding, groups)
 
     np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
     cot = jax.random.normal(jax.random.key(1), ref(x, w).shape)
@@ -116,13 +116,13 @@ def test_conv_layer_refuses_groups_that_do_not_divide():
 @pytest.mark.parametrize("n_in,bias,dtype", [(1, True, jnp.float32), (2, True, jnp.float32),
                                               (1, False, jnp.bfloat16)])
 def test_linear_equals_linear_general(n_in, bias, dtype):
-    # Attention's projections run as one 2D matmul (`layers.HeadsLinear`): the values of
+    # Attention's projections run as one 2D matmul (`cpu_kernels.HeadsLinear`): the values of
     # LinearGeneral's own dot_general, and the gradients, for q/k/v (1 axis in) and out (2).
     in_f, out_f = ((8,), (2, 4)) if n_in == 1 else ((2, 4), (8,))
     axis = -1 if n_in == 1 else (-2, -1)
     make = lambda cls: cls(in_f, out_f, axis=axis, use_bias=bias, dtype=dtype,  # noqa: E731
                            bias_init=nnx.initializers.normal(1.0), rngs=nnx.Rngs(0))
-    ours, lin = make(layers.HeadsLinear), make(nnx.LinearGeneral)
+    ours, lin = make(cpu_kernels.HeadsLinear), make(nnx.LinearGeneral)
     x = jax.random.normal(jax.random.key(1), (3, 5, *in_f))
     got, want = ours(x), lin(x)
     assert got.shape == want.shape == (3, 5, *out_f) and got.dtype == want.dtype == dtype

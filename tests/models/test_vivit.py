@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from vivit_jax.models import build_model, default_model_config, vivit
+from vivit_jax.models import build_model, default_model_config, tokenizers
 
 
 def tiny_cfg(**kw):
@@ -153,11 +153,11 @@ def test_drop_path_schedule_is_linear():
 
 
 def test_decode_variant():
-    assert vivit.decode_variant("B/16x2") == dict(hidden_size=768, num_layers=12, mlp_dim=3072,
+    assert tokenizers.decode_variant("B/16x2") == dict(hidden_size=768, num_layers=12, mlp_dim=3072,
                                                   num_heads=12, patch_size=(16, 16), tubelet_t=2)
-    assert vivit.decode_variant("L/14")["tubelet_t"] == 1
+    assert tokenizers.decode_variant("L/14")["tubelet_t"] == 1
     with pytest.raises(ValueError, match="model.variant='X/16'"):
-        vivit.decode_variant("X/16")
+        tokenizers.decode_variant("X/16")
 
 
 @pytest.mark.parametrize("kw, shape, needle", [

@@ -68,17 +68,17 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
 
     from vivit_jax.convert import readers, transfer
     from vivit_jax.convert.initializers import TokenLayout
-    from vivit_jax.models import vivit
+    from vivit_jax.models import tokenizers
 
     if config.model.family == "stat":
-        raise ValueError("model.family='stat': STAT is trained from scratch (SPEC.md; its "
+        raise ValueError("model.family='stat': STAT is trained from scratch (as in its paper; its "
                          "hierarchical stages have no ViT counterpart), so vivit-convert has "
                          "nothing to convert; train it without init_from")
     out_dir = pathlib.Path(out).absolute()
     if (out_dir / "params").exists():
         raise FileExistsError(f"{str(out_dir / 'params')!r} already exists; choose another "
                               f"--out (nothing was overwritten)")
-    sizes = vivit.resolve_sizes(config.model)
+    sizes = tokenizers.resolve_sizes(config.model)
     vit = readers.read_vit(vit_path, num_heads=sizes["num_heads"])
     log(f"read {vit.layout} ViT {vit_path!r}: {vit.num_layers} layers, width "
         f"{vit.hidden_size}, {vit.num_heads} heads, patch {vit.patch_size}, grid {vit.grid}")

@@ -45,8 +45,9 @@ def load_init(params, config: ml_collections.ConfigDict, *,
     dst_layouts = transfer.token_layouts(model)
     path = pathlib.Path(spec.checkpoint)
     if path.suffix in VIT_SUFFIXES:
-        from vivit_jax.models import vivit
-        vit = readers.read_vit(path, num_heads=vivit.resolve_sizes(config.model)["num_heads"])
+        from vivit_jax.models import tokenizers
+        heads = tokenizers.resolve_sizes(config.model)["num_heads"]
+        vit = readers.read_vit(path, num_heads=heads)
         src = vit.params
         src_layouts = {transfer.POS: TokenLayout(1, (1, *vit.grid))}
         what, zero = f"{vit.layout} ViT", transfer.zeros(model)

@@ -26,8 +26,8 @@ def abstract_model(config):
     """The config's model with abstract (shape-only) parameters: its structure, no compute."""
     from flax import nnx
 
-    from vivit_jax import train
-    return nnx.eval_shape(lambda: train.create_model(config, nnx.Rngs(0)))
+    from vivit_jax import state as state_lib
+    return nnx.eval_shape(lambda: state_lib.create_model(config, nnx.Rngs(0)))
 
 
 def fresh_params(config) -> dict:
@@ -37,10 +37,10 @@ def fresh_params(config) -> dict:
     time; values within float rounding of the optimised program's)."""
     from flax import nnx
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
     def init():
-        model = train.create_model(config, nnx.Rngs(config.seed))
+        model = state_lib.create_model(config, nnx.Rngs(config.seed))
         return nnx.to_pure_dict(nnx.state(model, nnx.Param))
     compiled = jax.jit(init).lower().compile(compiler_options=FAST_COMPILE)
     return jax.tree.map(np.asarray, compiled())

@@ -166,7 +166,7 @@ class ShardWriter:
             else:
                 tmp.unlink(missing_ok=True)
         if commit:
-            _update_counts(self.out_dir, self.split, self.paths, self.counts)
+            save_counts(self.out_dir, self.split, self.paths, self.counts)
         return self.paths
 
     def __enter__(self) -> "ShardWriter":
@@ -229,7 +229,7 @@ def _read_counts(data_dir: pathlib.Path) -> dict:
         return {}
 
 
-def _update_counts(data_dir: pathlib.Path, split: str, paths, counts) -> None:
+def save_counts(data_dir: pathlib.Path, split: str, paths, counts) -> None:
     """Caches per-shard record counts in `num_examples.json` (best effort: dir may be read-only)."""
     cache = _read_counts(data_dir)
     cache[split] = [[*_shard_key(pathlib.Path(p)), int(c)] for p, c in zip(paths, counts)]
@@ -279,5 +279,5 @@ def shard_counts(
     counted = [count_records(f, on_corrupt) for f in files]
     counts = [n for n, _ in counted]
     if all(ok for _, ok in counted):  # Never cache a damaged split: the check must rerun.
-        _update_counts(data_dir, split, files, counts)
+        save_counts(data_dir, split, files, counts)
     return {str(f): c for f, c in zip(files, counts)}

@@ -241,7 +241,7 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
                 pass  # Already reported; the temporary shard is rewritten by the next run.
 
     paths = [out_dir / dmvr_format.shard_name(split, s, n_shards) for s in range(n_shards)]
-    dmvr_format._update_counts(out_dir, split, paths, [done[s]["written"] for s in range(n_shards)])
+    dmvr_format.save_counts(out_dir, split, paths, [done[s]["written"] for s in range(n_shards)])
     skipped += [x for s in range(n_shards) for x in done[s]["skipped"]]
     report = dict(
         split=split, annotations=str(ann), num_rows=len(rows), num_shards=n_shards,

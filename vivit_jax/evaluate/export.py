@@ -66,12 +66,12 @@ def serving_functions(cfg, model):
     import jax.numpy as jnp
     from flax import nnx
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
     graphdef, state = nnx.split(model)
     leaves, treedef = jax.tree.flatten(state)
     d = cfg.dataset
-    dtype = train.DTYPES[cfg.dtype]
+    dtype = state_lib.DTYPES[cfg.dtype]
     multi_label = bool(d.multi_label)
 
     def probs(logits):

@@ -4,7 +4,7 @@
   random parameters and inputs; compilation and one warm-up call excluded; the median over
   `repeats` timed calls (each waited for with `block_until_ready`) divided by the batch size.
 - `compiled_memory(cfg)`: `compiled.memory_analysis()` of the inference forward (one view)
-  and of one train step (`train.setup_state` + `train.make_train_step`, donated state),
+  and of one train step (`state_lib.setup_state` + `state_lib.make_train_step`, donated state),
   both lowered on abstract inputs: nothing is allocated.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vivit_jax import sharding, train
+from vivit_jax import sharding
+from vivit_jax import state as state_lib
 
 
 def _view_shape(cfg, batch: int) -> tuple[int, ...]:
@@ -28,7 +29,7 @@ def _view_shape(cfg, batch: int) -> tuple[int, ...]:
 
 
 def _forward(graphdef, cfg):
-    dtype = train.DTYPES[cfg.dtype]
+    dtype = state_lib.DTYPES[cfg.dtype]
 
     def fwd(params, video):
         logits, _ = nnx.merge(graphdef, params)(video.astype(dtype), train=False)
@@ -42,7 +43,7 @@ def latency_per_view(cfg, batch_sizes: Sequence[int] = (1, 8), repeats: int = 10
     """`{batch: {ms_per_view, ms_per_batch, compile_s}}`: median of `repeats` timed calls."""
     if repeats < 1:
         raise ValueError(f"repeats={repeats} must be >= 1")
-    model = train.create_model(cfg, nnx.Rngs(seed))
+    model = state_lib.create_model(cfg, nnx.Rngs(seed))
     graphdef, state = nnx.split(model, nnx.Param)
     params = nnx.to_pure_dict(state)
     fwd = jax.jit(_forward(graphdef, cfg))
@@ -89,7 +90,7 @@ def compiled_memory(cfg, batch_size: int | None = None, devices=None, *,
     `devices` (default: all); sizes are per device, as XLA reports them.
     """
     mesh = sharding.make_mesh(cfg.mesh, devices)
-    setup = train.setup_state(cfg, mesh)
+    setup = state_lib.setup_state(cfg, mesh)
     params = setup.abstract_params
     b_fwd = batch_size or 1
     video = jax.ShapeDtypeStruct(_view_shape(cfg, b_fwd), jnp.float32)
@@ -101,7 +102,7 @@ def compiled_memory(cfg, batch_size: int | None = None, devices=None, *,
     label = (jax.ShapeDtypeStruct((b, cfg.dataset.num_classes), jnp.float32)
              if cfg.dataset.multi_label else jax.ShapeDtypeStruct((b,), jnp.int32))
     batch = {"video": jax.ShapeDtypeStruct(_view_shape(cfg, b), jnp.float32), "label": label}
-    step = jax.jit(train.make_train_step(setup.graphdef, setup.tx, cfg),
+    step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg),
                    in_shardings=(setup.state_sh, batch_sh, repl),
                    out_shardings=(setup.state_sh, repl), donate_argnums=(0,))
     rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)

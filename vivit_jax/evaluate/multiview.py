@@ -74,9 +74,9 @@ def _make_forward(graphdef, cfg, param_sh, batch_sh, repl):
     import jax.numpy as jnp
     from flax import nnx
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
-    dtype = train.DTYPES[cfg.dtype]
+    dtype = state_lib.DTYPES[cfg.dtype]
 
     def forward(params, video, label, index):
         model = nnx.merge(graphdef, params)
@@ -100,7 +100,8 @@ def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_cro
     """Runs the split; returns `{video_index, view_logits [N, V, K], labels}` on every host."""
     import jax
 
-    from vivit_jax import sharding, train
+    from vivit_jax import sharding
+    from vivit_jax import state as state_lib
     from vivit_jax.data import pipeline
     from vivit_jax.evaluate import restore
 
@@ -120,7 +121,7 @@ def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_cro
     out, local_ids, seen, t0 = [], [], 0, time.perf_counter()
     for i, batch in enumerate(it):
         local_ids.append((batch["video_index"], batch.pop("video_id"), batch.pop("video_span")))
-        g = train._to_global(batch, batch_sh)
+        g = state_lib.to_global(batch, batch_sh)
         logits, label, index = (_host(x) for x in forward(params, g["video"], g["label"],
                                                           g["video_index"]))
         out.append({"logits": logits, "label": label, "video_index": index})

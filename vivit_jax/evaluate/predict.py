@@ -88,9 +88,9 @@ def predict_views(model, cfg, views: np.ndarray, aggregate: str = "probs") -> np
     """Class probabilities [K] of one video's views [V, F, s, s, 3]."""
     import jax.numpy as jnp
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
-    logits, _ = model(jnp.asarray(views, train.DTYPES[cfg.dtype]), train=False)
+    logits, _ = model(jnp.asarray(views, state_lib.DTYPES[cfg.dtype]), train=False)
     scores = metrics_lib.aggregate_views(np.asarray(logits, np.float32)[None], aggregate,
                                          cfg.dataset.multi_label)[0]
     if aggregate == "logits":

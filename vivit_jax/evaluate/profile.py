@@ -13,7 +13,7 @@ batch size) on the config's mesh — compiled on abstract inputs, nothing alloca
 Nothing is allocated or trained: the parameters come from `nnx.eval_shape`, the cost from
 XLA's analysis of the forward lowered on abstract inputs of one view `[1, T, H, W, 3]`
 (`dataset.num_frames`, `dataset.image_size`). GMACs = XLA flops / 2 because paper tables
-count multiply-adds (SPEC.md "Units"); XLA's flops include the element-wise work (softmax,
+count multiply-adds (one MAC = 2 flops); XLA's flops include the element-wise work (softmax,
 LayerNorm, GELU, biases), as the papers' counts do, and leave out transcendentals.
 """
 from __future__ import annotations
@@ -55,9 +55,9 @@ def abstract_model(cfg):
     parameters: nothing is allocated."""
     from flax import nnx
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
-    return nnx.eval_shape(lambda: train.create_model(cfg, nnx.Rngs(0)))
+    return nnx.eval_shape(lambda: state_lib.create_model(cfg, nnx.Rngs(0)))
 
 
 def count_params(cfg, model=None) -> int:
@@ -80,9 +80,9 @@ def forward_flops(cfg, model=None) -> float:
     def forward(state, video):
         return nnx.merge(graphdef, state)(video, train=False)[0]
 
-    from vivit_jax import train
+    from vivit_jax import state as state_lib
 
-    video = jax.ShapeDtypeStruct(input_shape(cfg), train.DTYPES[cfg.dtype])
+    video = jax.ShapeDtypeStruct(input_shape(cfg), state_lib.DTYPES[cfg.dtype])
     lowered = jax.jit(forward).lower(state, video)
     cost = _flops(lowered.cost_analysis())
     if cost is None:  # Some backends only analyse the compiled executable.

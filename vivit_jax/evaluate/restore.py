@@ -78,10 +78,11 @@ def restore_params(step_dir: pathlib.Path, abstract_params: Any, param_sh: Any) 
 
 def load_model(cfg: ml_collections.ConfigDict, step_dir: pathlib.Path, mesh=None):
     """`(graphdef, params, setup, mesh)`: the config's model with the checkpoint's params."""
-    from vivit_jax import sharding, train
+    from vivit_jax import sharding
+    from vivit_jax import state as state_lib
 
     mesh = mesh if mesh is not None else sharding.make_mesh(cfg.mesh)
-    setup = train.setup_state(cfg, mesh)
+    setup = state_lib.setup_state(cfg, mesh)
     params = restore_params(step_dir, setup.abstract_params, setup.param_sh)
     return setup.graphdef, params, setup, mesh
 
@@ -144,6 +145,3 @@ def align_classes(model_names: list[str] | None, data_names: list[str] | None,
             f"{only_data[:3]} only in the data, {only_model[:3]} only in the checkpoint")
     return np.asarray([index[n] for n in data_n])
 
-
-def as_numpy(tree: Any) -> Any:
-    return jax.tree.map(np.asarray, jax.device_get(tree))

@@ -207,7 +207,8 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
     """Rollout of the centre view of `video`; writes the PNG grid; returns the pixel masks."""
     import jax.numpy as jnp
 
-    from vivit_jax import outputs, train
+    from vivit_jax import outputs
+    from vivit_jax import state as state_lib
     from vivit_jax.evaluate import plots, predict
 
     outputs.writable_file(out)  # Before any work: one line naming the path.
@@ -218,7 +219,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
         raise ValueError(f"{video}: {e}") from None
     view = predict.make_views(frames, cfg.dataset, 1, 1)
     shown = predict.make_views(frames, cfg.dataset, 1, 1, normalize=False)[0]
-    _, res = model(jnp.asarray(view, train.DTYPES[cfg.dtype]), train=False,
+    _, res = model(jnp.asarray(view, state_lib.DTYPES[cfg.dtype]), train=False,
                    return_attention=True)
     attention = res.get("attention")
     if not attention or "grid" not in res:

@@ -14,6 +14,11 @@ FAMILIES = {
     "vidtr": ("vivit_jax.models.vidtr", "VidTr"),
     "stat": ("vivit_jax.models.stat", "STAT"),
 }
+# (family, model.reference) → (module, class name) where a reference implementation's
+# reading is its own subclass (the family's default_config holds the `reference` field).
+REFERENCES = {
+    ("vidtr", "gluonmm"): ("vivit_jax.models.vidtr_gluonmm", "VidTrGluonmm"),
+}
 
 
 def _module(family: str):
@@ -31,5 +36,10 @@ def build_model(model_cfg: ml_collections.ConfigDict, *, num_classes: int,
                 input_shape: tuple[int, int, int], dtype=jnp.float32,
                 rngs: nnx.Rngs) -> nnx.Module:
     """Instantiates the model the config names. `input_shape` is (frames, height, width)."""
-    cls = getattr(_module(model_cfg.family), FAMILIES[model_cfg.family][1])
+    key = (model_cfg.family, model_cfg.get("reference", "paper"))
+    if key in REFERENCES:
+        module, name = REFERENCES[key]
+        cls = getattr(importlib.import_module(module), name)
+    else:
+        cls = getattr(_module(model_cfg.family), FAMILIES[model_cfg.family][1])
     return cls(num_classes, cfg=model_cfg, input_shape=input_shape, dtype=dtype, rngs=rngs)

@@ -5,7 +5,8 @@ factorised variants are reshapes around `dot_product_attention` and `EncoderBloc
 copies. Parameter names follow google-research/vision_transformer checkpoints
 (`LayerNorm_0`, `MultiHeadDotProductAttention_1/{query,key,value,out}`, `LayerNorm_2`,
 `MlpBlock_3/Dense_{0,1}`, `encoderblock_{i}`, `encoder_norm`) so that loading a ViT is
-nearly an identity map.
+nearly an identity map. The CPU-only forms of the projections and convolutions live in
+`cpu_kernels.py`.
 
 Every parameter carries logical axis names in its `logical_axes` metadata (`embed`, `mlp`,
 `heads`, `kv`, `classes`); `vivit_jax.sharding` maps them to mesh axes from the config.
@@ -13,14 +14,14 @@ Every parameter carries logical axis names in its `logical_axes` metadata (`embe
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from vivit_jax.models import cpu_kernels
 
 Dtype = Any
 Initializer = Callable[..., jax.Array]
@@ -66,31 +67,6 @@ def dot_product_attention(
     return out.reshape(lead + out.shape[-3:]), None
 
 
-class HeadsLinear(nnx.LinearGeneral):
-    """`nnx.LinearGeneral` over the trailing axes (no batch axes), applied as one 2D matmul.
-
-    The same parameters, names and values as `LinearGeneral`'s `dot_general` over the
-    (heads, kv) axes, but XLA:CPU lowers that 3D-kernel form's data gradient by copying a
-    transposed kernel every step (4 per attention block, ~9 % of a ViViT-B train step on
-    CPU); against the kernel's free 2D reshape it uses a transposed-operand matmul, as for
-    the MLP.
-    """
-
-    def __call__(self, x: jax.Array, out_sharding=None) -> jax.Array:
-        n_in = len(self.in_features)
-        if (self.batch_axis or out_sharding is not None
-                or tuple(a % x.ndim for a in self.axis) != tuple(range(x.ndim - n_in, x.ndim))):
-            return super().__call__(x, out_sharding)
-        kernel = self.kernel[...]
-        bias = None if self.bias is None else self.bias[...]
-        x, kernel, bias = self.promote_dtype((x, kernel, bias), dtype=self.dtype)
-        k_in = math.prod(self.in_features)
-        y = x.reshape(*x.shape[:x.ndim - n_in], k_in) @ kernel.reshape(k_in, -1)
-        if bias is not None:
-            y = y + bias.reshape(-1)
-        return y.reshape(*y.shape[:-1], *self.out_features)
-
-
 class Attention(nnx.Module):
     """Multi-head dot-product attention with ViT parameter names and shapes.
 
@@ -107,17 +83,16 @@ class Attention(nnx.Module):
         head_dim = dim // num_heads
         # LinearGeneral initialises the flattened 2D kernel, then reshapes.
         kinit = nnx.initializers.xavier_uniform()
-        qkv = lambda: HeadsLinear(
+        qkv = lambda: cpu_kernels.HeadsLinear(
                 dim, (num_heads, head_dim), axis=-1, dtype=dtype,
                 kernel_init=with_axes(kinit, ("embed", "heads", "kv")),
                 bias_init=with_axes(nnx.initializers.zeros, ("heads", "kv")), rngs=rngs)
         self.query = qkv()
         self.key = qkv()
         self.value = qkv()
-        self.out = HeadsLinear(
+        self.out = cpu_kernels.HeadsLinear(
                 (num_heads, head_dim), dim, axis=(-2, -1), dtype=dtype,
-                kernel_init=with_axes(kinit,
-                                                            ("heads", "kv", "embed")),
+                kernel_init=with_axes(kinit, ("heads", "kv", "embed")),
                 bias_init=with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
 
     def qkv(self, x: jax.Array, kv: jax.Array | None = None):
@@ -135,95 +110,6 @@ class Attention(nnx.Module):
         out, w = dot_product_attention(q, k, v, return_weights=return_weights,
                                        implementation=self.attention_impl)
         return self.out(out), w
-
-
-def _conv_windows(x: jax.Array, kernel: Sequence[int], strides: Sequence[int]):
-    """The input slice each kernel offset reads, for a padded channels-last `x [B, *S, C]`."""
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel, strides)]
-    for off in itertools.product(*(range(k) for k in kernel)):
-        limit = tuple(o + (m - 1) * s + 1 for o, m, s in zip(off, out, strides))
-        yield jax.lax.slice(x, (0, *off, 0), (x.shape[0], *limit, x.shape[-1]),
-                            (1, *strides, 1))
-
-
-def lax_conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
-             padding: Sequence[tuple[int, int]], groups: int = 1) -> jax.Array:
-    """XLA's convolution with `conv`'s channels-last signature (its reference off CPU)."""
-    nd = x.ndim - 2
-    dims = "N" + "DHW"[-nd:] + "C", "DHW"[-nd:] + "IO", "N" + "DHW"[-nd:] + "C"
-    return jax.lax.conv_general_dilated(
-        x, kernel, tuple(strides), tuple(tuple(p) for p in padding), feature_group_count=groups,
-        dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, kernel.shape, dims))
-
-
-def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int],
-         padding: Sequence[tuple[int, int]], groups: int = 1) -> jax.Array:
-    """Channels-last N-d convolution `x [B, *S, C_in]`, `kernel [*k, C_in/groups, C_out]`.
-
-    On accelerators: `lax.conv_general_dilated` (cuDNN / the TPU's convolution units). On
-    CPU, XLA's convolution (forward + gradients) is 1.6× (ViViT's tubelets) to 4-50× (STAT's
-    stem and depthwise pooling) slower than matmuls of the same work (`benchmarks/conv.py`),
-    so there the same result is computed as matmuls: a reshape when the kernel tiles the
-    input (patch embeddings), a multiply-add per kernel offset for depthwise kernels, im2col
-    otherwise -- except that with many input channels a forward pass that is not
-    differentiated runs XLA's convolution, the faster one there (`_overlapping_conv`).
-    Same parameters, same values either way.
-    """
-    kshape, nd = kernel.shape, x.ndim - 2
-    strides, padding = tuple(strides), tuple(tuple(p) for p in padding)
-    if jax.default_backend() != "cpu" or groups not in (1, x.shape[-1]) or (
-            groups > 1 and kshape[-1] != groups):
-        return lax_conv(x, kernel, strides, padding, groups)
-    if any(lo or hi for lo, hi in padding):
-        x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-    ks = kshape[:nd]
-    if groups > 1:  # Depthwise: one multiply-add per kernel offset.
-        w = kernel.reshape(-1, kshape[-1])
-        return sum(win * w[i] for i, win in enumerate(_conv_windows(x, ks, strides)))
-    b, sizes, c = x.shape[0], x.shape[1:-1], x.shape[-1]
-    if ks == strides and all(n % k == 0 for n, k in zip(sizes, ks)):  # Non-overlapping.
-        grid = [n // k for n, k in zip(sizes, ks)]
-        x = x.reshape(b, *itertools.chain(*zip(grid, ks)), c)
-        x = x.transpose(0, *range(1, 2 * nd, 2), *range(2, 2 * nd + 1, 2), 2 * nd + 1)
-        return x.reshape(b, *grid, -1) @ kernel.reshape(-1, kshape[-1])
-    if c < _XLA_FORWARD_MIN_CHANNELS:
-        return _im2col_conv(x, kernel, strides)
-    return _overlapping_conv(x, kernel, strides)
-
-
-# From this many input channels, XLA:CPU's own convolution is the faster *forward* (STAT's
-# stem convs 1-2: 52.7 / 35.5 ms against im2col's 103.9 / 49.2; with 3 or 16 channels im2col
-# is 2-5× faster; `benchmarks/conv.py`, BENCHMARKS.md).
-_XLA_FORWARD_MIN_CHANNELS = 32
-
-
-def _im2col_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...]) -> jax.Array:
-    """Convolution of a padded `x` as one matmul over its im2col matrix."""
-    cols = jnp.concatenate(list(_conv_windows(x, kernel.shape[:-2], strides)), axis=-1)
-    return cols @ kernel.reshape(-1, kernel.shape[-1])
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _overlapping_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, ...]) -> jax.Array:
-    """A convolution of a padded `x` on CPU: XLA's when only the forward pass is needed, the
-    im2col matmul (forward and gradients) when differentiated.
-
-    XLA:CPU's convolution gradients are 5-20× slower than the matmul form's, but with many
-    input channels its forward beats building the im2col matrix (whose copy costs more than
-    its matmul). Evaluation and inference take the first; a train step is unchanged.
-    """
-    return lax_conv(x, kernel, strides, ((0, 0),) * (x.ndim - 2))
-
-
-def _overlapping_conv_fwd(x, kernel, strides):
-    return jax.vjp(lambda x, k: _im2col_conv(x, k, strides), x, kernel)
-
-
-def _overlapping_conv_bwd(strides, vjp, g):
-    return vjp(g)
-
-
-_overlapping_conv.defvjp(_overlapping_conv_fwd, _overlapping_conv_bwd)
 
 
 class Conv(nnx.Module):
@@ -250,8 +136,8 @@ class Conv(nnx.Module):
         self.bias = nnx.Param(bias_init(rngs.params(), (out_features,)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = conv(x.astype(self.dtype), self.kernel[...].astype(self.dtype), self.strides,
-                 self.padding, self.groups)
+        y = cpu_kernels.conv(x.astype(self.dtype), self.kernel[...].astype(self.dtype),
+                             self.strides, self.padding, self.groups)
         return y + self.bias[...].astype(self.dtype)
 
 
@@ -306,12 +192,14 @@ class EncoderBlock(nnx.Module):
     `attend(attention_module, normed_x, return_weights) -> (y, weights)` lets a factorised
     model run the attention sub-layer on a reshaped view of the tokens (per frame, per
     spatial position, over pooled keys…); by default it is self-attention over axis -2.
+    There is no dropout on the attention weights: the fused core has none (as big_vision),
+    and Scenic's ViViT configs set their `attention_dropout_rate` to 0.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, drop_path: float = 0.0,
-                 dtype: Dtype = jnp.float32, attention_impl: str | None = None,
-                 rngs: nnx.Rngs, approximate_gelu: bool = False):
+                 drop_path: float = 0.0, dtype: Dtype = jnp.float32,
+                 attention_impl: str | None = None, rngs: nnx.Rngs,
+                 approximate_gelu: bool = False):
         self.LayerNorm_0 = layer_norm(dim, dtype=dtype, rngs=rngs)
         self.MultiHeadDotProductAttention_1 = Attention(
             dim, num_heads, dtype=dtype, attention_impl=attention_impl, rngs=rngs)
@@ -320,7 +208,6 @@ class EncoderBlock(nnx.Module):
                                    approximate_gelu=approximate_gelu)
         self.dropout = nnx.Dropout(dropout)
         self.drop_path_rate = drop_path
-        del attention_dropout  # The fused core has no attention-weight dropout (as big_vision).
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_weights: bool = False,

@@ -50,19 +50,20 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import einops
 import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from vivit_jax.models import layers, vivit
+from vivit_jax.models import layers, tokenizers
 
 ATTENTION_TYPES = ("divided_space_time", "joint_space_time", "space_only")
 
 
 def decode_variant(variant: str) -> dict[str, Any]:
     """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
-    return vivit.decode_variant(variant)
+    return tokenizers.decode_variant(variant)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -148,11 +149,11 @@ class TimeSformerBlock(layers.EncoderBlock):
         """Spatial attention per frame over CLS ⊕ frame tokens; frame CLS outputs averaged."""
         b, _, d = x.shape
         t, n = grid_tn
-        cls, x_btnd = x[:, :1], x[:, 1:].reshape(b, t, n, d)
+        cls, x_btnd = x[:, :1], einops.rearrange(x[:, 1:], "b (t n) d -> b t n d", t=t)
         x_btnd = jnp.concatenate([jnp.broadcast_to(cls[:, None], (b, t, 1, d)), x_btnd], 2)
         y, w = attn(x_btnd, return_weights=return_weights)  # [B, T, 1+N, D], [B, T, H, ., .]
-        y = jnp.concatenate([y[:, :, 0].mean(1, keepdims=True), y[:, :, 1:].reshape(b, t * n, d)],
-                            axis=1)
+        frame_tokens = einops.rearrange(y[:, :, 1:], "b t n d -> b (t n) d")
+        y = jnp.concatenate([y[:, :, 0].mean(1, keepdims=True), frame_tokens], axis=1)
         return y, w
 
     def __call__(self, x: jax.Array, *, grid_tn: tuple[int, int], train: bool = False,
@@ -178,12 +179,13 @@ class TimeSformerBlock(layers.EncoderBlock):
             b, _, d = x.shape
             t, n = grid_tn
             # Temporal attention per spatial position over the T frames, patch tokens only.
-            x_bntd = x[:, 1:].reshape(b, t, n, d).swapaxes(1, 2)
+            x_bntd = einops.rearrange(x[:, 1:], "b (t n) d -> b n t d", t=t)
             y, weights["temporal"] = self.temporal_attn(self.temporal_norm(x_bntd),
                                                         return_weights=return_weights)
             y = self.dropout(y, deterministic=not train, rngs=rngs)
             y = self.temporal_fc(layers.drop_path(y, rate, train=train, rngs=rngs))
-            x = jnp.concatenate([x[:, :1], x[:, 1:] + y.swapaxes(1, 2).reshape(b, t * n, d)], 1)
+            x = jnp.concatenate([x[:, :1], x[:, 1:] + einops.rearrange(y, "b n t d -> b (t n) d")],
+                                1)
         x, weights["spatial"] = super().__call__(x, train=train, rngs=rngs,
                                                  return_weights=return_weights,
                                                  drop_path_rate=rate,
@@ -202,7 +204,7 @@ class _Transformer(layers.Encoder):
         d = s["hidden_size"]
         self.attention_type = attention_type
         # Drawn before the blocks, as before the stack moved to layers.Encoder: same init.
-        self.posembed_input = vivit.PositionEmbedding(num_tokens, d, rngs=rngs)
+        self.posembed_input = tokenizers.PositionEmbedding(num_tokens, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(dropout)
         super().__init__(s["num_layers"], d, s["num_heads"], s["mlp_dim"], dropout=dropout,
                          drop_path=drop_path, dtype=dtype, attention_impl=attention_impl,
@@ -230,17 +232,17 @@ class TimeSformer(nnx.Module):
 
     def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
                  input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
-        s = vivit.resolve_sizes(cfg)
+        s = tokenizers.resolve_sizes(cfg)
         if cfg.attention_type not in ATTENTION_TYPES:
             raise ValueError(f"model.attention_type={cfg.attention_type!r}: expected one of "
                              f"{ATTENTION_TYPES}")
         self.attention_type = cfg.attention_type
-        self.classifier = vivit._choice("classifier", cfg.classifier, vivit.CLASSIFIERS)
+        self.classifier = tokenizers.choice("classifier", cfg.classifier, tokenizers.CLASSIFIERS)
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
-        self.grid = vivit.token_grid(input_shape, self.tubelet)
+        self.grid = tokenizers.token_grid(input_shape, self.tubelet)
         t, h, w = self.grid
         d = s["hidden_size"]
-        self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
+        self.embedding = tokenizers.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
         zeros = layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))
         self.cls = nnx.Param(zeros(rngs.params(), (1, 1, d)))
         if self.attention_type != "space_only":
@@ -263,7 +265,7 @@ class TimeSformer(nnx.Module):
     def __call__(self, video: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
         """`video [B, T, H, W, 3]` (any T, H, W the patch sizes divide) → `(logits, out)`."""
-        grid = vivit.token_grid(video.shape[1:4], self.tubelet)
+        grid = tokenizers.token_grid(video.shape[1:4], self.tubelet)
         x = self.embedding(video)
         b, t, h, w, d = x.shape
         pos = resize_pos_embedding(self.Transformer.posembed_input.pos_embedding[...],
@@ -282,7 +284,7 @@ class TimeSformer(nnx.Module):
                                 1)
             x, weights = self.Transformer(x, grid_tn=(t, h * w), train=train, rngs=rngs,
                                           return_weights=return_attention)
-        out["pre_logits"] = x[:, 0] if self.classifier == "token" else vivit.readout(
+        out["pre_logits"] = x[:, 0] if self.classifier == "token" else tokenizers.readout(
             x[:, 1:], self.classifier)
         if return_attention:
             out["attention"] = weights

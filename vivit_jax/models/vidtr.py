@@ -6,7 +6,7 @@ Two readings, chosen by `model.reference`:
   MLP, LayerNorm eps 1e-6, separable position + time embeddings added to the tokens, one
   learned class token, C-VidTr keeping its class row/column and pooling with the std
   averaged over heads (whole tokens kept).
-- 'gluonmm' (`vidtr_gluonmm.py`, the subclass `VidTrGluonmm` this class builds): exactly
+- 'gluonmm' (`vidtr_gluonmm.py`, the subclass `VidTrGluonmm` the registry builds): exactly
   what the released code and weights compute (ReLU, eps 1e-5, one position table added to
   the normed q/k/v of layer 0 (every layer for a 16-frame VidTr), separate temporal and
   spatial class tokens, C-VidTr without class row/column and joint attention after its last
@@ -63,14 +63,14 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from vivit_jax.models import layers, vivit
+from vivit_jax.models import layers, tokenizers
 
 POOL_TYPES = ("avg", "conv", "topk_std")
 
 
 def decode_variant(variant: str) -> dict[str, Any]:
     """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
-    return vivit.decode_variant(variant)
+    return tokenizers.decode_variant(variant)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -268,23 +268,22 @@ REFERENCES = ("paper", "gluonmm")
 class VidTr(nnx.Module):
     """VidTr / C-VidTr: separable attention over the (T+1)×(HW+1) grid, corner token out.
 
-    `model.reference='gluonmm'` builds `vidtr_gluonmm.VidTrGluonmm` (a subclass) instead.
+    `model.reference='gluonmm'` is `vidtr_gluonmm.VidTrGluonmm` (a subclass), which the
+    registry (`models.build_model`) builds instead.
     """
-
-    def __new__(cls, num_classes: int = 0, *, cfg: ml_collections.ConfigDict, **kwargs):
-        reference = vivit._choice("reference", cfg.get("reference", "paper"), REFERENCES)
-        if cls is VidTr and reference == "gluonmm":
-            from vivit_jax.models import vidtr_gluonmm
-            return super().__new__(vidtr_gluonmm.VidTrGluonmm)
-        return super().__new__(cls)
 
     def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
                  input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
-        s = vivit.resolve_sizes(cfg)
+        reference = tokenizers.choice("reference", cfg.get("reference", "paper"), REFERENCES)
+        if reference != "paper":
+            raise ValueError(f"model.reference={reference!r} is built by "
+                             f"vivit_jax.models.build_model (vidtr_gluonmm.VidTrGluonmm), "
+                             f"not by VidTr")
+        s = tokenizers.resolve_sizes(cfg)
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
-        self.grid = vivit.token_grid(input_shape, self.tubelet)
+        self.grid = tokenizers.token_grid(input_shape, self.tubelet)
         self.reference = "paper"
-        self.classifier = vivit._choice("classifier", cfg.classifier, vivit.CLASSIFIERS)
+        self.classifier = tokenizers.choice("classifier", cfg.classifier, tokenizers.CLASSIFIERS)
         t, h, w = self.grid
         depth, d = s["num_layers"], s["hidden_size"]
         pool_layers = tuple(cfg.pool_layers)
@@ -296,7 +295,7 @@ class VidTr(nnx.Module):
                              f"in [0, {depth})")
         drops = pool_drops(pool_layers, cfg.pool_drop)
         frames = frame_schedule(t, depth, pool_layers, cfg.pool_drop)
-        self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
+        self.embedding = tokenizers.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
         self.cls = nnx.Param(layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))(
             rngs.params(), (1, 1, d)))
         self.time_embed = nnx.Param(layers.with_axes(
@@ -312,7 +311,7 @@ class VidTr(nnx.Module):
             layer_kwargs=[dict(num_frames=frames[i],
                                pool=(cfg.pool_type, drops[i]) if i in drops else None)
                           for i in range(depth)])
-        self.Transformer.posembed_input = vivit.PositionEmbedding(1 + h * w, d, rngs=rngs)
+        self.Transformer.posembed_input = tokenizers.PositionEmbedding(1 + h * w, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(cfg.dropout)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,
@@ -355,7 +354,7 @@ class VidTr(nnx.Module):
         if self.classifier == "token":  # Only the corner token is read (and normed).
             pre_logits = self.Transformer.encoder_norm(x[:, 0, 0])
         else:
-            pre_logits = vivit.readout(self.Transformer.encoder_norm(x[:, 1:, 1:]),
+            pre_logits = tokenizers.readout(self.Transformer.encoder_norm(x[:, 1:, 1:]),
                                        self.classifier, axis=(1, 2))
         out = {"pre_logits": pre_logits, "grid": self.grid, "frames": x.shape[1] - 1}
         if return_attention:

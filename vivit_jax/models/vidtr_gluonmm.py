@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from vivit_jax.models import layers, vidtr, vivit
+from vivit_jax.models import layers, tokenizers, vidtr
 
 POSEMB_LAYERS = ("", "first", "all")
 
@@ -176,7 +176,7 @@ def layer_plan(cfg: ml_collections.ConfigDict, num_frames: int, depth: int) -> l
                              f"indices in [0, {depth})")
     drops = vidtr.pool_drops(pool_layers, cfg.pool_drop)
     frames = vidtr.frame_schedule(num_frames, depth, pool_layers, cfg.pool_drop)
-    rule = vivit._choice("posemb_layers", cfg.posemb_layers, POSEMB_LAYERS)
+    rule = tokenizers.choice("posemb_layers", cfg.posemb_layers, POSEMB_LAYERS)
     every = rule == "all" or (rule == "" and num_frames == 16 and not compact)
     last = pool_layers[-1] if compact else -1
     return [dict(kind=("pooled" if i <= last else "joint") if compact else "separable",
@@ -190,10 +190,10 @@ class VidTrGluonmm(vidtr.VidTr):
 
     def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
                  input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
-        s = vivit.resolve_sizes(cfg)
+        s = tokenizers.resolve_sizes(cfg)
         self.reference = "gluonmm"
         self.tubelet = (s["tubelet_t"], *s["patch_size"])
-        self.grid = vivit.token_grid(input_shape, self.tubelet)
+        self.grid = tokenizers.token_grid(input_shape, self.tubelet)
         if cfg.classifier != "token":
             raise ValueError(f"model.classifier={cfg.classifier!r}: the gluonmm reference reads "
                              f"its class token ('token')")
@@ -205,7 +205,7 @@ class VidTrGluonmm(vidtr.VidTr):
         plan = layer_plan(cfg, t, depth)
         self.compact = bool(tuple(cfg.pool_layers))
         self.classifier = "token"
-        self.embedding = vivit.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
+        self.embedding = tokenizers.TubeletEmbedding(self.tubelet, d, dtype=dtype, rngs=rngs)
         param = lambda init, shape: nnx.Param(layers.with_axes(init, (None, None, "embed"))(
             rngs.params(), shape))
         normal = nnx.initializers.normal(0.02)
@@ -221,7 +221,7 @@ class VidTrGluonmm(vidtr.VidTr):
             remat=cfg.remat, remat_policy=cfg.remat_policy, rngs=rngs, block=GluonmmBlock,
             layer_kwargs=plan)
         self.Transformer.encoder_norm = layer_norm(d, dtype=dtype, rngs=rngs)
-        self.Transformer.posembed_input = vivit.PositionEmbedding(1 + t * h * w, d, rngs=rngs)
+        self.Transformer.posembed_input = tokenizers.PositionEmbedding(1 + t * h * w, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(cfg.dropout)
         self.head = nnx.Linear(
             d, num_classes, dtype=dtype, rngs=rngs,

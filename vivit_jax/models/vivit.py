@@ -33,16 +33,16 @@ exactly Model 1's parameters (no `cls`). Models 3-4 use one joint position embed
 from __future__ import annotations
 
 import math
-import re
 from functools import partial
 from typing import Any
 
+import einops
 import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from vivit_jax.models import layers
+from vivit_jax.models import layers, tokenizers
 from vivit_jax.models.vivit_factorised import (
     ATTENTION_ORDERS,
     TEMPORAL_INITS,
@@ -52,33 +52,9 @@ from vivit_jax.models.vivit_factorised import (
 
 MODEL_TYPES = ("spatio_temporal", "factorised_encoder", "factorised_self_attention",
                "factorised_dot_product")
-TOKENIZERS = ("tubelet", "frame")
-# Readouts, as Scenic's ViViT: the CLS token, or global average / max pooling of the tokens.
-CLASSIFIERS = ("token", "gap", "gmp")
 # Models 3 and 4 have no CLS token (Section 3.3); Models 1-2 default to it (as ViT).
 _DEFAULT_CLASSIFIER = {"spatio_temporal": "token", "factorised_encoder": "token",
                        "factorised_self_attention": "gap", "factorised_dot_product": "gap"}
-
-# Sizes of ViT (Dosovitskiy et al. 2021, Table 1) used by ViViT (Section 4.1): width,
-# depth, MLP width, heads. Ti and S are the DeiT sizes.
-SIZES = {
-    "Ti": dict(hidden_size=192, num_layers=12, mlp_dim=768, num_heads=3),
-    "S": dict(hidden_size=384, num_layers=12, mlp_dim=1536, num_heads=6),
-    "B": dict(hidden_size=768, num_layers=12, mlp_dim=3072, num_heads=12),
-    "L": dict(hidden_size=1024, num_layers=24, mlp_dim=4096, num_heads=16),
-    "H": dict(hidden_size=1280, num_layers=32, mlp_dim=5120, num_heads=16),
-}
-_VARIANT_RE = re.compile(r"^(?P<size>[A-Za-z]+)/(?P<patch>\d+)(?:x(?P<t>\d+))?$")
-
-
-def decode_variant(variant: str) -> dict[str, Any]:
-    """`"B/16x2"` → ViT-B sizes, 16×16 patches, tubelets 2 frames deep (`x2` optional)."""
-    m = _VARIANT_RE.match(variant)
-    if not m or m["size"] not in SIZES:
-        raise ValueError(f"model.variant={variant!r}: expected SIZE/PATCH[xT] with SIZE in "
-                         f"{sorted(SIZES)}, e.g. 'B/16x2'")
-    patch = int(m["patch"])
-    return dict(SIZES[m["size"]], patch_size=(patch, patch), tubelet_t=int(m["t"] or 1))
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -125,78 +101,6 @@ def default_config() -> ml_collections.ConfigDict:
     ))
 
 
-def resolve_sizes(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The variant's sizes with the config's explicit overrides applied."""
-    sizes = decode_variant(cfg.variant)
-    for key in ("hidden_size", "num_layers", "mlp_dim", "num_heads"):
-        if cfg.get(key):
-            sizes[key] = cfg[key]
-    if sizes["hidden_size"] % sizes["num_heads"]:
-        raise ValueError(f"model.hidden_size={sizes['hidden_size']} is not divisible by "
-                         f"model.num_heads={sizes['num_heads']}")
-    return sizes
-
-
-class PositionEmbedding(nnx.Module):
-    """Learned additive position embedding `[1, N, D]` (`posembed_input/pos_embedding`)."""
-
-    def __init__(self, num_tokens: int, dim: int, *, rngs: nnx.Rngs, std: float = 0.02):
-        self.pos_embedding = nnx.Param(
-            layers.with_axes(nnx.initializers.normal(std), (None, None, "embed"))(
-                rngs.params(), (1, num_tokens, dim)))
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return x + self.pos_embedding[...].astype(x.dtype)
-
-
-class TubeletEmbedding(nnx.Module):
-    """3D patch embedding; with t=1 it is ViViT's uniform frame sampling."""
-
-    def __init__(self, tubelet: tuple[int, int, int], dim: int, *, dtype, rngs: nnx.Rngs):
-        self.conv = layers.Conv(
-            3, dim, tubelet, tubelet, padding="VALID", dtype=dtype,
-            kernel_init=layers.with_axes(nnx.initializers.lecun_normal(),
-                                         (None, None, None, None, "embed")),
-            bias_init=layers.with_axes(nnx.initializers.zeros, ("embed",)), rngs=rngs)
-
-    def __call__(self, x_bthwc: jax.Array) -> jax.Array:
-        return self.conv(x_bthwc)  # [B, t, h, w, D], time-major.
-
-
-def token_grid(input_shape: tuple[int, int, int], tubelet: tuple[int, int, int]):
-    """Number of tokens along (t, h, w); refuses sizes the tubelet does not divide."""
-    names = ("dataset.num_frames", "dataset.image_size", "dataset.image_size")
-    grid = []
-    for n, k, name in zip(input_shape, tubelet, names):
-        if n % k:
-            raise ValueError(f"{name}={n} is not divisible by the tubelet/patch size {k} "
-                             f"(tubelet t×h×w = {tubelet})")
-        grid.append(n // k)
-    return tuple(grid)
-
-
-def readout(x: jax.Array, classifier: str, axis=-2) -> jax.Array:
-    """The CLS token (first along axis -2) or the mean / max of the tokens over `axis`."""
-    if classifier == "token":
-        return x[..., 0, :]
-    return x.mean(axis=axis) if classifier == "gap" else x.max(axis=axis)
-
-
-def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"model.{field}={value!r}: expected one of {allowed}")
-    return value
-
-
-def resolve_tubelet(cfg: ml_collections.ConfigDict, sizes: dict[str, Any]) -> tuple[int, int, int]:
-    """(t, h, w) of the token embedding for `model.tokenizer` (Section 3.2)."""
-    tokenizer = _choice("tokenizer", cfg.get("tokenizer", "tubelet"), TOKENIZERS)
-    if tokenizer == "frame" and sizes["tubelet_t"] != 1:
-        # Uniform frame sampling embeds each frame alone; a deeper tubelet contradicts it.
-        raise ValueError(f"model.tokenizer='frame' embeds single frames but model.variant="
-                         f"{cfg.variant!r} asks for {sizes['tubelet_t']}-frame tubelets; use a "
-                         f"variant without 'x{sizes['tubelet_t']}' or model.tokenizer='tubelet'")
-    return (sizes["tubelet_t"], *sizes["patch_size"])
 
 
 class ViViT(nnx.Module):
@@ -204,20 +108,21 @@ class ViViT(nnx.Module):
 
     def __init__(self, num_classes: int, *, cfg: ml_collections.ConfigDict,
                  input_shape: tuple[int, int, int], dtype=jnp.float32, rngs: nnx.Rngs):
-        self.model_type = _choice("model_type", cfg.model_type, MODEL_TYPES)
-        s = resolve_sizes(cfg)
-        tubelet = resolve_tubelet(cfg, s)
-        self.grid = token_grid(input_shape, tubelet)
-        self.classifier = _choice("classifier", cfg.classifier or
-                                  _DEFAULT_CLASSIFIER[self.model_type], CLASSIFIERS)
+        self.model_type = tokenizers.choice("model_type", cfg.model_type, MODEL_TYPES)
+        s = tokenizers.resolve_sizes(cfg)
+        tubelet = tokenizers.resolve_tubelet(cfg, s)
+        self.grid = tokenizers.token_grid(input_shape, tubelet)
+        self.classifier = tokenizers.choice("classifier", cfg.classifier or
+                                  _DEFAULT_CLASSIFIER[self.model_type], tokenizers.CLASSIFIERS)
         if self.classifier == "token" and self.model_type in ("factorised_self_attention",
                                                                "factorised_dot_product"):
             raise ValueError(f"model.classifier='token' is not available for model.model_type="
                              f"{self.model_type!r} (no CLS token, Section 3.3); use 'gap'")
-        self.temporal_classifier = _choice("temporal_classifier", cfg.temporal_classifier,
-                                           CLASSIFIERS)
-        attention_order = _choice("attention_order", cfg.attention_order, ATTENTION_ORDERS)
-        temporal_init = _choice("temporal_attention_init", cfg.temporal_attention_init,
+        self.temporal_classifier = tokenizers.choice(
+            "temporal_classifier", cfg.temporal_classifier, tokenizers.CLASSIFIERS)
+        attention_order = tokenizers.choice("attention_order", cfg.attention_order,
+                                            ATTENTION_ORDERS)
+        temporal_init = tokenizers.choice("temporal_attention_init", cfg.temporal_attention_init,
                                 TEMPORAL_INITS)
         if cfg.temporal_layers < 0:
             raise ValueError(f"model.temporal_layers={cfg.temporal_layers} must be >= 0 "
@@ -231,7 +136,7 @@ class ViViT(nnx.Module):
         cls_init = layers.with_axes(nnx.initializers.zeros, (None, None, "embed"))
         with_cls = int(self.classifier == "token")
 
-        self.embedding = TubeletEmbedding(tubelet, d, dtype=dtype, rngs=rngs)
+        self.embedding = tokenizers.TubeletEmbedding(tubelet, d, dtype=dtype, rngs=rngs)
         if with_cls:
             self.cls = nnx.Param(cls_init(rngs.params(), (1, 1, d)))
         if self.model_type == "spatio_temporal":
@@ -265,34 +170,34 @@ class ViViT(nnx.Module):
                  return_attention: bool = False) -> tuple[jax.Array, dict[str, Any]]:
         """`video [B, T, H, W, 3]` → `(logits [B, classes], out)`."""
         x = self.embedding(video)
-        b, t, h, w, d = x.shape
-        x_btsd = x.reshape(b, t, h * w, d)
+        grid = tuple(x.shape[1:4])  # (t, h, w) tokens.
+        x_btsd = einops.rearrange(x, "b t h w d -> b t (h w) d")
         kw = dict(train=train, rngs=rngs, return_weights=return_attention)
         if self.model_type == "spatio_temporal":
-            x = x_btsd.reshape(b, t * h * w, d)
+            x = einops.rearrange(x, "b t h w d -> b (t h w) d")
             if self.classifier == "token":
                 x = self._with_cls(x, self.cls)
             x, weights = self.Transformer(x, **kw)
-            pre_logits = readout(x, self.classifier)
+            pre_logits = tokenizers.readout(x, self.classifier)
         elif self.model_type == "factorised_encoder":
             # The frames are the batch-like axis 1: each runs through the spatial encoder alone.
             x = self._with_cls(x_btsd, self.cls) if self.classifier == "token" else x_btsd
             x, spatial = self.Transformer(x, **kw)
-            x_btd = readout(x, self.classifier)
+            x_btd = tokenizers.readout(x, self.classifier)
             temporal = []
             if hasattr(self, "TemporalTransformer"):
                 if self.temporal_classifier == "token":
                     x_btd = self._with_cls(x_btd, self.cls_temporal)
                 x_btd, temporal = self.TemporalTransformer(x_btd, **kw)
-                pre_logits = readout(x_btd, self.temporal_classifier)
+                pre_logits = tokenizers.readout(x_btd, self.temporal_classifier)
             else:  # Average-pool baseline (Table 2): frame representations averaged.
                 pre_logits = x_btd.mean(axis=1)
             weights = {"spatial": spatial, "temporal": temporal}
         else:  # Models 3-4: tokens stay [B, t, s, D] through the factorised blocks.
             x, per_layer = self.Transformer(x_btsd, **kw)
-            pre_logits = readout(x, self.classifier, axis=(1, 2))
+            pre_logits = tokenizers.readout(x, self.classifier, axis=(1, 2))
             weights = {k: [w[k] for w in per_layer] for k in ("spatial", "temporal")}
-        out = {"pre_logits": pre_logits, "grid": (t, h, w)}
+        out = {"pre_logits": pre_logits, "grid": grid}
         if return_attention:
             out["attention"] = weights
         return self.head(pre_logits), out
@@ -316,8 +221,8 @@ class _Transformer(layers.Encoder):
                          remat=remat, remat_policy=remat_policy, scan=scan, rngs=rngs,
                          block=partial(block, approximate_gelu=approximate_gelu))
         self.token_shape = tuple(token_shape)
-        self.posembed_input = PositionEmbedding(math.prod(token_shape), sizes["hidden_size"],
-                                                rngs=rngs, std=posemb_std)
+        self.posembed_input = tokenizers.PositionEmbedding(
+            math.prod(token_shape), sizes["hidden_size"], rngs=rngs, std=posemb_std)
         self.input_dropout = nnx.Dropout(dropout)
 
     def __call__(self, x, *, train=False, rngs=None, return_weights=False):

@@ -48,7 +48,7 @@ class FactorisedSelfAttentionBlock(layers.EncoderBlock):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *,
                  attention_order: str = "space_time", temporal_init: str = "copy_spatial",
-                 dropout: float = 0.0, attention_dropout: float = 0.0, drop_path: float = 0.0,
+                 dropout: float = 0.0, drop_path: float = 0.0,
                  dtype=jnp.float32, attention_impl: str | None = None, rngs: nnx.Rngs,
                  approximate_gelu: bool = False):
         if attention_order not in ATTENTION_ORDERS:
@@ -57,9 +57,8 @@ class FactorisedSelfAttentionBlock(layers.EncoderBlock):
         if temporal_init not in TEMPORAL_INITS:
             raise ValueError(f"model.temporal_attention_init={temporal_init!r}: expected one of "
                              f"{TEMPORAL_INITS}")
-        super().__init__(dim, num_heads, mlp_dim, dropout=dropout,
-                         attention_dropout=attention_dropout, drop_path=drop_path, dtype=dtype,
-                         attention_impl=attention_impl, rngs=rngs,
+        super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
+                         dtype=dtype, attention_impl=attention_impl, rngs=rngs,
                          approximate_gelu=approximate_gelu)
         self.order = ("spatial", "temporal") if attention_order == "space_time" else (
             "temporal", "spatial")
@@ -135,7 +134,7 @@ class FactorisedDotProductBlock(layers.EncoderBlock):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, *,
                  attention_order: str = "space_time", dropout: float = 0.0,
-                 attention_dropout: float = 0.0, drop_path: float = 0.0, dtype=jnp.float32,
+                 drop_path: float = 0.0, dtype=jnp.float32,
                  attention_impl: str | None = None, rngs: nnx.Rngs,
                  approximate_gelu: bool = False):
         if num_heads % 2:
@@ -145,9 +144,8 @@ class FactorisedDotProductBlock(layers.EncoderBlock):
         if attention_order not in ATTENTION_ORDERS:
             raise ValueError(f"model.attention_order={attention_order!r}: expected one of "
                              f"{ATTENTION_ORDERS}")
-        super().__init__(dim, num_heads, mlp_dim, dropout=dropout,
-                         attention_dropout=attention_dropout, drop_path=drop_path, dtype=dtype,
-                         attention_impl=attention_impl, rngs=rngs,
+        super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
+                         dtype=dtype, attention_impl=attention_impl, rngs=rngs,
                          approximate_gelu=approximate_gelu)
         self.spatial_first = attention_order == "space_time"
 

@@ -104,8 +104,8 @@ def dataset_config(*, num_classes: int, num_frames: int, image_size: int, stride
 def model_config(*, hidden: int, layers: int, mlp: int, heads: int, patch: int,
                  tubelet_t: int, **more) -> dict:
     """`model` section: the named ViT size when the widths are one, else explicit sizes."""
-    from vivit_jax.models import vivit
-    size = next((k for k, s in vivit.SIZES.items() if s == dict(
+    from vivit_jax.models import tokenizers
+    size = next((k for k, s in tokenizers.SIZES.items() if s == dict(
         hidden_size=hidden, num_layers=layers, mlp_dim=mlp, num_heads=heads)), "B")
     return dict(family="vivit", variant=f"{size}/{patch}x{tubelet_t}", hidden_size=hidden,
                 num_layers=layers, mlp_dim=mlp, num_heads=heads,

@@ -144,9 +144,9 @@ def grid_side(num_tokens: int, name: str, path: str) -> int:
 def model_config(*, hidden: int, layers: int, mlp: int, heads: int, patch: int,
                  attention_type: str, approximate_gelu: bool) -> dict[str, Any]:
     """Our `model` section for a TimeSformer of these sizes (variant named when standard)."""
-    from vivit_jax.models import vivit
+    from vivit_jax.models import tokenizers
     sizes = dict(hidden_size=hidden, num_layers=layers, mlp_dim=mlp, num_heads=heads)
-    name = next((k for k, v in vivit.SIZES.items() if v == sizes), "B")
+    name = next((k for k, v in tokenizers.SIZES.items() if v == sizes), "B")
     return dict(family="timesformer", variant=f"{name}/{patch}", attention_type=attention_type,
                 approximate_gelu=approximate_gelu, **sizes)
 

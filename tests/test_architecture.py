@@ -1,0 +1,140 @@
+"""The package's import graph runs one way: no cycles, and no module reaches into another's
+private names (a leading underscore is a module's own business).
+
+Read from the source with `ast` (module-level and function-level imports alike: a lazy import
+inside a function is still a dependency), so it needs no import of the package itself.
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = "vivit_jax"
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    out = {}
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The package module `name` refers to (a module, or the module owning an attribute)."""
+    while name:
+        if name in MODULES:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _imports(module: str, path: pathlib.Path):
+    """(imported module, private names it uses, line) for every import of the package in
+    `path`, and the `alias.attr` uses of imported package modules."""
+    tree = ast.parse(path.read_text(), str(path))
+    is_pkg = path.name == "__init__.py"
+    aliases: dict[str, str] = {}  # local name -> package module it is bound to.
+    edges = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                target = _resolve(a.name)
+                if target:
+                    edges.append((target, [], node.lineno))
+                    if a.asname:
+                        aliases[a.asname] = target
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[:len(base) - node.level + (1 if is_pkg else 0)]
+                src = ".".join(base + ([node.module] if node.module else []))
+            else:
+                src = node.module or ""
+            if not src.startswith(PACKAGE):
+                continue
+            for a in node.names:
+                sub = f"{src}.{a.name}"
+                if sub in MODULES:  # `from pkg import module`
+                    edges.append((sub, [], node.lineno))
+                    aliases[a.asname or a.name] = sub
+                else:
+                    private = [a.name] if a.name.startswith("_") else []
+                    edges.append((_resolve(src), private, node.lineno))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_")
+                and not node.attr.startswith("__")):
+            edges.append((aliases[node.value.id], [node.attr], node.lineno))
+    return edges
+
+
+GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+
+
+def _is_ancestor_package(a: str, b: str) -> bool:
+    """`a` is a package containing `b` (importing `b` runs `a/__init__.py` first)."""
+    return b.startswith(a + ".")
+
+
+def test_no_module_uses_another_modules_private_names():
+    offences = [f"{MODULES[m].relative_to(ROOT)}:{line} uses {target}.{name}"
+                for m, edges in GRAPH.items() for target, private, line in edges
+                for name in private if target != m]
+    assert not offences, "\n".join(offences)
+
+
+def _cycles(deps: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of more than one module: the import cycles."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in deps.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for m in deps:
+        if m not in index:
+            visit(m)
+    return cycles
+
+
+def test_import_graph_has_no_cycles():
+    deps = {m: sorted({t for t, _, _ in edges if t != m and not _is_ancestor_package(t, m)})
+            for m, edges in GRAPH.items()}
+    cycles = _cycles(deps)
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_checks_can_fail(tmp_path):
+    """A planted private use and a planted cycle are found."""
+    a = tmp_path / "a.py"
+    a.write_text("from vivit_jax import train\nx = train._log\n"
+                 "def f():\n    from vivit_jax.train import _check_finite\n")
+    edges = _imports("vivit_jax.fake_a", a)
+    assert ("vivit_jax.train", ["_log"], 2) in edges
+    assert ("vivit_jax.train", ["_check_finite"], 4) in edges
+    assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+    assert _cycles({"a": ["b"], "b": [], "c": ["a"]}) == []

@@ -1,0 +1,212 @@
+"""The model and its train state from a config: what the trainer, evaluation, conversion
+and benchmarks all build on.
+
+- `create_model(config, rngs)`: the config's model (the family registry is
+  `vivit_jax.models.build_model`), in `config.dtype` (`DTYPES`).
+- `setup_state(config, mesh)`: the abstract model, its logical-axis shardings, the
+  optimizer and a jitted initialiser that creates the train state already sharded.
+- `make_train_step` / `make_eval_step`: the pure update and evaluation functions (the
+  trainer jits them with explicit shardings); the losses and hit counts they use.
+- `evaluate(...)`: one full, masked pass over a split.
+
+The train state is a plain pytree `{"params", "opt", "step"}`. Nothing here imports
+TensorFlow at module level (tf.data is imported only where data is read, in `evaluate`),
+so the model, state and step builders import on a bare accelerator image.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from vivit_jax import optim, sharding
+from vivit_jax.data import mix
+from vivit_jax.models import build_model
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def targets(labels: jax.Array, num_classes: int, multi_label: bool) -> jax.Array:
+    """Class indices [B] → one-hot [B, K]; multi-hot [B, K] labels pass through."""
+    return labels.astype(jnp.float32) if multi_label else jax.nn.one_hot(labels, num_classes)
+
+
+def classification_loss(logits: jax.Array, target: jax.Array, smoothing: float,
+                        multi_label: bool) -> jax.Array:
+    """Per-example loss against soft targets [B, K] (one-hot, mixed, or multi-hot).
+
+    Single-label: softmax cross-entropy with label smoothing. Multi-label (Charades-style):
+    sigmoid cross-entropy summed over classes, as Scenic does.
+    """
+    logits = logits.astype(jnp.float32)
+    if multi_label:
+        return optax.sigmoid_binary_cross_entropy(logits, target).sum(-1)
+    if smoothing:
+        target = target * (1.0 - smoothing) + smoothing / target.shape[-1]
+    return optax.softmax_cross_entropy(logits, target)
+
+
+def hits(logits: jax.Array, target: jax.Array, k: int = 1) -> jax.Array:
+    """1 where one of the top-k predictions is a positive class of `target` [B, K]."""
+    top = jax.lax.top_k(logits, min(k, logits.shape[-1]))[1]
+    return (jnp.take_along_axis(target, top, axis=-1) > 0).any(-1).astype(jnp.float32)
+
+
+def model_input_shape(config) -> tuple[int, int, int]:
+    d = config.dataset
+    return (d.num_frames, d.image_size, d.image_size)
+
+
+def create_model(config, rngs: nnx.Rngs) -> nnx.Module:
+    if config.dtype not in DTYPES:
+        raise ValueError(f"config.dtype={config.dtype!r}: expected one of {sorted(DTYPES)}")
+    return build_model(config.model, num_classes=config.dataset.num_classes,
+                       input_shape=model_input_shape(config), dtype=DTYPES[config.dtype],
+                       rngs=rngs)
+
+
+def make_train_step(graphdef, tx, config):
+    """The pure update: (state, batch, rng) → (state, metrics)."""
+    num_classes = config.dataset.num_classes
+    multi_label = config.dataset.multi_label
+    accum = int(config.grad_accum_steps)
+    dtype = DTYPES[config.dtype]
+    d = config.dataset
+    mixing = d.mixup_alpha > 0 or d.cutmix_alpha > 0
+
+    def loss_fn(params, video, target, hard, rng):
+        model = nnx.merge(graphdef, params)
+        logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
+        loss = classification_loss(logits, target, config.label_smoothing, multi_label).mean()
+        return loss, hits(logits, hard).mean()
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step_fn(state, batch, rng):
+        rng = jax.random.fold_in(rng, state["step"])
+        params = state["params"]
+        hard = targets(batch["label"], num_classes, multi_label)
+        video, target = batch["video"], hard
+        if mixing:  # Mixup / CutMix on device; accuracy is still measured on the clean labels.
+            video, target = mix.mixup_cutmix(
+                jax.random.fold_in(rng, 2**31 - 1), video, target, mixup_alpha=d.mixup_alpha,
+                cutmix_alpha=d.cutmix_alpha, switch_prob=d.mix_switch_prob)
+        batch = {"video": video, "target": target, "hard": hard}
+        if accum == 1:
+            (loss, acc), grads = grad_fn(params, video, target, hard, rng)
+        else:
+            # Micro-batches of the global batch; gradients averaged (same as one big batch).
+            micro = jax.tree.map(
+                lambda x: x.reshape((accum, x.shape[0] // accum) + x.shape[1:]), batch)
+
+            def body(carry, inp):
+                i, mb = inp
+                (ls, a), g = grad_fn(params, mb["video"], mb["target"], mb["hard"],
+                                     jax.random.fold_in(rng, i))
+                return jax.tree.map(jnp.add, carry, (ls, a, g)), None
+
+            zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, params))
+            (loss, acc, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(accum), micro))
+            loss, acc, grads = jax.tree.map(lambda x: x / accum, (loss, acc, grads))
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        # A non-finite loss or gradient leaves the state untouched; the host stops on the flag.
+        (new_params, opt), param_norm = optim.guarded_update(tx, grads, params, state["opt"],
+                                                             finite)
+        new_state = {"params": new_params, "opt": opt, "step": state["step"] + 1}
+        return new_state, {"loss": loss, "accuracy": acc, "grad_norm": grad_norm,
+                           "param_norm": param_norm, "finite": finite & jnp.isfinite(param_norm)}
+
+    return step_fn
+
+
+def make_eval_step(graphdef, config):
+    """(params, batch) → summed {loss, correct, top5, count} over real (unpadded) examples."""
+    num_classes = config.dataset.num_classes
+    multi_label = config.dataset.multi_label
+    dtype = DTYPES[config.dtype]
+
+    def eval_fn(params, batch):
+        model = nnx.merge(graphdef, params)
+        logits, _ = model(batch["video"].astype(dtype), train=False)
+        mask = batch["mask"]
+        target = targets(batch["label"], num_classes, multi_label)
+        loss = classification_loss(logits, target, 0.0, multi_label)
+        correct, top5 = hits(logits, target, 1), hits(logits, target, 5)
+        return {"loss": (loss * mask).sum(), "correct": (correct * mask).sum(),
+                "top5": (top5 * mask).sum(), "count": mask.sum()}
+
+    return eval_fn
+
+
+def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
+    """One full pass over `split`; every example counted once (padding masked)."""
+    from vivit_jax.data import pipeline
+
+    totals: dict[str, float] = {}
+    # Eval batches are padded and masked, so the batch is rounded up to fill every shard.
+    shards = batch_sh.mesh.shape["data"] * batch_sh.mesh.shape["fsdp"]
+    global_batch = -(-config.eval_batch_size // shards) * shards
+    it = pipeline.eval_iterator(config.dataset, split, global_batch_size=global_batch,
+                                process_index=jax.process_index(),
+                                process_count=jax.process_count())
+    for batch in it:
+        batch = to_global(batch, batch_sh)
+        out = jax.device_get(eval_step(params, batch))
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    n = max(totals.get("count", 0.0), 1.0)
+    return {"loss": totals.get("loss", 0.0) / n, "top1": totals.get("correct", 0.0) / n,
+            "top5": totals.get("top5", 0.0) / n, "num_examples": totals.get("count", 0.0)}
+
+
+def to_global(local_batch: dict[str, np.ndarray], batch_sh) -> dict[str, jax.Array]:
+    return {k: jax.make_array_from_process_local_data(batch_sh, np.asarray(v))
+            for k, v in local_batch.items()}
+
+
+@dataclasses.dataclass
+class StateSetup:
+    """What the trainer (and benchmarks, tests) need to build a sharded train state."""
+    graphdef: Any
+    abstract_params: dict
+    param_sh: dict
+    state_sh: dict
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    init_state: Any  # jitted rng → state, created directly with `state_sh`.
+    num_params: int
+
+
+def setup_state(config: ml_collections.ConfigDict, mesh) -> StateSetup:
+    """Abstract model → logical axes → shardings → a jitted, sharded initialiser.
+
+    Parameters are created already sharded (`out_shardings`), never on one host first.
+    """
+    abstract_model = nnx.eval_shape(lambda: create_model(config, nnx.Rngs(0)))
+    graphdef, abstract_state = nnx.split(abstract_model, nnx.Param)
+    axes = sharding.logical_axes(abstract_state)
+    abstract_params = nnx.to_pure_dict(abstract_state)
+    num_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(abstract_params))
+    tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
+    repl = sharding.replicated(mesh)
+    param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)
+    abstract_opt = jax.eval_shape(tx.init, abstract_params)
+    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
+                                   transform_non_params=lambda _: repl)
+    state_sh = {"params": param_sh, "opt": opt_sh, "step": repl}
+
+    @functools.partial(jax.jit, out_shardings=state_sh)
+    def init_state(rng):
+        params = nnx.to_pure_dict(nnx.state(create_model(config, nnx.Rngs(rng)), nnx.Param))
+        return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+    return StateSetup(graphdef, abstract_params, param_sh, state_sh, tx, schedule, init_state,
+                      num_params)
