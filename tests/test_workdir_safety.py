@@ -150,7 +150,8 @@ def test_shard_damaged_mid_run_stops_naming_it(repo, data_cache, tmp_path, damag
     shards, bad = damaged_shards
     dmvr = [*BASE, "--config.dataset.name=dmvr", f"--config.dataset.data_dir={shards}",
             "--config.batch_size=8", "--config.num_train_steps=4",
-            "--config.dataset.shuffle_buffer=1", "--config.checkpoint_every_steps=100"]
+            "--config.dataset.shuffle_buffer=1", "--config.dataset.cache_decoded=False",
+            "--config.checkpoint_every_steps=100"]
     wd = tmp_path / "wd"
     # The shards' last records come last in the epoch (4 shards × 4 clips, batch 8): step 1
     # trains, step 2 stops, and the last completed step is checkpointed before the error.

@@ -70,7 +70,7 @@ def _model_attention(family_cfg, **model):
     from flax import nnx
 
     from vivit_jax import config as config_lib
-    from vivit_jax.train import create_model
+    from vivit_jax.state import create_model
 
     cfg = config_lib.load(family_cfg, ["--config.model.hidden_size=32",
                                        "--config.model.num_heads=2", "--config.model.mlp_dim=64",

@@ -68,6 +68,8 @@ def default_data_config() -> ml_collections.ConfigDict:
             # (uint8 frames; every epoch then a full shuffle of them instead of file
             # order + `shuffle_buffer`): no JPEG decode after epoch 1. For small datasets
             # only — it holds videos × frames × H × W × 3 bytes (synthetic_motion: 295 MB).
+            # The first batch waits for the whole set, so a damaged shard stops the run
+            # before step 1.
             cache_decoded=False,
             prefetch=2,  # Batches prefetched by tf.data.
             # Generation parameters of synthetic_motion (part of its cache directory name).

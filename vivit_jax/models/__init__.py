@@ -1,30 +1,47 @@
-"""Model families and the registry that builds one from the config's `model` section."""
+"""Model families and the registry that builds one from the config's `model` section.
+
+A family is one module of this package, named as the family: `model.family='vivit'` is
+`vivit.py`. It defines `default_config()` (every `model` field it reads, with `family`) and
+`MODEL`, the `nnx.Module` class built as `MODEL(num_classes, cfg=…, input_shape=(T, H, W),
+dtype=…, rngs=…)`. A reference implementation's own reading of a family
+(`model.reference='gluonmm'`) is the module `<family>_<reference>.py` with its `MODEL`.
+Adding a family is adding its file; nothing here lists them.
+"""
 from __future__ import annotations
 
 import importlib
+import pathlib
+import pkgutil
 
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-# family name → (module, class name). Each module has `default_config()`.
-FAMILIES = {
-    "vivit": ("vivit_jax.models.vivit", "ViViT"),
-    "timesformer": ("vivit_jax.models.timesformer", "TimeSformer"),
-    "vidtr": ("vivit_jax.models.vidtr", "VidTr"),
-    "stat": ("vivit_jax.models.stat", "STAT"),
-}
-# (family, model.reference) → (module, class name) where a reference implementation's
-# reading is its own subclass (the family's default_config holds the `reference` field).
-REFERENCES = {
-    ("vidtr", "gluonmm"): ("vivit_jax.models.vidtr_gluonmm", "VidTrGluonmm"),
-}
+_HERE = pathlib.Path(__file__).parent
 
 
-def _module(family: str):
-    if family not in FAMILIES:
-        raise ValueError(f"model.family={family!r}: expected one of {sorted(FAMILIES)}")
-    return importlib.import_module(FAMILIES[family][0])
+def families() -> list[str]:
+    """Every family: the modules of this package with `default_config()` and `MODEL`."""
+    names = []
+    for info in pkgutil.iter_modules([str(_HERE)]):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "MODEL") and hasattr(module, "default_config"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def _module(family: str, reference: str = "paper"):
+    name = family if reference in ("", "paper") else f"{family}_{reference}"
+    if not (name.isidentifier() and (_HERE / f"{name}.py").is_file()):
+        if name != family:
+            raise ValueError(f"model.reference={reference!r}: the {family} family has no such "
+                             f"reading (no vivit_jax/models/{name}.py)")
+        raise ValueError(f"model.family={family!r}: expected one of {families()}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    if not hasattr(module, "MODEL") or (name == family and not hasattr(module,
+                                                                        "default_config")):
+        raise ValueError(f"model.family={family!r}: expected one of {families()}")
+    return module
 
 
 def default_model_config(family: str) -> ml_collections.ConfigDict:
@@ -36,10 +53,5 @@ def build_model(model_cfg: ml_collections.ConfigDict, *, num_classes: int,
                 input_shape: tuple[int, int, int], dtype=jnp.float32,
                 rngs: nnx.Rngs) -> nnx.Module:
     """Instantiates the model the config names. `input_shape` is (frames, height, width)."""
-    key = (model_cfg.family, model_cfg.get("reference", "paper"))
-    if key in REFERENCES:
-        module, name = REFERENCES[key]
-        cls = getattr(importlib.import_module(module), name)
-    else:
-        cls = getattr(_module(model_cfg.family), FAMILIES[model_cfg.family][1])
+    cls = _module(model_cfg.family, model_cfg.get("reference", "paper")).MODEL
     return cls(num_classes, cfg=model_cfg, input_shape=input_shape, dtype=dtype, rngs=rngs)

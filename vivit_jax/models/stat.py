@@ -442,3 +442,7 @@ class STAT(nnx.Module):
         if return_attention:
             out["attention"] = weights
         return self.head(pre_logits), out
+
+
+# The class the registry (`vivit_jax.models.build_model`) builds for this module.
+MODEL = STAT

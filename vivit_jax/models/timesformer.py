@@ -61,11 +61,6 @@ from vivit_jax.models import layers, tokenizers
 ATTENTION_TYPES = ("divided_space_time", "joint_space_time", "space_only")
 
 
-def decode_variant(variant: str) -> dict[str, Any]:
-    """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
-    return tokenizers.decode_variant(variant)
-
-
 def default_config() -> ml_collections.ConfigDict:
     """Every field the TimeSformer family reads; a config's `model` section may set any."""
     return ml_collections.ConfigDict(dict(
@@ -289,3 +284,7 @@ class TimeSformer(nnx.Module):
         if return_attention:
             out["attention"] = weights
         return self.head(out["pre_logits"]), out
+
+
+# The class the registry (`vivit_jax.models.build_model`) builds for this module.
+MODEL = TimeSformer

@@ -68,11 +68,6 @@ from vivit_jax.models import layers, tokenizers
 POOL_TYPES = ("avg", "conv", "topk_std")
 
 
-def decode_variant(variant: str) -> dict[str, Any]:
-    """`"B/16"` → ViT-B sizes with 16×16 frame patches (ViViT's variant syntax)."""
-    return tokenizers.decode_variant(variant)
-
-
 def default_config() -> ml_collections.ConfigDict:
     """Every field the VidTr family reads; a config's `model` section may set any."""
     return ml_collections.ConfigDict(dict(
@@ -360,3 +355,7 @@ class VidTr(nnx.Module):
         if return_attention:
             out["attention"] = weights
         return self.head(pre_logits), out
+
+
+# The class the registry (`vivit_jax.models.build_model`) builds for this module.
+MODEL = VidTr

@@ -270,3 +270,7 @@ class VidTrGluonmm(vidtr.VidTr):
         if return_attention:
             out["attention"] = weights
         return self.head(pre_logits), out
+
+
+# The class the registry (`vivit_jax.models.build_model`) builds for this module.
+MODEL = VidTrGluonmm

@@ -229,3 +229,7 @@ class _Transformer(layers.Encoder):
         pos = self.posembed_input.pos_embedding[...].reshape(self.token_shape + (x.shape[-1],))
         x = self.input_dropout(x + pos.astype(x.dtype), deterministic=not train, rngs=rngs)
         return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights)
+
+
+# The class the registry (`vivit_jax.models.build_model`) builds for this module.
+MODEL = ViViT

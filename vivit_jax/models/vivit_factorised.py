@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from vivit_jax.models import layers
+from vivit_jax.models import layers, tokenizers
 
 ATTENTION_ORDERS = ("space_time", "time_space")
 TEMPORAL_INITS = ("copy_spatial", "zero")
@@ -51,12 +51,8 @@ class FactorisedSelfAttentionBlock(layers.EncoderBlock):
                  dropout: float = 0.0, drop_path: float = 0.0,
                  dtype=jnp.float32, attention_impl: str | None = None, rngs: nnx.Rngs,
                  approximate_gelu: bool = False):
-        if attention_order not in ATTENTION_ORDERS:
-            raise ValueError(f"model.attention_order={attention_order!r}: expected one of "
-                             f"{ATTENTION_ORDERS}")
-        if temporal_init not in TEMPORAL_INITS:
-            raise ValueError(f"model.temporal_attention_init={temporal_init!r}: expected one of "
-                             f"{TEMPORAL_INITS}")
+        tokenizers.choice("attention_order", attention_order, ATTENTION_ORDERS)
+        tokenizers.choice("temporal_attention_init", temporal_init, TEMPORAL_INITS)
         super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
                          dtype=dtype, attention_impl=attention_impl, rngs=rngs,
                          approximate_gelu=approximate_gelu)
@@ -141,9 +137,7 @@ class FactorisedDotProductBlock(layers.EncoderBlock):
             raise ValueError(f"model.num_heads={num_heads} must be even for "
                              f"model.model_type='factorised_dot_product' (half the heads attend "
                              f"over space, half over time)")
-        if attention_order not in ATTENTION_ORDERS:
-            raise ValueError(f"model.attention_order={attention_order!r}: expected one of "
-                             f"{ATTENTION_ORDERS}")
+        tokenizers.choice("attention_order", attention_order, ATTENTION_ORDERS)
         super().__init__(dim, num_heads, mlp_dim, dropout=dropout, drop_path=drop_path,
                          dtype=dtype, attention_impl=attention_impl, rngs=rngs,
                          approximate_gelu=approximate_gelu)
