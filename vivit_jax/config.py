@@ -284,9 +284,10 @@ def load(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
 
     cfg = load_file(spec)
     overrides = list(overrides)
-    families = [parse_override(o)[1] for o in overrides if parse_override(o)[0] == "model.family"]
+    is_family = [parse_override(o)[0] == "model.family" for o in overrides]
+    families = [parse_override(o)[1] for o, f in zip(overrides, is_family) if f]
     if families:
-        overrides = [o for o in overrides if parse_override(o)[0] != "model.family"]
+        overrides = [o for o, f in zip(overrides, is_family) if not f]
         old = (cfg.get("model") or {}).get("family", "vivit")
         if families[-1] != old:
             dropped = switch_family(cfg, families[-1])

@@ -164,14 +164,22 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
         )
 
 
-def decode_frames(frames: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    """Decodes `frames[idx]` (JPEG/PNG strings) → float32 [len(idx), H, W, 3]."""
-    video = tf.map_fn(
+def _decode_images(frames: tf.Tensor) -> tf.Tensor:
+    """JPEG/PNG strings [n] → uint8 [n, H, W, 3]."""
+    return tf.map_fn(
         lambda x: tf.io.decode_image(x, channels=3, expand_animations=False),
-        tf.gather(frames, idx),
+        frames,
         fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
     )
-    return tf.cast(video, tf.float32)
+
+
+def decode_frames(frames: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
+    """Decodes `frames[idx]` (JPEG/PNG strings) → float32 [len(idx), H, W, 3]; frames decoded
+    already (uint8, `dataset.cache_decoded`) are only gathered."""
+    picked = tf.gather(frames, idx)
+    if frames.dtype != tf.uint8:
+        picked = _decode_images(picked)
+    return tf.cast(picked, tf.float32)
 
 
 def _label(ex: dict, cfg) -> tf.Tensor:
@@ -188,20 +196,14 @@ def _label(ex: dict, cfg) -> tf.Tensor:
 
 def _decoded(ex: dict) -> dict:
     """`ex` with every frame decoded (uint8 [n, H, W, 3]): what `dataset.cache_decoded` keeps."""
-    frames = tf.map_fn(lambda x: tf.io.decode_image(x, channels=3, expand_animations=False),
-                       ex["frames"], fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-    return {**ex, "frames": frames}
+    return {**ex, "frames": _decode_images(ex["frames"])}
 
 
 def _train_example(ex: dict, cfg, seed: tf.Tensor, train_fn) -> dict[str, tf.Tensor]:
     seeds = tf.random.experimental.stateless_split(seed, 2)
     n = tf.shape(ex["frames"])[0]
     idx = video_ops.train_indices(n, cfg.sampling, cfg.num_frames, cfg.stride, seeds[0])
-    if ex["frames"].dtype == tf.uint8:  # Already decoded (`dataset.cache_decoded`).
-        frames = tf.cast(tf.gather(ex["frames"], idx), tf.float32)
-    else:
-        frames = decode_frames(ex["frames"], idx)
-    video = train_fn(frames, seeds[1])
+    video = train_fn(decode_frames(ex["frames"], idx), seeds[1])
     return {"video": video, "label": _label(ex, cfg)}
 
 

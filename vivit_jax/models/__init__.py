@@ -32,14 +32,13 @@ def families() -> list[str]:
 
 def _module(family: str, reference: str = "paper"):
     name = family if reference in ("", "paper") else f"{family}_{reference}"
-    if not (name.isidentifier() and (_HERE / f"{name}.py").is_file()):
-        if name != family:
-            raise ValueError(f"model.reference={reference!r}: the {family} family has no such "
-                             f"reading (no vivit_jax/models/{name}.py)")
-        raise ValueError(f"model.family={family!r}: expected one of {families()}")
-    module = importlib.import_module(f"{__name__}.{name}")
-    if not hasattr(module, "MODEL") or (name == family and not hasattr(module,
-                                                                        "default_config")):
+    module = None
+    if name.isidentifier() and (_HERE / f"{name}.py").is_file():
+        module = importlib.import_module(f"{__name__}.{name}")
+    if name != family and not hasattr(module, "MODEL"):
+        raise ValueError(f"model.reference={reference!r}: the {family} family has no such "
+                         f"reading (no vivit_jax/models/{name}.py)")
+    if name == family and not (hasattr(module, "MODEL") and hasattr(module, "default_config")):
         raise ValueError(f"model.family={family!r}: expected one of {families()}")
     return module
 
