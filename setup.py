@@ -32,7 +32,7 @@ setup(
     name="vivit_jax",
     version="0.1.0",
     description=__doc__,
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # jax >= 0.9 needs Python >= 3.11.
     packages=find_packages(include=["vivit_jax", "vivit_jax.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

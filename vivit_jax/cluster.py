@@ -5,24 +5,53 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 
 import jax
 import numpy as np
 
+# Set by launch/gpu.py's SLURM script: the file the trainer writes when SIGTERM stops it
+# before its last step, so that the script knows to `scontrol requeue` the job.
+PREEMPTION_MARKER_ENV = "VIVIT_PREEMPTION_MARKER"
 
-def maybe_initialize_distributed() -> None:
-    """Joins a multi-process run when the environment describes one.
+
+def distributed_args(environ: Mapping[str, str]) -> dict | None:
+    """The keyword arguments of `jax.distributed.initialize` for this environment, or None
+    for a single-process run.
 
     `VIVIT_COORDINATOR_ADDRESS` (host:port), `VIVIT_NUM_PROCESSES`, `VIVIT_PROCESS_ID` for
-    plain hosts and GPU clusters; `VIVIT_DISTRIBUTED=auto` lets JAX detect a TPU pod or
-    SLURM allocation itself.
+    plain hosts and GPU clusters; `VIVIT_DISTRIBUTED=auto` lets JAX detect a TPU pod or a
+    SLURM job itself. Under SLURM JAX gives process SLURM_LOCALID the node's GPU of that
+    number (all GPUs visible to every task: `--gpus-per-node`); if SLURM bound the task to a
+    single GPU instead (`--gpus-per-task=1`, `--gpu-bind`), that one GPU is device 0.
     """
-    addr = os.environ.get("VIVIT_COORDINATOR_ADDRESS")
+    addr = environ.get("VIVIT_COORDINATOR_ADDRESS")
     if addr:
-        jax.distributed.initialize(addr, int(os.environ["VIVIT_NUM_PROCESSES"]),
-                                   int(os.environ["VIVIT_PROCESS_ID"]))
-    elif os.environ.get("VIVIT_DISTRIBUTED") == "auto":
-        jax.distributed.initialize()
+        missing = [k for k in ("VIVIT_NUM_PROCESSES", "VIVIT_PROCESS_ID") if k not in environ]
+        if missing:
+            raise ValueError(f"VIVIT_COORDINATOR_ADDRESS={addr} is set but "
+                             f"{' and '.join(missing)} not: set all three")
+        try:
+            return {"coordinator_address": addr,
+                    "num_processes": int(environ["VIVIT_NUM_PROCESSES"]),
+                    "process_id": int(environ["VIVIT_PROCESS_ID"])}
+        except ValueError:
+            raise ValueError(f"VIVIT_NUM_PROCESSES={environ['VIVIT_NUM_PROCESSES']!r} and "
+                             f"VIVIT_PROCESS_ID={environ['VIVIT_PROCESS_ID']!r} must be "
+                             f"integers") from None
+    if environ.get("VIVIT_DISTRIBUTED") == "auto":
+        visible = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+        if "SLURM_LOCALID" in environ and len(visible) == 1:
+            return {"local_device_ids": [0]}
+        return {}
+    return None
+
+
+def maybe_initialize_distributed() -> None:
+    """Joins a multi-process run when the environment describes one (`distributed_args`)."""
+    kwargs = distributed_args(os.environ)
+    if kwargs is not None:
+        jax.distributed.initialize(**kwargs)
 
 
 class PreemptionWatcher:
@@ -30,6 +59,8 @@ class PreemptionWatcher:
 
     The handler only sets a flag; the loop checkpoints the current step and returns. With
     several processes the flag is OR-ed across them so that all stop at the same step.
+    When the loop stops on it and `VIVIT_PREEMPTION_MARKER` names a file, process 0 writes
+    that file (the SLURM script requeues the job when it finds it after a clean exit).
     """
 
     def __init__(self):
@@ -50,8 +81,21 @@ class PreemptionWatcher:
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
             flag = bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+        if flag and not self.stopped:
+            self._write_marker()
         self.stopped = flag
         return flag
+
+    def _write_marker(self) -> None:
+        path = os.environ.get(PREEMPTION_MARKER_ENV)
+        if not path or jax.process_index() != 0:
+            return
+        try:
+            with open(path, "w") as f:
+                f.write("stopped by SIGTERM before the last step; resume from the workdir\n")
+        except OSError as e:  # The run still stops cleanly; only the requeue is lost.
+            print(f"warning: could not write {PREEMPTION_MARKER_ENV}={path}: {e.strerror}",
+                  flush=True)
 
     def restore(self) -> None:
         if self._previous is not None:
