@@ -6,7 +6,10 @@ import json
 import pathlib
 import sys
 import time
+import uuid
 from typing import Any
+
+from vivit_jax import fileio
 
 
 class MetricWriter:
@@ -20,10 +23,14 @@ class MetricWriter:
     def __init__(self, workdir, *, enabled: bool = True, tensorboard: bool = True):
         self.enabled = enabled
         self.remote = None
-        if "://" in str(workdir):
+        if fileio.is_remote(workdir):
             import tempfile
-            self.remote = workdir
+            self.remote = str(workdir)
             workdir = pathlib.Path(tempfile.mkdtemp(prefix="vivit_metrics_"))
+            # A resumed run appends to the lines of the runs before it (staged, then copied).
+            earlier = fileio.join(self.remote, "metrics.jsonl")
+            if enabled and fileio.exists(earlier):
+                fileio.copy(earlier, str(workdir / "metrics.jsonl"))
         self.path = pathlib.Path(workdir) / "metrics.jsonl"
         self.tb_dir = pathlib.Path(workdir) / "tensorboard"
         self._tb = None
@@ -31,7 +38,10 @@ class MetricWriter:
             # tensorboardX: event files without the full TensorBoard/TF summary stack
             # (tensorflow-cpu does not ship tf.summary's TensorBoard backend).
             from tensorboardX import SummaryWriter
-            self._tb = SummaryWriter(str(self.tb_dir))
+            # Remote: the staged event file is copied over, so its name must not be that of
+            # an earlier run's (tensorboardX names them by the second and host only).
+            suffix = f".{uuid.uuid4().hex[:8]}" if self.remote is not None else ""
+            self._tb = SummaryWriter(str(self.tb_dir), filename_suffix=suffix)
 
     def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
         if not self.enabled:
@@ -52,13 +62,19 @@ class MetricWriter:
         staged = self.path.parent
         for f in staged.rglob("*"):
             if f.is_file():
-                dst = self.remote / f.relative_to(staged).as_posix()
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(f.read_bytes())
+                dst = fileio.join(self.remote, f.relative_to(staged).as_posix())
+                fileio.makedirs(fileio.dirname(dst))
+                fileio.write_bytes(dst, f.read_bytes())
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+            self._tb = None
+        if self.remote is not None and self.enabled:
+            self._sync()  # What the TensorBoard writer flushed on closing.
+            import shutil
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+            self.enabled = False  # The staging directory is gone: nothing more is written.
 
 
 def _fmt_duration(seconds: float) -> str:

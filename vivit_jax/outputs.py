@@ -1,33 +1,29 @@
 """Output paths checked before the work that fills them: one line naming the path, not an
 OSError traceback after an hour of decoding or evaluation.
 
-Local paths go through `os`; remote ones (`gs://…`) through `tf.io.gfile`.
+Local paths go through `os`; remote ones (`gs://…`) through `tf.io.gfile` (`fileio`).
 """
 from __future__ import annotations
 
 import os
+
+from vivit_jax import fileio
+from vivit_jax.fileio import is_remote as _remote
 
 
 class UnwritableOutput(PermissionError):
     """An output directory or file cannot be written; the message names it."""
 
 
-def _remote(path: str) -> bool:
-    return "://" in path
-
-
 def writable_dir(path, what: str = "output directory") -> None:
     """Creates `path` if needed and checks that a file can be written into it."""
     path = str(path)
-    probe = os.path.join(path, f".write_probe_{os.getpid()}")
+    probe = fileio.join(path, f".write_probe_{os.getpid()}")
     try:
         if _remote(path):
-            from vivit_jax.data.tf_quiet import tf
-
-            tf.io.gfile.makedirs(path)
-            with tf.io.gfile.GFile(probe, "w") as f:
-                f.write("ok")
-            tf.io.gfile.remove(probe)
+            fileio.makedirs(path)
+            fileio.write_text(probe, "ok")
+            fileio.remove(probe)
             return
         os.makedirs(path, exist_ok=True)
         with open(probe, "w") as f:
@@ -44,7 +40,7 @@ def writable_file(path, what: str = "output file") -> None:
     path = str(path)
     if os.path.isdir(path) and not _remote(path):
         raise UnwritableOutput(f"{what} {path!r} is a directory")
-    parent = os.path.dirname(path) or "."
+    parent = fileio.dirname(path) or "."
     writable_dir(parent, f"{what} {path!r}: its directory")
 
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
 import sys
 from collections.abc import Sequence
 
+from vivit_jax import fileio
 from vivit_jax.convert.initializers import KERNEL_INITS, POSEMB_MODES
 
 
@@ -66,6 +66,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
     import jax
     import orbax.checkpoint as ocp
 
+    from vivit_jax.checkpoint import orbax_path
     from vivit_jax.convert import readers, transfer
     from vivit_jax.convert.initializers import TokenLayout
     from vivit_jax.models import tokenizers
@@ -74,9 +75,10 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
         raise ValueError("model.family='stat': STAT is trained from scratch (as in its paper; its "
                          "hierarchical stages have no ViT counterpart), so vivit-convert has "
                          "nothing to convert; train it without init_from")
-    out_dir = pathlib.Path(out).absolute()
-    if (out_dir / "params").exists():
-        raise FileExistsError(f"{str(out_dir / 'params')!r} already exists; choose another "
+    out_dir = fileio.absolute(out).rstrip("/")  # Local or `gs://…`.
+    params_dir = orbax_path(fileio.join(out_dir, "params"))  # Orbax must write it: checked now.
+    if fileio.exists(str(params_dir)):
+        raise FileExistsError(f"{str(params_dir)!r} already exists; choose another "
                               f"--out (nothing was overwritten)")
     sizes = tokenizers.resolve_sizes(config.model)
     vit = readers.read_vit(vit_path, num_heads=sizes["num_heads"])
@@ -105,26 +107,26 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
             f"{model_gelu} GELU" + (" (set --config.model.approximate_gelu="
                                     f"{vit.gelu == 'tanh'})" if "approximate_gelu"
                                     in config.model else "") + "; fine-tuning absorbs it")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fileio.makedirs(out_dir)
     ckptr = ocp.StandardCheckpointer()
-    ckptr.save(out_dir / "params", jax.tree.map(jax.numpy.asarray, new))
+    ckptr.save(params_dir, jax.tree.map(jax.numpy.asarray, new))
     ckptr.wait_until_finished()
-    (out_dir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    fileio.write_text(fileio.join(out_dir, "config.json"), config.to_json_best_effort(indent=2))
     record = dict(vit=str(vit_path), layout=vit.layout, init=init, posemb=posemb,
                   keep_head=keep_head, loaded=report.loaded, adapted=report.adapted,
                   fresh=report.fresh, unused_source=report.unused,
                   ignored_source=vit.ignored)
-    (out_dir / "convert.json").write_text(json.dumps(record, indent=2))
+    fileio.write_text(fileio.join(out_dir, "convert.json"), json.dumps(record, indent=2))
     log(report.summary())
     if vit.ignored:
         log(f"  source tensors with no canonical name (ignored): {vit.ignored}")
-    log(f"wrote {out_dir / 'params'}")
+    log(f"wrote {params_dir}")
     return record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point for `vivit-convert`."""
-    from vivit_jax.main import split_args
+    from vivit_jax.cli import split_args
     rest, overrides = split_args(sys.argv[1:] if argv is None else list(argv))
     parser = _parser()
     args = parser.parse_args(rest)
@@ -145,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vivit-convert: error: {e}", file=sys.stderr, flush=True)
         return 2 if isinstance(e, config_lib.ConfigError) else 1
     print(f"next: vivit-train --config {args.config} --workdir WORKDIR "
-          f"--config.init_from.checkpoint={pathlib.Path(args.out).absolute()} "
+          f"--config.init_from.checkpoint={fileio.absolute(args.out)} "
           + " ".join(overrides))
     return 0
 

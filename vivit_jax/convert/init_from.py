@@ -1,7 +1,7 @@
 """`config.init_from`: start a training run from a converted ViT, an earlier run or a ViT file."""
 from __future__ import annotations
 
-import pathlib
+import os
 from collections.abc import Callable
 
 import jax
@@ -43,8 +43,8 @@ def load_init(params, config: ml_collections.ConfigDict, *,
         raise ValueError(f"init_from.posemb={spec.posemb!r}: expected one of {POSEMB_MODES}")
     model = transfer.abstract_model(config)
     dst_layouts = transfer.token_layouts(model)
-    path = pathlib.Path(spec.checkpoint)
-    if path.suffix in VIT_SUFFIXES:
+    path = str(spec.checkpoint)  # Local or `gs://…` (pathlib would fold the URL).
+    if os.path.splitext(path)[1] in VIT_SUFFIXES:
         from vivit_jax.models import tokenizers
         heads = tokenizers.resolve_sizes(config.model)["num_heads"]
         vit = readers.read_vit(path, num_heads=heads)

@@ -9,11 +9,13 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import pathlib
 import re
 
 import numpy as np
 
+from vivit_jax import fileio
 from vivit_jax.convert import vit_layouts
 
 PICKLE_SUFFIXES = (".bin", ".pth", ".pyth", ".pt", ".ckpt", ".pkl")
@@ -52,32 +54,46 @@ class ViTCheckpoint:
 
 
 def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Raw name → array of a `.npz` or `.safetensors` file; never unpickles."""
-    path = pathlib.Path(path)
-    if path.suffix in PICKLE_SUFFIXES:
+    """Raw name → array of a `.npz` or `.safetensors` file (local, or `gs://…` read through a
+    local copy: safetensors maps files); never unpickles."""
+    shown = str(path)
+    suffix = os.path.splitext(shown)[1]
+    if suffix in PICKLE_SUFFIXES:
         raise ValueError(
-            f"{str(path)!r} is a pickled torch checkpoint, which is never unpickled here (it can "
+            f"{shown!r} is a pickled torch checkpoint, which is never unpickled here (it can "
             f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
-            + to_safetensors_command(str(path)))
-    if not path.is_file():
-        raise FileNotFoundError(f"ViT checkpoint {str(path)!r} does not exist")
+            + to_safetensors_command(shown))
+    if not fileio.isfile(shown):
+        raise FileNotFoundError(f"ViT checkpoint {shown!r} does not exist")
+    if not fileio.is_remote(shown):
+        return _load_tensors(shown, suffix, shown)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vivit_vit_") as tmp:
+        local = os.path.join(tmp, f"checkpoint{suffix}")
+        fileio.copy(shown, local)
+        return _load_tensors(local, suffix, shown)
+
+
+def _load_tensors(local: str, suffix: str, shown: str) -> dict[str, np.ndarray]:
+    """The arrays of the local file `local`; messages name `shown`."""
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
+        if suffix == ".npz":
+            with np.load(local, allow_pickle=False) as f:
                 return {k: np.asarray(f[k]) for k in f.files}
-        if path.suffix == ".safetensors":
+        if suffix == ".safetensors":
             from safetensors import safe_open
             out = {}
             # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 below.
-            with safe_open(str(path), framework="flax") as f:
+            with safe_open(local, framework="flax") as f:
                 for k in f.keys():
                     out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
             return out
     except Exception as e:  # BadZipFile, SafetensorError, EOFError, …: one line naming it.
         why = str(e).splitlines()[0][:200] if str(e) else "truncated or corrupt"
-        raise ValueError(f"{str(path)!r} is not a readable {path.suffix} checkpoint "
+        raise ValueError(f"{shown!r} is not a readable {suffix} checkpoint "
                          f"({type(e).__name__}: {why})") from None
-    raise ValueError(f"{str(path)!r}: unsupported checkpoint file type {path.suffix!r}; "
+    raise ValueError(f"{shown!r}: unsupported checkpoint file type {suffix!r}; "
                      f"expected .npz (vision_transformer, big_vision) or .safetensors (timm, "
                      f"Hugging Face)")
 
@@ -145,29 +161,38 @@ def read_vit(path: str | pathlib.Path, *, num_heads: int | None = None) -> ViTCh
 # ---------------------------------------------------------------------------------------
 # Orbax checkpoints (vivit-convert output, a run's checkpoints/<step>, a workdir).
 # ---------------------------------------------------------------------------------------
-def _is_orbax(path: pathlib.Path) -> bool:
-    return path.is_dir() and any((path / n).exists() for n in
-                                 ("_CHECKPOINT_METADATA", "_METADATA", "_sharding"))
+def _is_orbax(path: str) -> bool:
+    return fileio.isdir(path) and any(fileio.exists(fileio.join(path, n)) for n in
+                                      ("_CHECKPOINT_METADATA", "_METADATA", "_sharding"))
 
 
-def resolve_params_dir(path: str | pathlib.Path) -> tuple[pathlib.Path, pathlib.Path | None]:
-    """`(orbax directory, config.json or None)` of a converted dir, a workdir or a step."""
-    p = pathlib.Path(path).expanduser().absolute()  # Orbax reads no metadata via relative paths.
-    if not p.exists():
-        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
-    if (p / "checkpoints").is_dir():  # A workdir: its latest step.
-        steps = sorted(int(s.name) for s in (p / "checkpoints").iterdir() if s.name.isdigit())
+def resolve_params_dir(path: str | pathlib.Path):
+    """`(orbax directory, config.json or None)` of a converted dir, a workdir or a step.
+
+    Local or `gs://…`: the directory is what Orbax reads (`checkpoint.orbax_path`: an absolute
+    `pathlib.Path` or an `epath.Path`), config.json a `pathlib.Path` or a URL string."""
+    from vivit_jax.checkpoint import orbax_path
+
+    p = fileio.absolute(path).rstrip("/")  # Orbax reads no metadata via relative paths.
+    if not fileio.exists(p):
+        raise FileNotFoundError(f"checkpoint {p!r} does not exist")
+    ckpts = fileio.join(p, "checkpoints")
+    if fileio.isdir(ckpts):  # A workdir: its latest step.
+        steps = sorted(int(s) for s in fileio.listdir(ckpts) if s.isdigit())
         if not steps:
-            raise FileNotFoundError(f"workdir {str(p)!r} has no checkpoints/<step>")
-        p = p / "checkpoints" / str(steps[-1])
-    candidates = [p / "params", p / "default", p]  # convert output, manager step, plain.
-    orbax_dir = next((c for c in candidates if _is_orbax(c)), None)
+            raise FileNotFoundError(f"workdir {p!r} has no checkpoints/<step>")
+        p = fileio.join(ckpts, str(steps[-1]))
+    candidates = [fileio.join(p, "params"), fileio.join(p, "default"), p]  # convert output,
+    orbax_dir = next((c for c in candidates if _is_orbax(c)), None)  # manager step, plain.
     if orbax_dir is None:
         raise ValueError(f"{str(path)!r} is not an Orbax checkpoint, a vivit-convert output or "
                          f"a workdir (no _CHECKPOINT_METADATA under it)")
-    config = next((c / "config.json" for c in (orbax_dir, *orbax_dir.parents[:3])
-                   if (c / "config.json").is_file()), None)
-    return orbax_dir, config
+    above = [orbax_dir]
+    for _ in range(3):
+        above.append(fileio.dirname(above[-1]))
+    config = next((fileio.join(c, "config.json") for c in above
+                   if fileio.isfile(fileio.join(c, "config.json"))), None)
+    return orbax_path(orbax_dir), None if config is None else fileio.native(config)
 
 
 def read_orbax_params(path: str | pathlib.Path) -> tuple[dict, dict | None]:
@@ -191,5 +216,5 @@ def read_orbax_params(path: str | pathlib.Path) -> tuple[dict, dict | None]:
     finally:
         absl_log.setLevel(level)
     params = restored.get("params", restored)
-    config = json.loads(config_file.read_text()) if config_file else None
+    config = json.loads(fileio.read_text(config_file)) if config_file else None
     return params, config

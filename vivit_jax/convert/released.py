@@ -256,7 +256,9 @@ def check_out_dir(out: str) -> None:
     """Refuses an output that holds a run (config.json or checkpoints/) or cannot be written;
     creates nothing."""
     from vivit_jax import outputs
+    from vivit_jax.checkpoint import orbax_path
     from vivit_jax.data.tf_quiet import tf
+    orbax_path(_join(out, "checkpoints"))  # A URL scheme Orbax cannot write: refused now.
     for name in ("config.json", "checkpoints"):
         if tf.io.gfile.exists(_join(out, name)):
             raise FileExistsError(f"{_join(out, name)!r} already exists; choose another --out "

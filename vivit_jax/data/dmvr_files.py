@@ -8,6 +8,8 @@ import os
 import pathlib
 from collections.abc import Sequence
 
+from vivit_jax import fileio
+
 LABEL_MAP_FILE = "label_map.json"
 
 
@@ -16,8 +18,9 @@ def shard_name(split: str, index: int, num_shards: int) -> str:
     return f"{split}-{index:05d}-of-{num_shards:05d}"
 
 
-def write_label_map(data_dir: str | os.PathLike, labels: Sequence[str]) -> pathlib.Path:
-    """Writes `label_map.json` = `{"labels": [...]}`; label index i <-> labels[i].
+def write_label_map(data_dir: str | os.PathLike, labels: Sequence[str]) -> pathlib.Path | str:
+    """Writes `label_map.json` = `{"labels": [...]}`; label index i <-> labels[i]. Returns
+    its path (a `pathlib.Path`; the URL string in a remote `data_dir`).
 
     The order is kept as given (the synthetic set uses its class order); tools that build a
     map from label names (e.g. CSVs) should pass `sorted(set(names))`.
@@ -25,21 +28,19 @@ def write_label_map(data_dir: str | os.PathLike, labels: Sequence[str]) -> pathl
     labels = [str(x) for x in labels]
     if len(set(labels)) != len(labels):
         raise ValueError(f"label map has duplicate labels: {labels}")
-    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"labels": labels}, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    path = fileio.join(data_dir, LABEL_MAP_FILE)
+    fileio.makedirs(data_dir)
+    fileio.write_atomic(path, json.dumps({"labels": labels}, indent=1) + "\n")
+    return fileio.native(path)
 
 
 def read_label_map(data_dir: str | os.PathLike) -> list[str]:
     """Reads `label_map.json` beside the shards (a `{"labels": [...]}` object or a plain list)."""
-    path = pathlib.Path(data_dir) / LABEL_MAP_FILE
-    if not path.is_file():
+    path = fileio.join(data_dir, LABEL_MAP_FILE)
+    if not fileio.isfile(path):
         raise FileNotFoundError(f"label map {path} does not exist")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(fileio.read_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"label map {path} is not valid JSON: {e}") from e
     labels = data.get("labels") if isinstance(data, dict) else data

@@ -23,9 +23,13 @@ import json
 import os
 import pathlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from vivit_jax import fileio  # noqa: E402
 
 # The label map, shard names and JPEG encoding live in TF-free modules (vivit-prepare reads
 # them before it imports TensorFlow); importable from here as before.
@@ -140,12 +144,13 @@ class ShardWriter:
     def __init__(self, out_dir: str | os.PathLike, split: str, num_shards: int):
         if num_shards < 1:
             raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-        self.out_dir = pathlib.Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = fileio.native(out_dir)  # pathlib.Path, or the URL of a remote dir.
+        fileio.makedirs(out_dir)
         self.split, self.num_shards = split, num_shards
-        self.paths = [self.out_dir / shard_name(split, i, num_shards) for i in range(num_shards)]
-        self._tmp = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
-        self._writers = [tf.io.TFRecordWriter(str(p)) for p in self._tmp]
+        names = [shard_name(split, i, num_shards) for i in range(num_shards)]
+        self.paths = [fileio.native(fileio.join(out_dir, n)) for n in names]
+        self._tmp = [fileio.join(out_dir, f".{n}.tmp-{os.getpid()}") for n in names]
+        self._writers = [tf.io.TFRecordWriter(p) for p in self._tmp]
         self.counts = [0] * num_shards
         self._n = 0
 
@@ -156,15 +161,15 @@ class ShardWriter:
         self.counts[i] += 1
         self._n += 1
 
-    def close(self, commit: bool = True) -> list[pathlib.Path]:
+    def close(self, commit: bool = True) -> list[pathlib.Path | str]:
         """Flushes; if `commit`, renames temporaries to final names, else deletes them."""
         for w in self._writers:
             w.close()
         for tmp, final in zip(self._tmp, self.paths):
             if commit:
-                os.replace(tmp, final)
+                fileio.rename(tmp, final)
             else:
-                tmp.unlink(missing_ok=True)
+                fileio.remove(tmp, missing_ok=True)
         if commit:
             save_counts(self.out_dir, self.split, self.paths, self.counts)
         return self.paths
@@ -178,8 +183,9 @@ class ShardWriter:
 
 def write_shards(
     out_dir: str | os.PathLike, split: str, examples_iterable: Iterable[bytes], num_shards: int
-) -> list[pathlib.Path]:
-    """Writes records into `{out_dir}/{split}-XXXXX-of-NNNNN` shards; returns their paths."""
+) -> list[pathlib.Path | str]:
+    """Writes records into `{out_dir}/{split}-XXXXX-of-NNNNN` shards; returns their paths
+    (`pathlib.Path`s; URL strings in a remote `out_dir`)."""
     with ShardWriter(out_dir, split, num_shards) as writer:
         for serialized in examples_iterable:
             writer.write(serialized)
@@ -188,15 +194,15 @@ def write_shards(
 
 def list_shards(data_dir: str | os.PathLike, split: str) -> list[str]:
     """Sorted shard paths of `split` in `data_dir`; raises FileNotFoundError when none."""
-    data_dir = pathlib.Path(data_dir)
-    if not data_dir.is_dir():
+    data_dir = fileio.native(data_dir)
+    if not fileio.isdir(data_dir):
         raise FileNotFoundError(f"data directory {data_dir} does not exist")
     pattern = re.compile(_SHARD_RE.format(split=re.escape(split)))
     found = {}
-    for p in data_dir.iterdir():
-        m = pattern.match(p.name)
+    for name in fileio.listdir(data_dir):
+        m = pattern.match(name)
         if m:
-            found[p.name] = (int(m.group(1)), int(m.group(2)))
+            found[name] = (int(m.group(1)), int(m.group(2)))
     if not found:
         raise FileNotFoundError(
             f"no shards for split {split!r} in {data_dir} "
@@ -212,33 +218,49 @@ def list_shards(data_dir: str | os.PathLike, split: str) -> list[str]:
     if missing:
         names = ", ".join(shard_name(split, i, n) for i in missing[:3])
         raise FileNotFoundError(f"split {split!r} in {data_dir} is incomplete: missing {names}")
-    return [str(data_dir / name) for name in sorted(found)]
+    return [fileio.join(data_dir, name) for name in sorted(found)]
 
 
 # --- Record counts, cached beside the shards ------------------------------------------
 
 
-def _shard_key(path: pathlib.Path) -> list:
-    return [path.name, path.stat().st_size]
+# What this process counted (or cached), by (data dir, split), in the format of
+# `num_examples.json`: a data dir that cannot be written (a read-only bucket) is still
+# counted only once per run.
+_COUNTED: dict[tuple[str, str], list] = {}
 
 
-def _read_counts(data_dir: pathlib.Path) -> dict:
+def _memo_key(data_dir, split: str) -> tuple[str, str]:
+    return fileio.absolute(data_dir).rstrip("/"), split
+
+
+def _shard_key(path) -> list:
+    return [fileio.basename(path), fileio.size(path)]
+
+
+def _read_counts(data_dir) -> dict:
     try:
-        return json.loads((data_dir / COUNTS_FILE).read_text())
+        return json.loads(fileio.read_text(fileio.join(data_dir, COUNTS_FILE)))
     except (OSError, ValueError):
         return {}
 
 
-def save_counts(data_dir: pathlib.Path, split: str, paths, counts) -> None:
-    """Caches per-shard record counts in `num_examples.json` (best effort: dir may be read-only)."""
+def _store_counts(data_dir, split: str, entry: list, write: bool = True) -> None:
+    _COUNTED[_memo_key(data_dir, split)] = entry
+    if not write:
+        return
     cache = _read_counts(data_dir)
-    cache[split] = [[*_shard_key(pathlib.Path(p)), int(c)] for p, c in zip(paths, counts)]
+    cache[split] = entry
     try:
-        tmp = data_dir / f".{COUNTS_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(cache, indent=1) + "\n")
-        os.replace(tmp, data_dir / COUNTS_FILE)
+        fileio.write_atomic(fileio.join(data_dir, COUNTS_FILE),
+                            json.dumps(cache, indent=1) + "\n")
     except OSError:
         pass
+
+
+def save_counts(data_dir, split: str, paths, counts) -> None:
+    """Caches per-shard record counts in `num_examples.json` (best effort: dir may be read-only)."""
+    _store_counts(data_dir, split, [[*_shard_key(p), int(c)] for p, c in zip(paths, counts)])
 
 
 def count_records(path: str | os.PathLike, on_corrupt: str = "error") -> tuple[int, bool]:
@@ -263,21 +285,98 @@ def count_records(path: str | os.PathLike, on_corrupt: str = "error") -> tuple[i
 
 
 def shard_counts(
-    data_dir: str | os.PathLike, split: str, on_corrupt: str = "error"
+    data_dir: str | os.PathLike, split: str, on_corrupt: str = "error", *,
+    process_index: int = 0, process_count: int = 1,
+    gather: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Number of records in each shard of `split` ({path: count}), cached in `num_examples.json`.
 
     The cache entry is trusted only if shard names and byte sizes still match; otherwise the
     records are counted (a full read, which also finds truncated shards: see
-    `count_records`) and the cache rewritten.
+    `count_records`) and the cache rewritten (and kept in this process, for a read-only
+    data dir).
+
+    With `process_count` > 1, every process must call this together: each counts only its
+    own shards (`files[process_index::process_count]`, the files it reads with
+    `dataset.process_split='files'`) and the counts are exchanged with `gather` (default:
+    `jax.experimental.multihost_utils.process_allgather`), so a missing cache costs one read
+    of each record across the hosts, not one per host. Process 0 writes the cache.
     """
-    data_dir = pathlib.Path(data_dir)
-    files = [pathlib.Path(f) for f in list_shards(data_dir, split)]
-    cached = _read_counts(data_dir).get(split)
-    if cached and [c[:2] for c in cached] == [_shard_key(f) for f in files]:
-        return {str(f): int(c[2]) for f, c in zip(files, cached)}
-    counted = [count_records(f, on_corrupt) for f in files]
-    counts = [n for n, _ in counted]
-    if all(ok for _, ok in counted):  # Never cache a damaged split: the check must rerun.
-        save_counts(data_dir, split, files, counts)
-    return {str(f): c for f, c in zip(files, counts)}
+    files = list_shards(data_dir, split)
+    keys = [_shard_key(f) for f in files]
+    known = _known_counts(data_dir, split, files, keys)
+    if known is not None:
+        return known
+    if process_count > 1:
+        counts, intact = _count_shared(files, on_corrupt, process_index, process_count, gather)
+    else:
+        counted = [count_records(f, on_corrupt) for f in files]
+        counts, intact = [n for n, _ in counted], all(ok for _, ok in counted)
+    if intact:  # Never cache a damaged split: the check must rerun.
+        _store_counts(data_dir, split, [[*k, int(c)] for k, c in zip(keys, counts)],
+                      write=process_index == 0)
+    return dict(zip(files, counts))
+
+
+def _known_counts(data_dir, split: str, files: list[str], keys: list) -> dict[str, int] | None:
+    """The counts of `num_examples.json` (or of this process's earlier count) if they still
+    match the shards' names and sizes, else None."""
+    for cached in (_read_counts(data_dir).get(split), _COUNTED.get(_memo_key(data_dir, split))):
+        if cached and [c[:2] for c in cached] == keys:
+            return {f: int(c[2]) for f, c in zip(files, cached)}
+    return None
+
+
+def counts_of(data_dir: str | os.PathLike, split: str, files: Sequence[str],
+              on_corrupt: str = "error") -> dict[str, int]:
+    """Records in `files`, some of `split`'s shards (a process's own): from the cache when it
+    is valid, else by reading those files only (checking them as `count_records` does)."""
+    every = list_shards(data_dir, split)
+    known = _known_counts(data_dir, split, every, [_shard_key(f) for f in every])
+    if known is not None:
+        return {f: known[f] for f in files}
+    if list(files) == every:
+        return shard_counts(data_dir, split, on_corrupt)
+    return {f: count_records(f, on_corrupt)[0] for f in files}
+
+
+_NOT_MINE, _DAMAGED, _INTACT, _FAILED = -1, 0, 1, 2
+
+
+def _process_allgather(x: np.ndarray) -> np.ndarray:
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x))
+
+
+def _count_shared(files: list[str], on_corrupt: str, process_index: int, process_count: int,
+                  gather) -> tuple[list[int], bool]:
+    """Counts this process's shards, gathers every process's: (counts of all, all intact).
+
+    A damaged shard (with `on_corrupt='error'`) is raised on every process, after the
+    gather, so no process waits for one that has already failed."""
+    mine = np.full([2, len(files)], _NOT_MINE, np.int64)  # Rows: count, status.
+    error = ""
+    for i in range(process_index, len(files), process_count):
+        try:
+            n, ok = count_records(files[i], on_corrupt)
+            mine[:, i] = n, _INTACT if ok else _DAMAGED
+        except ValueError as e:
+            error = error or str(e)
+            mine[:, i] = 0, _FAILED
+    everyone = np.asarray((gather or _process_allgather)(mine))
+    if everyone.shape != (process_count, *mine.shape):
+        raise RuntimeError(f"gathering the shard counts gave shape {everyone.shape}, expected "
+                           f"{(process_count, *mine.shape)} (process_count={process_count})")
+    if error:
+        raise ValueError(error)
+    status = everyone[:, 1].max(axis=0)
+    failed = np.flatnonzero(status == _FAILED)
+    if failed.size:
+        f = int(failed[0])
+        raise ValueError(f"shard {files[f]} is truncated or corrupt (found by process "
+                         f"{f % process_count}; set dataset.on_corrupt='skip' to read its "
+                         f"good records)")
+    if (status == _NOT_MINE).any():
+        raise RuntimeError(f"shard {files[int(np.argmin(status))]} was counted by no process")
+    return everyone[:, 0].max(axis=0).tolist(), bool((status == _INTACT).all())

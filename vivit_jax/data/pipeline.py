@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vivit_jax import fileio  # noqa: E402
 from vivit_jax.data import dmvr_format, preprocess, sources, synthetic, video_ops  # noqa: E402
 from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
@@ -37,6 +38,9 @@ _MAX_EPOCHS = 2**31  # "Infinite": epochs are numbered so each gets its own shuf
 
 
 def _cache_dir(data_dir: str) -> pathlib.Path:
+    if fileio.is_remote(data_dir):  # pathlib would fold the URL into a local directory.
+        raise ValueError(f"dataset.data_dir={data_dir}: synthetic_motion is generated into a "
+                         f"local cache directory; give a local path (or '' for the default)")
     if data_dir:
         return pathlib.Path(data_dir).expanduser()
     env = os.environ.get("VIVIT_JAX_CACHE")
@@ -75,16 +79,19 @@ def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path | str:
                 "dataset.data_dir '' is empty: set --config.dataset.data_dir=DIR "
                 "(a directory of DMVR shards + label_map.json)"
             )
-        data_dir = pathlib.Path(cfg_data.data_dir).expanduser()
-        if not data_dir.is_dir():
+        # A local dir as a pathlib.Path (as before), a `gs://…` one as its URL string.
+        data_dir = fileio.native(cfg_data.data_dir if fileio.is_remote(cfg_data.data_dir)
+                                 else os.path.expanduser(cfg_data.data_dir))
+        if not fileio.isdir(data_dir):
             raise FileNotFoundError(f"data directory {data_dir} does not exist")
         dmvr_format.list_shards(data_dir, cfg_data.train_split)  # Clear error if none.
-        if (data_dir / dmvr_format.LABEL_MAP_FILE).exists():
+        label_map = fileio.join(data_dir, dmvr_format.LABEL_MAP_FILE)
+        if fileio.exists(label_map):
             labels = dmvr_format.read_label_map(data_dir)
             if len(labels) != cfg_data.num_classes:
                 raise ValueError(
                     f"dataset.num_classes={cfg_data.num_classes} but the label map "
-                    f"{data_dir / dmvr_format.LABEL_MAP_FILE} has {len(labels)} labels"
+                    f"{label_map} has {len(labels)} labels"
                 )
         return data_dir
     raise ValueError(f"unknown dataset.name {name!r}; expected one of {KNOWN_DATASETS}")
@@ -99,7 +106,7 @@ def find_damaged(files: list[str]) -> str:
     `count_records`' message; '' if every file reads back intact."""
     def mtime(f: str) -> float:
         try:
-            return os.path.getmtime(f)
+            return fileio.mtime(f)
         except OSError:
             return 0.0
 
@@ -132,12 +139,31 @@ def process_files(files: list[str], process_index: int, process_count: int) -> l
     return files[process_index::process_count]
 
 
-def num_examples(cfg_data: ml_collections.ConfigDict, split: str) -> int:
-    """Examples in `split` (DMVR: counted once, cached in `num_examples.json`)."""
+def _processes(process_index: int | None, process_count: int | None) -> tuple[int, int]:
+    """The given process index and count, or JAX's (every process must then call together)."""
+    if process_index is None or process_count is None:
+        import jax
+
+        return jax.process_index(), jax.process_count()
+    return process_index, process_count
+
+
+def num_examples(cfg_data: ml_collections.ConfigDict, split: str, *,
+                 process_index: int | None = None, process_count: int | None = None,
+                 gather=None) -> int:
+    """Examples in `split` (DMVR: counted once, cached in `num_examples.json`).
+
+    On several processes (default: JAX's index and count) every process calls this together:
+    without a valid `num_examples.json` each counts only its own shards and the counts are
+    gathered (`dmvr_format.shard_counts`; `gather` replaces `process_allgather` in tests).
+    """
     if sources.is_tfds(cfg_data.name):
         return sources.tfds_num_examples(cfg_data, split)
     data_dir = resolve_data_dir(cfg_data)
-    return sum(dmvr_format.shard_counts(data_dir, split, cfg_data.on_corrupt).values())
+    process_index, process_count = _processes(process_index, process_count)
+    return sum(dmvr_format.shard_counts(
+        data_dir, split, cfg_data.on_corrupt, process_index=process_index,
+        process_count=process_count, gather=gather).values())
 
 
 # --- Per-example ops ----------------------------------------------------------------
@@ -297,11 +323,12 @@ def train_iterator(
             return base.shuffle(cfg.shuffle_buffer, seed=shuffle_seed[1])
     else:
         data_dir = resolve_data_dir(cfg)
-        # Finds bad shards (and sizes the full shuffle of `dataset.cache_decoded`).
-        counts = dmvr_format.shard_counts(data_dir, cfg.train_split, cfg.on_corrupt)
         files, shard_records = _records(
             dmvr_format.list_shards(data_dir, cfg.train_split), process_index, process_count
         )
+        # Finds bad shards among the files this process reads (only those are counted when
+        # `num_examples.json` is missing) and sizes the full shuffle of `cache_decoded`.
+        counts = dmvr_format.counts_of(data_dir, cfg.train_split, files, cfg.on_corrupt)
 
         if cfg.cache_decoded:
             # Every video of this process decoded once, in file order, kept in memory; each
@@ -357,7 +384,10 @@ def _eval_source(cfg, split: str, process_index: int, process_count: int):
         parts = [sources.tfds_process_split(split, p, process_count) for p in range(process_count)]
         per_process = [sources.tfds_num_examples(cfg, s) for s in parts]
         return sources.tfds_examples(cfg, parts[process_index]), per_process
-    counts = dmvr_format.shard_counts(resolve_data_dir(cfg), split, cfg.on_corrupt)
+    # Every process's count is needed (the padding to the longest slice): gathered when the
+    # cache is missing, each process counting its own shards.
+    counts = dmvr_format.shard_counts(resolve_data_dir(cfg), split, cfg.on_corrupt,
+                                      process_index=process_index, process_count=process_count)
     all_files = sorted(counts)
     files, shard_records = _records(all_files, process_index, process_count)
     if shard_records:

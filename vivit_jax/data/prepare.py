@@ -28,6 +28,7 @@ numpy and PIL (`video_decode.py`), so they start at once.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import math
@@ -39,6 +40,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from vivit_jax import fileio
 from vivit_jax.data import annotations, dmvr_files
 from vivit_jax.data.video_decode import convert as _convert
 from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predict's import)
@@ -56,15 +58,13 @@ def _default_split(path: pathlib.Path) -> str:
     return stem
 
 
-def _write_json(path: pathlib.Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+def _write_json(path: str, data) -> None:
+    fileio.write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
-def _label_map(args, out_dir: pathlib.Path, rows) -> list[str]:
+def _label_map(args, out_dir: str, rows) -> list[str]:
 
-    if (out_dir / dmvr_files.LABEL_MAP_FILE).exists():
+    if fileio.exists(fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)):
         return dmvr_files.read_label_map(out_dir)  # Shared by all splits: never rebuilt.
     if args.labels_file:
         p = pathlib.Path(args.labels_file)
@@ -112,7 +112,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     t0 = time.time()
     ann = pathlib.Path(args.annotations)
-    out_dir = pathlib.Path(args.output_dir)
+    out_dir = str(fileio.native(args.output_dir))  # Local, or `gs://…` (tf.io.gfile).
     split = args.split or _default_split(ann)
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
     outputs.writable_dir(out_dir)
@@ -125,7 +125,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         unknown = [lab for lab in r.labels if lab not in index]
         if unknown:
             msg = (f"{ann}:{r.line}: label {unknown[0]!r} is not in the label map "
-                   f"{out_dir / dmvr_files.LABEL_MAP_FILE} ({len(labels)} labels)")
+                   f"{fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)} ({len(labels)} labels)")
             if args.on_unknown_label == "error":
                 raise ValueError(f"{msg}; pass --on_unknown_label=skip to skip such rows")
             skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown[0]!r}"))
@@ -143,24 +143,26 @@ def run(argv: Sequence[str] | None = None) -> dict:
     fingerprint = hashlib.sha1(json.dumps(dict(
         opts, annotations=str(ann.resolve()), rows=[r.path for r in usable], shards=n_shards,
         labels=labels), sort_keys=True).encode()).hexdigest()
-    progress_path = out_dir / f".{split}.prepare.json"
-    report_path = out_dir / f"{split}.report.json"
-    existing = [p for p in out_dir.glob(f"{split}-*-of-*") if not p.name.startswith(".")]
-    progress = json.loads(progress_path.read_text()) if progress_path.exists() else None
+    progress_path = fileio.join(out_dir, f".{split}.prepare.json")
+    report_path = fileio.join(out_dir, f"{split}.report.json")
+    existing = [fileio.join(out_dir, n) for n in fileio.listdir(out_dir)
+                if fnmatch.fnmatchcase(n, f"{split}-*-of-*")]
+    progress = (json.loads(fileio.read_text(progress_path)) if fileio.exists(progress_path)
+                else None)
     if args.overwrite:
         for p in existing + [progress_path, report_path]:
-            p.unlink(missing_ok=True)
+            fileio.remove(p, missing_ok=True)
         progress = None
     elif progress is not None and progress.get("fingerprint") != fingerprint:
         raise FileExistsError(f"{out_dir} holds an unfinished {split!r} run with different "
                               "inputs or options; pass --overwrite to start again")
-    elif progress is None and (existing or report_path.exists()):
+    elif progress is None and (existing or fileio.exists(report_path)):
         return _finished(out_dir, split, report_path, existing, fingerprint, n_shards)
     if progress is None:
         progress = dict(fingerprint=fingerprint, done={})
         _write_json(progress_path, progress)
     done = {int(k): v for k, v in progress["done"].items()
-            if (out_dir / dmvr_files.shard_name(split, int(k), n_shards)).exists()}
+            if fileio.exists(fileio.join(out_dir, dmvr_files.shard_name(split, int(k), n_shards)))}
     # Spawned workers import only `video_decode` (PyAV, numpy, PIL): they start while this
     # process imports TensorFlow to write the shards.
     pool = mp.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
@@ -196,11 +198,11 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
     def finish(s: int) -> None:
         if s in writers:
             writers.pop(s).close()
-        final = out_dir / dmvr_format.shard_name(split, s, n_shards)
-        tmp = final.with_name(f".{final.name}.tmp")
-        if not tmp.exists():  # Empty shard (every video skipped): still a valid file.
-            tf.io.TFRecordWriter(str(tmp)).close()
-        os.replace(tmp, final)
+        final = fileio.join(out_dir, dmvr_format.shard_name(split, s, n_shards))
+        tmp = fileio.join(out_dir, f".{dmvr_format.shard_name(split, s, n_shards)}.tmp")
+        if not fileio.exists(tmp):  # Empty shard (every video skipped): still a valid file.
+            tf.io.TFRecordWriter(tmp).close()
+        fileio.rename(tmp, final)
         done[s] = shard_info.pop(s)
         progress["done"] = {str(k): v for k, v in done.items()}
         _write_json(progress_path, progress)
@@ -219,8 +221,8 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
                                                      reason=reason))
             else:
                 if s not in writers:
-                    final = out_dir / dmvr_format.shard_name(split, s, n_shards)
-                    writers[s] = tf.io.TFRecordWriter(str(final.with_name(f".{final.name}.tmp")))
+                    name = dmvr_format.shard_name(split, s, n_shards)
+                    writers[s] = tf.io.TFRecordWriter(fileio.join(out_dir, f".{name}.tmp"))
                 writers[s].write(dmvr_format.make_sequence_example(
                     clip["jpegs"], label_index=[index[lab] for lab in row.labels],
                     label_text=list(row.labels), video_id=row.video_id or row.path,
@@ -231,7 +233,7 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             if remaining[s] == 0:
                 finish(s)
     except tf.errors.OpError as e:  # Disk full, read-only…: one line naming the shard.
-        shard = out_dir / f".{dmvr_format.shard_name(split, s or 0, n_shards)}.tmp"
+        shard = fileio.join(out_dir, f".{dmvr_format.shard_name(split, s or 0, n_shards)}.tmp")
         raise OSError(f"writing {shard} failed: {e.message.strip()}") from None
     finally:
         for w in writers.values():
@@ -240,18 +242,19 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             except tf.errors.OpError:
                 pass  # Already reported; the temporary shard is rewritten by the next run.
 
-    paths = [out_dir / dmvr_format.shard_name(split, s, n_shards) for s in range(n_shards)]
+    paths = [fileio.join(out_dir, dmvr_format.shard_name(split, s, n_shards))
+             for s in range(n_shards)]
     dmvr_format.save_counts(out_dir, split, paths, [done[s]["written"] for s in range(n_shards)])
     skipped += [x for s in range(n_shards) for x in done[s]["skipped"]]
     report = dict(
         split=split, annotations=str(ann), num_rows=len(rows), num_shards=n_shards,
         written=sum(done[s]["written"] for s in range(n_shards)),
         skipped_count=len(skipped), skipped=sorted(skipped, key=lambda x: x["line"]),
-        label_map=str(out_dir / dmvr_format.LABEL_MAP_FILE), num_labels=len(labels),
+        label_map=fileio.join(out_dir, dmvr_format.LABEL_MAP_FILE), num_labels=len(labels),
         options=opts, seconds=round(time.time() - t0, 2), fingerprint=plan["fingerprint"],
     )
     _write_json(plan["report_path"], report)
-    progress_path.unlink(missing_ok=True)
+    fileio.remove(progress_path, missing_ok=True)
     print(f"vivit-prepare: wrote {report['written']} videos, skipped {len(skipped)} "
           f"(see {plan['report_path']})", flush=True)
     return report
@@ -262,10 +265,10 @@ def _finished(out_dir, split, report_path, existing, fingerprint, n_shards) -> d
     options (nothing to do), else FileExistsError asking for --overwrite."""
 
     try:
-        report = json.loads(report_path.read_text())
+        report = json.loads(fileio.read_text(report_path))
     except (OSError, ValueError):
         report = {}
-    names = {p.name for p in existing}
+    names = {fileio.basename(p) for p in existing}
     missing = [dmvr_files.shard_name(split, s, n_shards) for s in range(n_shards)
                if dmvr_files.shard_name(split, s, n_shards) not in names]
     if report.get("fingerprint") != fingerprint:

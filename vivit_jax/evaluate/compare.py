@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import pathlib
 import sys
 from typing import Any
 
 import numpy as np
 
+from vivit_jax import fileio
 from vivit_jax.evaluate import ensemble, metrics, multiview, plots
 
 
@@ -56,8 +56,8 @@ def run_names(path_a: str, path_b: str) -> tuple[str, str]:
     return "/".join(a[-k:]), "/".join(b[-k:])
 
 
-def _write(path: pathlib.Path, rows, names, g) -> None:
-    with open(path, "w", newline="") as f:
+def _write(path: str, rows, names, g) -> None:
+    with fileio.open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["class_index", "class_name", "num_videos", "top1_a", "top1_b", "gain"])
         for c in rows:
@@ -76,15 +76,17 @@ def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
     g = class_gains(a, b)
     gained, lost = top_classes(g["gain"], top)
     names = a["label_names"]
-    outdir = pathlib.Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = fileio.native(out)  # Local or `gs://…`.
+    fileio.makedirs(outdir)
     valid = np.flatnonzero(np.isfinite(g["gain"]))
-    _write(outdir / "gains.csv", valid[np.argsort(-g["gain"][valid], kind="stable")], names, g)
-    _write(outdir / "top_gained.csv", gained, names, g)
-    _write(outdir / "top_lost.csv", lost, names, g)
+    _write(fileio.join(outdir, "gains.csv"), valid[np.argsort(-g["gain"][valid], kind="stable")],
+           names, g)
+    _write(fileio.join(outdir, "top_gained.csv"), gained, names, g)
+    _write(fileio.join(outdir, "top_lost.csv"), lost, names, g)
     shown = list(gained) + list(lost[::-1])
     name_a, name_b = run_names(path_a, path_b)
-    plots.gains_png([names[c] for c in shown], g["gain"][shown], outdir / "gains.png",
+    plots.gains_png([names[c] for c in shown], g["gain"][shown],
+                    fileio.join(outdir, "gains.png"),
                     f"per-class top-1 gain of B over A (top {top} each way)\n"
                     f"A: {name_a}\nB: {name_b}")
     summary = {"a": str(path_a), "b": str(path_b), "name_a": name_a, "name_b": name_b,
@@ -92,7 +94,7 @@ def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
                "top1_b": metrics.topk_accuracy(b["scores"], b["labels"]),
                "gained": [[names[c], float(g["gain"][c])] for c in gained],
                "lost": [[names[c], float(g["gain"][c])] for c in lost]}
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    fileio.write_text(fileio.join(outdir, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"top {len(rows)} {title}:" if rows else f"no class {title}")
         for name, gain in rows:
             print(f"  {name:30s} {gain * 100:+.1f}%")
-    print(f"wrote {pathlib.Path(args.out) / 'gains.png'} and the CSVs")
+    print(f"wrote {fileio.join(fileio.native(args.out), 'gains.png')} and the CSVs")
     return 0
 
 

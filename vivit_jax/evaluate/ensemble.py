@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from vivit_jax import fileio
 from vivit_jax.evaluate import metrics as metrics_lib
 from vivit_jax.evaluate import multiview
 
@@ -109,12 +109,13 @@ def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str = "p
                            for p, p_ in zip(paths, preds)},
                "metrics": metrics_lib.compute_metrics(scores, ref["labels"], multi)}
     if out:
-        outdir = pathlib.Path(out)
+        outdir = fileio.native(out)  # Local or `gs://…`.
         summary = multiview.write_report(outdir, scores, ref["labels"], ref["label_names"],
                                          multi, summary, "ensemble")
         probs = scores if aggregate == "probs" else metrics_lib.probabilities(scores, multi)
         multiview.write_predictions(
-            outdir / "predictions.npz", video_index=ref["video_index"], labels=ref["labels"],
+            fileio.join(outdir, "predictions.npz"), video_index=ref["video_index"],
+            labels=ref["labels"],
             logits=scores if aggregate == "logits" else np.log(np.maximum(scores, 1e-12)),
             probs=probs, aggregate=aggregate, names=ref["label_names"],
             num_views=int(ref.get("num_views", 0)), multi_label=multi,

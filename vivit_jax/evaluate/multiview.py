@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import json
 import os
 import pathlib
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vivit_jax import fileio
 from vivit_jax.evaluate import metrics as metrics_lib
 
 
@@ -212,6 +214,18 @@ def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs,
     order) its id (the shards' `video/filename`), label(s), mean logits and probabilities;
     the class names."""
     ids = [str(i) for i in video_index] if video_ids is None else [str(v) for v in video_ids]
+    if fileio.is_remote(path):  # np.savez seeks: written in memory, stored in one write.
+        buf = io.BytesIO()
+        _savez(buf, video_index, ids, labels, logits, probs, aggregate, names, num_views,
+               multi_label)
+        fileio.write_bytes(path, buf.getvalue())
+        return
+    _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
+           multi_label)
+
+
+def _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
+           multi_label) -> None:
     np.savez(path, video_index=np.asarray(video_index, np.int64),
              video_id=np.asarray(ids, dtype=str), labels=np.asarray(labels),
              logits=np.asarray(logits, np.float32), probs=np.asarray(probs, np.float32),
@@ -222,10 +236,11 @@ def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs,
 
 def read_predictions(path: str | pathlib.Path) -> dict[str, Any]:
     """A predictions npz as a dict (refusing files without the expected arrays)."""
-    path = pathlib.Path(path)
-    if not path.is_file():
+    path = fileio.native(path)
+    if not fileio.isfile(path):
         raise FileNotFoundError(f"prediction file {str(path)!r} does not exist")
-    with np.load(path, allow_pickle=False) as f:
+    source = io.BytesIO(fileio.read_bytes(path)) if fileio.is_remote(path) else path
+    with np.load(source, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
     need = {"video_index", "labels", "logits", "probs", "label_names"}
     if not need <= set(data):
@@ -243,9 +258,9 @@ def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, n
     """summary.json (with metrics), per_class.csv and confusion.png into `outdir`."""
     from vivit_jax.evaluate import plots
 
-    outdir.mkdir(parents=True, exist_ok=True)
+    fileio.makedirs(outdir)
     summary = dict(summary, metrics=metrics_lib.compute_metrics(scores, labels, multi_label))
-    with open(outdir / "per_class.csv", "w", newline="") as f:
+    with fileio.open(fileio.join(outdir, "per_class.csv"), "w", newline="") as f:
         w = csv.writer(f)
         if multi_label:
             ap = metrics_lib.per_class_ap(scores, labels)
@@ -259,8 +274,8 @@ def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, n
                 w.writerow([c, name, int(n), "" if np.isnan(a) else f"{a:.6f}"])
     if not multi_label:
         plots.confusion_png(metrics_lib.confusion_matrix(scores, labels), names,
-                            outdir / "confusion.png", title)
-    (outdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+                            fileio.join(outdir, "confusion.png"), title)
+    fileio.write_text(fileio.join(outdir, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -285,9 +300,10 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         restore.dataset_label_names(cfg), str(workdir))
     # The non-default aggregate gets its own directory: it never replaces the logits run's.
     suffix = "" if aggregate == "logits" else f"_{aggregate}"
-    default_out = pathlib.Path(workdir) / f"eval_{split}_{num_clips}x{num_crops}{suffix}"
-    outdir = pathlib.Path(out) if out else default_out
-    created = not outdir.exists()
+    # A local directory as a pathlib.Path (as before), a remote one as its URL.
+    default_out = fileio.join(workdir, f"eval_{split}_{num_clips}x{num_crops}{suffix}")
+    outdir = fileio.native(out or default_out)
+    created = not fileio.exists(outdir)
     if jax.process_index() == 0:  # Checked before the evaluation, not after it.
         from vivit_jax import outputs
         outputs.writable_dir(outdir)
@@ -320,7 +336,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
     if jax.process_index() == 0:
         summary = write_report(outdir, pred["scores"], res["labels"], names, multi, summary,
                                f"{cfg.model.family} {split} {num_clips}x{num_crops}")
-        write_predictions(outdir / "predictions.npz", video_index=res["video_index"],
+        write_predictions(fileio.join(outdir, "predictions.npz"), video_index=res["video_index"],
                           labels=res["labels"], logits=pred["logits"], probs=pred["probs"],
                           aggregate=aggregate, names=names, num_views=v, multi_label=multi,
                           video_ids=res["video_id"])
@@ -364,7 +380,7 @@ def load_config(config: str | None, workdir: str | None, overrides: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-eval`; user errors print one line and return non-zero."""
-    from vivit_jax.main import split_args
+    from vivit_jax.cli import split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)

@@ -6,6 +6,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vivit_jax import fileio
+
+
+def _save(fig, path) -> None:
+    """PNG at `path`; a remote one (`gs://…`) rendered in memory and written in one piece."""
+    if not fileio.is_remote(path):
+        fig.savefig(path, dpi=100)
+        return
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format="png")
+    fileio.write_bytes(path, buf.getvalue())
+
 
 def _plt():
     import matplotlib
@@ -43,9 +57,9 @@ def confusion_png(cm: np.ndarray, names: Sequence[str], path: str | pathlib.Path
     ax.set_ylabel("true")
     ax.set_title(f"{title} (counts: videos)" if title else "counts: videos")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
-    return pathlib.Path(path)
+    return fileio.native(path)
 
 
 def gains_png(names: Sequence[str], gains: Sequence[float], path: str | pathlib.Path,
@@ -73,9 +87,9 @@ def gains_png(names: Sequence[str], gains: Sequence[float], path: str | pathlib.
                 ha="center", va="center", fontsize=10, transform=ax.transAxes)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
-    return pathlib.Path(path)
+    return fileio.native(path)
 
 
 def rollout_png(frames: np.ndarray, masks: dict[int, np.ndarray], path: str | pathlib.Path,
@@ -100,6 +114,6 @@ def rollout_png(frames: np.ndarray, masks: dict[int, np.ndarray], path: str | pa
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path)
     plt.close(fig)
-    return pathlib.Path(path)
+    return fileio.native(path)

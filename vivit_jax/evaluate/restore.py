@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax import fileio
 from vivit_jax.checkpoint import CheckpointMismatch, check_shapes
 
 
@@ -26,16 +27,19 @@ def resolve_checkpoint(workdir: str | pathlib.Path | None,
     workdir (latest step of either).
     """
     if checkpoint and not str(checkpoint).isdigit():
-        path = pathlib.Path(checkpoint).expanduser().absolute()
-        if path.name.isdigit() and (path / "default").is_dir():
-            return path, int(path.name)
-        workdir = path.parent if path.name == "checkpoints" else path
+        path = fileio.absolute(checkpoint).rstrip("/")
+        name = fileio.basename(path)
+        if name.isdigit() and fileio.isdir(fileio.join(path, "default")):
+            return ckpt_lib.orbax_path(path), int(name)
+        workdir = fileio.dirname(path) if name == "checkpoints" else path
         checkpoint = None
     if workdir is None:
         raise FileNotFoundError("no checkpoint given: pass --checkpoint or --workdir")
-    ckpt_dir = pathlib.Path(workdir).expanduser().absolute() / "checkpoints"
-    steps = sorted(int(p.name) for p in ckpt_dir.iterdir()
-                   if p.name.isdigit() and (p / "default").is_dir()) if ckpt_dir.is_dir() else []
+    # Local: an absolute pathlib.Path; gs://…: an epath.Path (what Orbax reads).
+    ckpt_dir = ckpt_lib.orbax_path(fileio.join(fileio.absolute(workdir), "checkpoints"))
+    steps = sorted(int(n) for n in fileio.listdir(ckpt_dir)
+                   if n.isdigit() and fileio.isdir(fileio.join(ckpt_dir, n, "default"))
+                   ) if fileio.isdir(ckpt_dir) else []
     if not steps:
         raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
     if checkpoint is None:
@@ -50,10 +54,10 @@ def load_workdir_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDic
     """The resolved config a training run saved as `WORKDIR/config.json`, validated, locked."""
     from vivit_jax import config as config_lib
 
-    path = pathlib.Path(workdir).expanduser() / "config.json"
-    if not path.is_file():
+    path = fileio.join(fileio.expanduser(workdir), "config.json")
+    if not fileio.isfile(path):
         raise FileNotFoundError(f"{path} does not exist: pass --config FILE or a training workdir")
-    cfg = config_lib.complete(config_lib.from_json(path.read_text(), str(path)))
+    cfg = config_lib.complete(config_lib.from_json(fileio.read_text(path), path))
     cfg.lock()
     return cfg
 
@@ -62,7 +66,7 @@ def restore_params(step_dir: pathlib.Path, abstract_params: Any, param_sh: Any) 
     """The `params` of a train-state checkpoint, placed with `param_sh` (any saving mesh)."""
     import orbax.checkpoint as ocp
 
-    item = pathlib.Path(step_dir) / "default"
+    item = (ckpt_lib.orbax_path(step_dir) if isinstance(step_dir, str) else step_dir) / "default"
     tree = ckpt_lib.saved_tree(step_dir)
     if "params" not in tree:
         raise CheckpointMismatch(f"checkpoint {step_dir} has no 'params' (keys {list(tree)})")
@@ -81,7 +85,7 @@ def load_model(cfg: ml_collections.ConfigDict, step_dir: pathlib.Path, mesh=None
     from vivit_jax import sharding
     from vivit_jax import state as state_lib
 
-    mesh = mesh if mesh is not None else sharding.make_mesh(cfg.mesh)
+    mesh = mesh if mesh is not None else sharding.mesh_from_config(cfg)
     setup = state_lib.setup_state(cfg, mesh)
     params = restore_params(step_dir, setup.abstract_params, setup.param_sh)
     return setup.graphdef, params, setup, mesh
