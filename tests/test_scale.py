@@ -23,7 +23,8 @@ MESHES = {
 
 
 def test_every_mesh_gives_the_same_losses(repo, data_cache, tmp_path):
-    common = ["--config.num_train_steps=4", "--config.eval_test_split=false"]
+    common = ["--config.num_train_steps=4", "--config.eval_test_split=false",
+              "--config.model.num_layers=1", "--config.eval_batch_size=32"]
     ref_dir = tmp_path / "1x1x1"
     train.train_and_evaluate(small_config(repo, data_cache, *common,
                                           "--config.mesh=(('data',1),('fsdp',1),('model',1))"),

@@ -72,8 +72,18 @@ def create_model(config, rngs: nnx.Rngs) -> nnx.Module:
                        rngs=rngs)
 
 
-def make_train_step(graphdef, tx, config):
-    """The pure update: (state, batch, rng) → (state, metrics)."""
+def activation_context(config, mesh):
+    """While the model is traced: its activations laid out on `mesh` by
+    `config.activation_rules` (`sharding.constrain`); nothing when `mesh` is None."""
+    return sharding.activation_sharding(mesh, config.get("activation_rules", ()))
+
+
+def make_train_step(graphdef, tx, config, mesh=None):
+    """The pure update: (state, batch, rng) → (state, metrics).
+
+    `mesh`: the mesh the step is jitted for; its activations are then constrained by
+    `config.activation_rules` (without it, XLA propagates the parameter/batch shardings).
+    """
     num_classes = config.dataset.num_classes
     multi_label = config.dataset.multi_label
     accum = int(config.grad_accum_steps)
@@ -83,7 +93,8 @@ def make_train_step(graphdef, tx, config):
 
     def loss_fn(params, video, target, hard, rng):
         model = nnx.merge(graphdef, params)
-        logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
+        with activation_context(config, mesh):
+            logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
         loss = classification_loss(logits, target, config.label_smoothing, multi_label).mean()
         return loss, hits(logits, hard).mean()
 
@@ -127,15 +138,18 @@ def make_train_step(graphdef, tx, config):
     return step_fn
 
 
-def make_eval_step(graphdef, config):
-    """(params, batch) → summed {loss, correct, top5, count} over real (unpadded) examples."""
+def make_eval_step(graphdef, config, mesh=None):
+    """(params, batch) → summed {loss, correct, top5, count} over real (unpadded) examples.
+
+    `mesh`: as `make_train_step`'s (activation constraints)."""
     num_classes = config.dataset.num_classes
     multi_label = config.dataset.multi_label
     dtype = DTYPES[config.dtype]
 
     def eval_fn(params, batch):
         model = nnx.merge(graphdef, params)
-        logits, _ = model(batch["video"].astype(dtype), train=False)
+        with activation_context(config, mesh):
+            logits, _ = model(batch["video"].astype(dtype), train=False)
         mask = batch["mask"]
         target = targets(batch["label"], num_classes, multi_label)
         loss = classification_loss(logits, target, 0.0, multi_label)
@@ -195,6 +209,9 @@ def setup_state(config: ml_collections.ConfigDict, mesh) -> StateSetup:
     axes = sharding.logical_axes(abstract_state)
     abstract_params = nnx.to_pure_dict(abstract_state)
     num_params = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(abstract_params))
+    sharding.check_rules(config.sharding_rules, "sharding_rules")
+    sharding.check_rules(config.get("activation_rules", ()), "activation_rules",
+                         sharding.ACTIVATION_AXES)
     tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
     repl = sharding.replicated(mesh)
     param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)

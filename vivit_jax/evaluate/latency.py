@@ -89,7 +89,7 @@ def compiled_memory(cfg, batch_size: int | None = None, devices=None, *,
     `train_batch_size` (default `batch_size`, else `cfg.batch_size`) on the config's mesh over
     `devices` (default: all); sizes are per device, as XLA reports them.
     """
-    mesh = sharding.make_mesh(cfg.mesh, devices)
+    mesh = sharding.mesh_from_config(cfg, devices)
     setup = state_lib.setup_state(cfg, mesh)
     params = setup.abstract_params
     b_fwd = batch_size or 1
@@ -102,7 +102,7 @@ def compiled_memory(cfg, batch_size: int | None = None, devices=None, *,
     label = (jax.ShapeDtypeStruct((b, cfg.dataset.num_classes), jnp.float32)
              if cfg.dataset.multi_label else jax.ShapeDtypeStruct((b,), jnp.int32))
     batch = {"video": jax.ShapeDtypeStruct(_view_shape(cfg, b), jnp.float32), "label": label}
-    step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg),
+    step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg, mesh),
                    in_shardings=(setup.state_sh, batch_sh, repl),
                    out_shardings=(setup.state_sh, repl), donate_argnums=(0,))
     rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)

@@ -10,6 +10,10 @@ nearly an identity map. The CPU-only forms of the projections and convolutions l
 
 Every parameter carries logical axis names in its `logical_axes` metadata (`embed`, `mlp`,
 `heads`, `kv`, `classes`); `vivit_jax.sharding` maps them to mesh axes from the config.
+Activations are named at block boundaries with `constrain` (`batch`, `tokens`, `embed`,
+`heads`, `kv`, `mlp`; `config.activation_rules`): block input and output, q/k/v and the
+attention output per head, the MLP hidden layer. It is a no-op unless the train/eval step
+traces the model under `sharding.activation_sharding` (a model used alone is untouched).
 """
 from __future__ import annotations
 
@@ -21,10 +25,24 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from vivit_jax import sharding
 from vivit_jax.models import cpu_kernels
 
 Dtype = Any
 Initializer = Callable[..., jax.Array]
+
+# Logical activation axes: dim 0 is the batch (frames folded into it stay with their clip),
+# `...` every axis between it and the feature axes, each named `tokens` (factorised models
+# keep `[B, t, s, D]` or attend over a swapped `[B, s, t, D]` view).
+TOKENS = ("batch", ..., "embed")
+HEADS = ("batch", ..., "heads", "kv")
+HIDDEN = ("batch", ..., "mlp")
+
+
+def constrain(x: jax.Array, axes: Sequence = TOKENS) -> jax.Array:
+    """Activation sharding constraint by logical axes (`sharding.constrain`); a no-op outside
+    the train/eval step's `sharding.activation_sharding`."""
+    return sharding.constrain(x, axes)
 
 
 def with_axes(init: Initializer, axes: Sequence[str | None]) -> Initializer:
@@ -98,7 +116,8 @@ class Attention(nnx.Module):
     def qkv(self, x: jax.Array, kv: jax.Array | None = None):
         """Projects queries from `x` and keys/values from `kv` (default `x`): `[..., N, H, D]`."""
         kv = x if kv is None else kv
-        return self.query(x), self.key(kv), self.value(kv)
+        return tuple(constrain(p(a), HEADS) for p, a in
+                     ((self.query, x), (self.key, kv), (self.value, kv)))
 
     def __call__(self, x: jax.Array, kv: jax.Array | None = None, *,
                  return_weights: bool = False):
@@ -109,7 +128,7 @@ class Attention(nnx.Module):
         q, k, v = self.qkv(x, kv)
         out, w = dot_product_attention(q, k, v, return_weights=return_weights,
                                        implementation=self.attention_impl)
-        return self.out(out), w
+        return self.out(constrain(out, HEADS)), w
 
 
 class Conv(nnx.Module):
@@ -160,7 +179,7 @@ class MlpBlock(nnx.Module):
         self.dropout = nnx.Dropout(dropout)
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
-        x = nnx.gelu(self.Dense_0(x), approximate=self.approximate_gelu)
+        x = constrain(nnx.gelu(self.Dense_0(x), approximate=self.approximate_gelu), HIDDEN)
         x = self.dropout(x, deterministic=not train, rngs=rngs)
         return self.dropout(self.Dense_1(x), deterministic=not train, rngs=rngs)
 
@@ -214,16 +233,17 @@ class EncoderBlock(nnx.Module):
                  attend: Callable | None = None, drop_path_rate=None
                  ) -> tuple[jax.Array, jax.Array | None]:
         rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
+        x = constrain(x)  # Block boundary: [batch, tokens..., embed].
         attn, normed = self.MultiHeadDotProductAttention_1, self.LayerNorm_0(x)
         if attend is None:
             y, w = attn(normed, return_weights=return_weights)
         else:
             y, w = attend(attn, normed, return_weights)
         y = self.dropout(y, deterministic=not train, rngs=rngs)
-        x = x + drop_path(y, rate, train=train, rngs=rngs)
+        x = constrain(x + drop_path(y, rate, train=train, rngs=rngs))
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
         x = x + drop_path(y, rate, train=train, rngs=rngs)
-        return x, w
+        return constrain(x), w
 
 
 # `model.remat_policy`: what a rematerialised block keeps from its forward pass.

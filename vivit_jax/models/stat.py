@@ -306,7 +306,7 @@ class STABlock(layers.EncoderBlock):
         out, w = layers.dot_product_attention(q, gather(k), gather(v),
                                               return_weights=return_weights,
                                               implementation=attn.attention_impl)
-        return attn.out(out), w
+        return attn.out(layers.constrain(out, layers.HEADS)), w
 
     def __call__(self, x, *, train=False, rngs=None, return_weights=False):
         return super().__call__(x, train=train, rngs=rngs, return_weights=return_weights,

@@ -205,13 +205,14 @@ class VidTrBlock(layers.EncoderBlock):
                                                   return_weights=return_weights,
                                                   implementation=attn.attention_impl)
         weights = dict(temporal=w_t, spatial=w_s, kept=kept) if return_weights else None
-        return attn.out(out_s), weights, kept
+        return attn.out(layers.constrain(out_s, layers.HEADS)), weights, kept
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None,
                  return_weights: bool = False, drop_path_rate=None) -> tuple[jax.Array, Any]:
         """`x [B, T+1, S+1, D]` → `(x [B, τ+1, S+1, D], weights)`; `drop_path_rate` overrides
         the block's own rate (`layers.Encoder(scan=True)` passes it)."""
         rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
+        x = layers.constrain(x)  # Block boundary: [batch, T+1, S+1, embed].
         y, weights, kept = self.separable_attention(self.LayerNorm_0(x),
                                                     return_weights=return_weights)
         if self.pool is not None:  # The residual stream follows the kept/pooled rows.
@@ -219,10 +220,10 @@ class VidTrBlock(layers.EncoderBlock):
             x_bstd = _rows(x_bstd, kept, axis=2) if kept is not None else self._avg_frames(x_bstd)
             x = x_bstd.swapaxes(1, 2)
         y = self.dropout(y, deterministic=not train, rngs=rngs)
-        x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
+        x = layers.constrain(x + layers.drop_path(y, rate, train=train, rngs=rngs))
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
         x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
-        return x, weights
+        return layers.constrain(x), weights
 
 
 def pool_drops(pool_layers, drop) -> dict[int, int]:

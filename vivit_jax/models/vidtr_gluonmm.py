@@ -69,7 +69,8 @@ class ReluMlp(layers.MlpBlock):
     """The official MLP: Dense_0 → ReLU → dropout → Dense_1 → dropout."""
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None) -> jax.Array:
-        x = self.dropout(nnx.relu(self.Dense_0(x)), deterministic=not train, rngs=rngs)
+        x = self.dropout(layers.constrain(nnx.relu(self.Dense_0(x)), layers.HIDDEN),
+                         deterministic=not train, rngs=rngs)
         return self.dropout(self.Dense_1(x), deterministic=not train, rngs=rngs)
 
 
@@ -124,7 +125,7 @@ class GluonmmBlock(vidtr.VidTrBlock):
         out_s, w_s = layers.dot_product_attention(sw(q), sw(k), sw(out_t),
                                                   return_weights=return_weights,
                                                   implementation=attn.attention_impl)
-        out = attn.out(out_s)  # [B, τ, S, D]
+        out = attn.out(layers.constrain(out_s, layers.HEADS))  # [B, τ, S, D]
         out = jnp.concatenate([y[:, :1], out.reshape(b, -1, d)], axis=1)
         weights = dict(temporal=w_t, spatial=w_s, kept=kept) if return_weights else None
         return out, weights, kept
@@ -142,6 +143,7 @@ class GluonmmBlock(vidtr.VidTrBlock):
                  rngs: nnx.Rngs | None = None, return_weights: bool = False,
                  drop_path_rate=None) -> tuple[jax.Array, Any]:
         rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
+        x = layers.constrain(x)  # Block boundary: [batch, tokens..., embed].
         y = self.LayerNorm_0(x)
         if self.use_pos:
             y = y + pos.astype(y.dtype)
@@ -156,10 +158,10 @@ class GluonmmBlock(vidtr.VidTrBlock):
             weights = dict(joint=w, temporal=None, spatial=None, kept=None) \
                 if return_weights else None
         y = self.dropout(y, deterministic=not train, rngs=rngs)
-        x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
+        x = layers.constrain(x + layers.drop_path(y, rate, train=train, rngs=rngs))
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
         x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
-        return x, weights
+        return layers.constrain(x), weights
 
 
 def layer_plan(cfg: ml_collections.ConfigDict, num_frames: int, depth: int) -> list[dict]:

@@ -95,12 +95,14 @@ class FactorisedSelfAttentionBlock(layers.EncoderBlock):
         """
         rate = self.drop_path_rate if drop_path_rate is None else drop_path_rate
         weights = {}
+        x = layers.constrain(x)  # Block boundary: [batch, t, s, embed].
         for axis in self.order:
             x, weights[axis] = self._attention_sublayer(axis, x, train=train, rngs=rngs,
                                                         return_weights=return_weights, rate=rate)
+            x = layers.constrain(x)
         y = self.MlpBlock_3(self.LayerNorm_2(x), train=train, rngs=rngs)
         x = x + layers.drop_path(y, rate, train=train, rngs=rngs)
-        return x, (weights if return_weights else None)
+        return layers.constrain(x), (weights if return_weights else None)
 
 
 def factorised_dot_product_attend(attn: layers.Attention, x: jax.Array, return_weights: bool,
@@ -122,6 +124,7 @@ def factorised_dot_product_attend(attn: layers.Attention, x: jax.Array, return_w
     y_t, w_t = core(*(_swap_st(a[..., tp, :], axis=-3) for a in (q, k, v)))
     y_t = _swap_st(y_t, axis=-3)
     y = jnp.concatenate([y_s, y_t] if spatial_first else [y_t, y_s], axis=-2)
+    y = layers.constrain(y, layers.HEADS)
     return attn.out(y), ({"spatial": w_s, "temporal": w_t} if return_weights else None)
 
 
