@@ -40,7 +40,7 @@ def parse(p: argparse.ArgumentParser, argv: Sequence[str] | None
           ) -> tuple[argparse.Namespace, tuple[str, ...]]:
     """`argv` (default `sys.argv[1:]`) parsed by `p`, with the `--config.FIELD=VALUE`
     overrides set aside (applied to every config the script builds)."""
-    from vivit_jax.main import split_args
+    from vivit_jax.cli import split_args
 
     rest, overrides = split_args(list(sys.argv[1:] if argv is None else argv))
     return p.parse_args(rest), tuple(overrides)
@@ -170,7 +170,7 @@ def throughput(cfg, *, calls: int = 3, repeats: int = 3,
     if "train" in parts:
         if devices is None:
             devices = jax.devices()[:math.gcd(b, jax.device_count())]
-        mesh = sharding.make_mesh(cfg.mesh, devices)
+        mesh = sharding.mesh_from_config(cfg, devices)
         batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
         setup = state_lib.setup_state(cfg, mesh)
         out["params"] = setup.num_params
@@ -181,7 +181,7 @@ def throughput(cfg, *, calls: int = 3, repeats: int = 3,
                  "label": rng.integers(0, cfg.dataset.num_classes, b).astype(np.int32)}
         batch = jax.device_put(batch, batch_sh)
         key = jax.random.key(0)
-        step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg),
+        step = jax.jit(state_lib.make_train_step(setup.graphdef, setup.tx, cfg, mesh),
                        in_shardings=(setup.state_sh, batch_sh, repl),
                        out_shardings=(setup.state_sh, repl), donate_argnums=(0,))
         step = step.lower(state, batch, key).compile()

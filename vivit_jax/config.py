@@ -56,11 +56,21 @@ def defaults() -> ml_collections.ConfigDict:
         grad_clip_norm=1.0,  # 0 disables clipping.
     ))
 
-    # Device mesh: (axis, size) pairs, -1 = all remaining devices. Logical parameter axes
+    # Device mesh: (axis, size) pairs, -1 = all remaining devices; axes in order of increasing
+    # communication (the last ones get the fastest links). Logical parameter axes
     # map to mesh axes through `sharding_rules` (see vivit_jax/sharding.py).
     c.mesh = (("data", -1), ("fsdp", 1), ("model", 1))
+    # How many TPU slices each mesh axis spans over the data-centre network (the rest of the
+    # axis stays within a slice; `mesh` stays the whole mesh); -1 = the remaining slices
+    # (1 without slices). On GPU hosts, sizes > 1 make processes the units, e.g.
+    # (("data", 2), ("fsdp", 1), ("model", 1)) for 2 hosts.
+    c.dcn_mesh = (("data", -1), ("fsdp", 1), ("model", 1))
     c.sharding_rules = (("embed", "fsdp"), ("mlp", "model"), ("heads", "model"),
                         ("kv", None), ("classes", None))
+    # Logical activation axes → mesh axes, applied at block boundaries (sharding.constrain).
+    # A name without a rule, or a dimension its mesh axes do not divide, is left to XLA.
+    c.activation_rules = (("batch", ("data", "fsdp")), ("tokens", None), ("embed", None),
+                          ("heads", "model"), ("kv", None), ("mlp", "model"))
 
     # Fine-tuning: start from `checkpoint` (a vivit-convert output, an earlier run's workdir
     # or checkpoints/<step>, or a ViT .npz/.safetensors) when the workdir has no checkpoint
@@ -78,6 +88,14 @@ def defaults() -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 500
     c.keep_checkpoints = 3
     c.eval_test_split = True  # After training, also evaluate dataset.test_split.
+
+    # JAX's persistent compilation cache (vivit_jax/compile_cache.py): 'auto' = WORKDIR/
+    # compile_cache for a gs:// workdir, ~/.cache/vivit_jax/jax for a local one; a path; ''
+    # = off. A restarted or preempted run then skips recompiling its steps.
+    c.compile_cache_dir = "auto"
+    # Dense peak TFLOP/s of one device for the `mfu` of the train logs; 0 = from the table
+    # in vivit_jax/mfu.py by device kind (GPUs, TPUs), no `mfu` where the kind is unknown.
+    c.peak_tflops_per_device = 0.0
     return c
 
 
@@ -218,19 +236,36 @@ def from_json(text: str, where: str = "config.json") -> ml_collections.ConfigDic
     return cfg
 
 
+def _as_tuple(value):
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 def _tuples(cfg: ml_collections.ConfigDict) -> None:
-    """JSON turned tuples into lists; the configs and the model code use tuples."""
+    """JSON turned tuples into lists, at any depth (e.g. `('batch', ('data', 'fsdp'))`); the
+    configs and the model code use tuples."""
     for key, value in cfg.items():
         if isinstance(value, ml_collections.ConfigDict):
             _tuples(value)
         elif isinstance(value, list):
             with cfg.ignore_type():
-                cfg[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+                cfg[key] = _as_tuple(value)
 
 
 def load_file(spec: str) -> ml_collections.ConfigDict:
     """Runs `get_config(arg)` of `path[:arg]` and returns what it returns; a `.json` file is
     a workdir's resolved `config.json` (e.g. a converted released checkpoint's)."""
+    from vivit_jax import fileio
+
+    if fileio.is_remote(spec):  # A workdir's config.json in a bucket (`gs://…/config.json`).
+        if not spec.endswith(".json"):
+            raise ConfigError(f"config file {spec!r}: only a .json config can be read from a "
+                              f"URL (a .py config is imported from a local file)")
+        try:
+            return from_json(fileio.read_text(spec), spec)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {spec!r} does not exist") from None
+        except OSError as e:
+            raise ConfigError(f"config file {spec!r} cannot be read: {e}") from None
     path, _, arg = spec.partition(":")
     file = pathlib.Path(path)
     if not file.is_file():

@@ -11,6 +11,8 @@ import os
 import platform
 import sys
 
+from vivit_jax.cli import split_args
+
 # glibc's malloc with transparent huge pages for its mmap'd chunks (glibc >= 2.35).
 _HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
 
@@ -71,20 +73,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Separates `--config.key=value` overrides from the other arguments."""
-    overrides, rest = [], []
-    it = iter(argv)
-    for arg in it:
-        if arg.startswith("--config."):
-            if "=" not in arg:  # `--config.key value`
-                arg = f"{arg}={next(it, '')}"
-            overrides.append(arg)
-        else:
-            rest.append(arg)
-    return rest, overrides
-
-
 def run_train(argv: list[str] | None = None) -> int:
     """Console-script entry point for `vivit-train` (`argv`: called from Python, no restart)."""
     if argv is None:
@@ -93,15 +81,16 @@ def run_train(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(rest)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imports after argument parsing so `--help` is instant.
-    from vivit_jax import checkpoint, cluster, train
+    from vivit_jax import cluster, train
     from vivit_jax import config as config_lib
 
     try:
         cfg = config_lib.load(args.config, overrides)
         cluster.maybe_initialize_distributed()
         train.train_and_evaluate(cfg, args.workdir)
-    except (config_lib.ConfigError, FileNotFoundError, NotADirectoryError, PermissionError,
-            ValueError, train.TrainingDiverged, checkpoint.CheckpointSaveError) as e:
+    except (config_lib.ConfigError, OSError, ValueError, train.TrainingDiverged) as e:
+        # OSError: FileNotFoundError, PermissionError, CheckpointSaveError and the failures
+        # of remote (`gs://…`) files, each one line naming the path.
         print(f"vivit-train: error: {e}", file=sys.stderr, flush=True)
         return 2 if isinstance(e, config_lib.ConfigError) else 1
     return 0

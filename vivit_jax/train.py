@@ -18,7 +18,7 @@ import jax
 import ml_collections
 
 from vivit_jax import checkpoint as ckpt_lib
-from vivit_jax import cluster, metric_writers, sharding
+from vivit_jax import cluster, compile_cache, fileio, metric_writers, mfu, sharding
 from vivit_jax import state as state_lib
 from vivit_jax.convert.init_from import load_init
 
@@ -32,25 +32,26 @@ def _log(msg: str) -> None:
         print(msg, flush=True)
 
 
-def as_path(path: str):
-    """Local paths become absolute pathlib paths; `gs://…` and other URLs stay epath paths
-    (Orbax and tf.io.gfile write them), so a pod's workers can share one workdir."""
-    if "://" in str(path):
-        from etils import epath
-        return epath.Path(path)
+def as_path(path: str) -> pathlib.Path | str:
+    """Local paths become absolute pathlib paths; `gs://…` and other URLs stay strings
+    (pathlib would fold `gs://`; `fileio` and Orbax write them), so a pod's workers can
+    share one workdir. Build paths in it with `fileio.join`, which takes both."""
+    if fileio.is_remote(path):
+        return str(path).rstrip("/")
     return pathlib.Path(path).absolute()
 
 
-def check_workdir(workdir: pathlib.Path) -> bool:
+def check_workdir(workdir: pathlib.Path | str) -> bool:
     """Fails early, naming the directory, if it cannot be written; True if it was created."""
     try:
-        created = not workdir.exists()
-        workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".write_probe_{jax.process_index()}"
-        probe.write_text("ok")
-        probe.unlink()
+        created = not fileio.exists(workdir)
+        fileio.makedirs(workdir)
+        probe = fileio.join(workdir, f".write_probe_{jax.process_index()}")
+        fileio.write_text(probe, "ok")
+        fileio.remove(probe)
     except OSError as e:
-        raise PermissionError(f"workdir {str(workdir)!r} is not writable: {e.strerror}") from None
+        raise PermissionError(f"workdir {str(workdir)!r} is not writable: "
+                              f"{e.strerror or e}") from None
     return created
 
 
@@ -89,10 +90,16 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
     # ----------------------------------------------------------------------------------
     # Mesh.
     # ----------------------------------------------------------------------------------
-    mesh = sharding.make_mesh(config.mesh, devices)
+    mesh = sharding.mesh_from_config(config, devices)
     batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
     _log(f"devices: {mesh.size} × {mesh.devices.flat[0].platform} "
          f"({jax.process_count()} process(es)); mesh {dict(mesh.shape)}")
+    # The persistent compilation cache: one outside the workdir is used from the start; one
+    # inside it (a gs:// workdir's default) only once the run is known to fit the workdir.
+    cache_dir = compile_cache.resolve(config.compile_cache_dir, str(workdir))
+    cache_in_workdir = bool(cache_dir) and cache_dir.startswith(str(workdir).rstrip("/") + "/")
+    if not cache_in_workdir:
+        compile_cache.enable(cache_dir, str(workdir))
     n_batch_shards = mesh.shape["data"] * mesh.shape["fsdp"]
     if config.batch_size % n_batch_shards:
         raise ValueError(f"config.batch_size={config.batch_size} is not divisible by the "
@@ -133,6 +140,9 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
     param_sh, state_sh, init_state = setup.param_sh, setup.state_sh, setup.init_state
     _log(f"model: {config.model.family} {config.model.variant}, {setup.num_params:,} "
          f"parameters, input {state_lib.model_input_shape(config)}, compute {config.dtype}")
+    utilisation = mfu.Utilisation(config, mesh.devices.flat)
+    if utilisation.enabled or jax.default_backend() != "cpu":
+        _log(utilisation.describe())
     if config.dtype == "bfloat16" and jax.default_backend() == "cpu":
         _log("note: XLA:CPU runs bfloat16 compute slower than float32 (its bf16 matmuls; "
              "BENCHMARKS.md, 'bf16 on CPU'): --config.dtype=float32 is the fast setting here")
@@ -140,10 +150,10 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
     # ----------------------------------------------------------------------------------
     # Update and eval steps.
     # ----------------------------------------------------------------------------------
-    train_step = jax.jit(state_lib.make_train_step(graphdef, tx, config),
+    train_step = jax.jit(state_lib.make_train_step(graphdef, tx, config, mesh),
                          in_shardings=(state_sh, batch_sh, repl),
                          out_shardings=(state_sh, repl), donate_argnums=(0,))
-    eval_step = jax.jit(state_lib.make_eval_step(graphdef, config),
+    eval_step = jax.jit(state_lib.make_eval_step(graphdef, config, mesh),
                         in_shardings=(param_sh, batch_sh), out_shardings=repl)
 
     # ----------------------------------------------------------------------------------
@@ -168,7 +178,11 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
         start_step = int(jax.device_get(state["step"]))
         # The run fits the workdir (data found, checkpoint or init_from loaded): write.
         if is_main:
-            (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+            fileio.write_text(fileio.join(workdir, "config.json"),
+                              config.to_json_best_effort(indent=2))
+        if cache_in_workdir:
+            compile_cache.enable(cache_dir, str(workdir))
+        _log(f"compilation cache: {cache_dir or 'off'}")
         writer = metric_writers.MetricWriter(workdir, enabled=is_main)
 
         # ------------------------------------------------------------------------------
@@ -219,8 +233,10 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
                 m["lr"] = float(schedule(step - 1))
                 rate = progress.rate(step)
                 m["clips_per_s"] = rate
+                m.update(utilisation.metrics(rate))
                 writer.write(step, "train", m)
-                progress.report(step, rate, {k: m[k] for k in ("loss", "accuracy", "lr")})
+                progress.report(step, rate, {k: m[k] for k in ("loss", "accuracy", "lr", "mfu")
+                                             if k in m})
                 last_log = m
             if step % config.checkpoint_every_steps == 0 and step != total:
                 _check_finite(*pending)
@@ -271,7 +287,7 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
         results[test_split] = test
     writer.close()
     if is_main:
-        (workdir / "results.json").write_text(json.dumps(results, indent=2))
+        fileio.write_text(fileio.join(workdir, "results.json"), json.dumps(results, indent=2))
     _log(_summary(results, workdir, ckpt.directory))
     return results
 
@@ -286,12 +302,13 @@ def _check_finite(step: int, metrics) -> None:
             f"was written after it")
 
 
-def _summary(results: dict[str, Any], workdir: pathlib.Path, ckpt_dir: pathlib.Path) -> str:
+def _summary(results: dict[str, Any], workdir: pathlib.Path | str, ckpt_dir) -> str:
     lines = [f"done: step {results['step']} in {results['train_seconds']} s"]
     for split, m in results.items():
         if isinstance(m, dict) and "top1" in m:
             lines.append(f"  {split}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  "
                          f"loss {m['loss']:.4f}  ({int(m['num_examples'])} clips)")
-    lines += [f"  checkpoints: {ckpt_dir}", f"  metrics: {workdir / 'metrics.jsonl'} "
-              f"(TensorBoard: {workdir / 'tensorboard'})", f"  results: {workdir / 'results.json'}"]
+    out = lambda name: fileio.join(workdir, name)
+    lines += [f"  checkpoints: {ckpt_dir}", f"  metrics: {out('metrics.jsonl')} "
+              f"(TensorBoard: {out('tensorboard')})", f"  results: {out('results.json')}"]
     return "\n".join(lines)

@@ -148,7 +148,7 @@ def _text(spec: str, r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point for `vivit-profile`."""
-    from vivit_jax.main import split_args
+    from vivit_jax.cli import split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)

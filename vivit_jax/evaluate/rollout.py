@@ -205,10 +205,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
         config: str | None = None, overrides=(), fraction: float = 0.3,
         fps: float = 10.0) -> dict[int, np.ndarray]:
     """Rollout of the centre view of `video`; writes the PNG grid; returns the pixel masks."""
-    import jax.numpy as jnp
-
     from vivit_jax import outputs
-    from vivit_jax import state as state_lib
     from vivit_jax.evaluate import plots, predict
 
     outputs.writable_file(out)  # Before any work: one line naming the path.
@@ -219,8 +216,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
         raise ValueError(f"{video}: {e}") from None
     view = predict.make_views(frames, cfg.dataset, 1, 1)
     shown = predict.make_views(frames, cfg.dataset, 1, 1, normalize=False)[0]
-    _, res = model(jnp.asarray(view, state_lib.DTYPES[cfg.dtype]), train=False,
-                   return_attention=True)
+    _, res = predict.forward(model, cfg, view, return_attention=True)
     attention = res.get("attention")
     if not attention or "grid" not in res:
         raise ValueError(f"model.family={cfg.model.family!r} returns no attention to roll out")
@@ -252,7 +248,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-rollout`."""
-    from vivit_jax.main import split_args
+    from vivit_jax.cli import split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="vivit-rollout",

@@ -1,0 +1,17 @@
+"""Command-line pieces every CLI shares, light enough for an instant `--help` (no jax, no
+TensorFlow): `--config.FIELD=VALUE` overrides set apart from a command's own arguments."""
+from __future__ import annotations
+
+
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separates `--config.key=value` overrides from the other arguments."""
+    overrides, rest = [], []
+    it = iter(argv)
+    for arg in it:
+        if arg.startswith("--config."):
+            if "=" not in arg:  # `--config.key value`
+                arg = f"{arg}={next(it, '')}"
+            overrides.append(arg)
+        else:
+            rest.append(arg)
+    return rest, overrides
