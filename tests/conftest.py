@@ -1,8 +1,21 @@
-"""Test setup: 8 fake CPU devices (before jax is imported), quiet TF, seeded tests."""
+"""Test setup: 8 fake CPU devices at -O0 (before jax is imported), quiet TF, a compilation
+cache of the run, seeded tests."""
 import os
+import shutil
+import tempfile
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+# XLA's backend (LLVM) optimisations off: the suite is mostly cold compilations of tiny
+# programs run a few times (a model per family, per mesh, per export), which compile ~3×
+# faster at -O0; what is under test (lowering, partitioning, numerics to float tolerance) is
+# unchanged. Subprocesses (CLIs, TensorFlow's XLA) inherit both flags.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8 "
+                                   "--xla_backend_optimization_level=0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The trainer's persistent compilation cache (`compile_cache_dir='auto'` follows JAX's own
+# directory) goes to a directory of this test run, removed at its end, not ~/.cache. (The
+# controller sets it first; xdist's workers and the CLIs the tests start inherit it.)
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"vivit_jax_tests_xla_{os.getpid()}"))
 
 import pathlib  # noqa: E402
 
@@ -20,3 +33,10 @@ def repo() -> pathlib.Path:
 def data_cache(tmp_path_factory) -> pathlib.Path:
     """One synthetic_motion cache shared by the tests of a session."""
     return tmp_path_factory.mktemp("vivit_cache")
+
+
+def pytest_sessionfinish(session):
+    """The controller (not an xdist worker) removes the run's compilation cache."""
+    if not hasattr(session.config, "workerinput") and "vivit_jax_tests_xla_" in os.environ.get(
+            "JAX_COMPILATION_CACHE_DIR", ""):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

@@ -15,12 +15,17 @@ SMALL = ["--config.model.hidden_size=32", "--config.model.num_heads=2",
          "--config.model.mlp_dim=64", "--config.model.num_layers=2"]
 
 
-def make_workdir(path: pathlib.Path, config: str) -> pathlib.Path:
-    """A workdir as the trainer leaves it (config.json + checkpoints/1), random weights."""
-    cfg = config_lib.load(str(REPO / config), SMALL)
+def make_workdir(path: pathlib.Path, config: str, overrides=tuple(SMALL)) -> pathlib.Path:
+    """A workdir as the trainer leaves it (config.json + checkpoints/1), random weights.
+
+    Initialised and saved on one device: the 8 fake devices' replicated state would cost a
+    sharded init compilation and Orbax's ~100 per-replica slice compilations (~13 s on
+    2 cores) for the same checkpoint."""
+    cfg = config_lib.load(str(REPO / config), list(overrides))
     path.mkdir(parents=True)
     (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
-    setup = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh))
+    one = sharding.make_mesh((("data", 1), ("fsdp", 1), ("model", 1)), jax.devices()[:1])
+    setup = state_lib.setup_state(cfg, one)
     state = setup.init_state(jax.random.key(0))
     # Non-zero head so that the predictions depend on the video.
     state["params"]["head"]["kernel"] = jax.random.normal(

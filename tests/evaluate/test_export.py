@@ -13,11 +13,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from tests.evaluate import helpers
 from tests.evaluate.helpers import REPO, SMALL
-from vivit_jax import checkpoint as ckpt_lib
-from vivit_jax import config as config_lib
-from vivit_jax import sharding
-from vivit_jax import state as state_lib
 from vivit_jax.data import video_ops
 from vivit_jax.data.tf_quiet import tf
 from vivit_jax.evaluate import export, metrics, predict, restore
@@ -48,16 +45,7 @@ LOAD_SAVED_MODEL = textwrap.dedent("""
 def make_workdir(path, config: str):
     """helpers.make_workdir, with its width overrides only where the family has them (STAT's
     model has no `mlp_dim`; its runlocal size is already small)."""
-    cfg = config_lib.load(str(REPO / config), [] if "stat" in config else SMALL)
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(cfg.to_json_best_effort(indent=2))
-    state = state_lib.setup_state(cfg, sharding.make_mesh(cfg.mesh)).init_state(jax.random.key(0))
-    head = state["params"]["head"]["kernel"]  # Non-zero head: logits depend on the video.
-    state["params"]["head"]["kernel"] = jax.random.normal(jax.random.key(1), head.shape)
-    ck = ckpt_lib.Checkpointer(path, every_steps=1, keep=1)
-    ck.save(1, state, force=True)
-    ck.close()
-    return path
+    return helpers.make_workdir(path, config, [] if "stat" in config else SMALL)
 
 
 def _videos(cfg, views: int):
@@ -123,7 +111,8 @@ def test_export_matches_jax(tmp_path, name):
     np.testing.assert_allclose(tf_out["view_view_logits"], view_logits, **TOL)
     np.testing.assert_allclose(tf_out["view_scores"], scores, **TOL)
     probs = scores if agg == "probs" else metrics.probabilities(scores)
-    np.testing.assert_allclose(tf_out["view_probabilities"], probs, atol=1e-6, rtol=0)
+    # Logits within 1e-5 (TOL) move a softmax probability p by at most p(1-p)·1e-5 ≤ 2.5e-6.
+    np.testing.assert_allclose(tf_out["view_probabilities"], probs, atol=2.5e-6, rtol=0)
     views_exp = jax.export.deserialize(bytearray(open(f"{out}/views.jax_exported", "rb").read()))
     np.testing.assert_allclose(np.asarray(views_exp.call(params, inputs["views"])["scores"]),
                                scores, **TOL)
