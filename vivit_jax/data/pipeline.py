@@ -139,15 +139,6 @@ def process_files(files: list[str], process_index: int, process_count: int) -> l
     return files[process_index::process_count]
 
 
-def _processes(process_index: int | None, process_count: int | None) -> tuple[int, int]:
-    """The given process index and count, or JAX's (every process must then call together)."""
-    if process_index is None or process_count is None:
-        import jax
-
-        return jax.process_index(), jax.process_count()
-    return process_index, process_count
-
-
 def num_examples(cfg_data: ml_collections.ConfigDict, split: str, *,
                  process_index: int | None = None, process_count: int | None = None,
                  gather=None) -> int:
@@ -160,7 +151,10 @@ def num_examples(cfg_data: ml_collections.ConfigDict, split: str, *,
     if sources.is_tfds(cfg_data.name):
         return sources.tfds_num_examples(cfg_data, split)
     data_dir = resolve_data_dir(cfg_data)
-    process_index, process_count = _processes(process_index, process_count)
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index, process_count = jax.process_index(), jax.process_count()
     return sum(dmvr_format.shard_counts(
         data_dir, split, cfg_data.on_corrupt, process_index=process_index,
         process_count=process_count, gather=gather).values())
