@@ -132,3 +132,33 @@ def test_linear_equals_linear_general(n_in, bias, dtype):
     g_got = jax.grad(lambda x: ours(x).astype(jnp.float32).sum())(x)
     g_want = jax.grad(lambda x: lin(x).astype(jnp.float32).sum())(x)
     np.testing.assert_allclose(g_got, g_want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape,dtype", [((3, 7, 2, 8), jnp.float32), ((2, 65, 4, 24), jnp.float32),
+                                         ((2, 9, 3, 16), jnp.bfloat16)])
+def test_cpu_attention_equals_jax_attention(shape, dtype):
+    """`cpu_kernels.attention` (hand-written backward) gives `jax.nn.dot_product_attention`'s
+    values and q/k/v gradients (under jit, as the train step takes them)."""
+    q, k, v, cot = (jax.random.normal(jax.random.key(i), shape, dtype) for i in range(4))
+    ref = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, implementation="xla")  # noqa: E731
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == jnp.float32 else dict(rtol=2e-2, atol=2e-2)
+    f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+    np.testing.assert_allclose(f32(jax.jit(cpu_kernels.attention)(q, k, v)), f32(ref(q, k, v)),
+                               **tol)
+    loss = lambda f: lambda q, k, v: jnp.sum((f(q, k, v) * cot).astype(jnp.float32))  # noqa: E731
+    g_ours = jax.jit(jax.grad(loss(cpu_kernels.attention), argnums=(0, 1, 2)))(q, k, v)
+    g_ref = jax.grad(loss(ref), argnums=(0, 1, 2))(q, k, v)
+    for name, a, b in zip("qkv", g_ours, g_ref):
+        assert a.dtype == dtype, name
+        np.testing.assert_allclose(f32(a), f32(b), **tol, err_msg=f"d{name}")
+    assert float(jnp.abs(g_ref[0].astype(jnp.float32)).max()) > 0.1  # Not a vacuous match.
+
+
+def test_attention_uses_the_cpu_form_only_by_default_on_cpu():
+    """`model.attention_impl=''` takes `cpu_kernels.attention` on CPU (its custom VJP is in
+    the jaxpr); 'xla' keeps jax.nn's own form."""
+    q = jnp.ones((2, 5, 2, 4))
+    cpu = str(jax.make_jaxpr(lambda q: layers.dot_product_attention(q, q, q)[0])(q))
+    xla = str(jax.make_jaxpr(
+        lambda q: layers.dot_product_attention(q, q, q, implementation="xla")[0])(q))
+    assert "custom_vjp_call" in cpu and "custom_vjp_call" not in xla

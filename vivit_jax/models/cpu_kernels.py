@@ -10,12 +10,19 @@ arithmetic they do, and both sit in every train step:
 - Convolutions (forward and gradients) are 1.6× (ViViT's tubelets) to 4-50× (STAT's stem
   and depthwise pooling) slower than matmuls of the same work (`benchmarks/conv.py`).
   `conv` computes them as matmuls on CPU.
+- `jax.nn.dot_product_attention`'s XLA form differentiated by autodiff: its softmax backward
+  recomputes the forward's max/exp/sum in one fusion and runs ~3× slower than the
+  arithmetic needs (half of the default experiment's CPU step is attention). `attention`
+  is the same forward with the standard hand-written backward (FlashAttention's
+  `dS = P ∘ (dP − rowsum(dO ∘ O))`).
 
 When they are used: `HeadsLinear` everywhere (it falls back to `LinearGeneral`'s own form for
-batch axes or an output sharding, i.e. wherever the 2D form does not apply); `conv` only
-when `jax.default_backend() == 'cpu'` — on GPUs and TPUs it is `lax_conv`, XLA's own
-convolution (cuDNN / the TPU's convolution units). Same parameters, same values either way
-(tests/models/test_layers.py compares values and gradients with XLA's forms).
+batch axes or an output sharding, i.e. wherever the 2D form does not apply); `conv` and
+`attention` only when `jax.default_backend() == 'cpu'` — on GPUs and TPUs they are
+`lax_conv`, XLA's own convolution (cuDNN / the TPU's convolution units), and
+`jax.nn.dot_product_attention` (`model.attention_impl='xla'` or `'cudnn'` asks for that one
+on CPU too). Same parameters, same values either way (tests/models/test_layers.py compares
+values and gradients with XLA's forms).
 """
 from __future__ import annotations
 
@@ -150,3 +157,49 @@ def _overlapping_conv_bwd(strides, vjp, g):
 
 
 _overlapping_conv.defvjp(_overlapping_conv_fwd, _overlapping_conv_bwd)
+
+
+def attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
+    """`jax.nn.dot_product_attention(q, k, v)` (XLA form, no mask or bias) over `[B, N, H, D]`,
+    with a hand-written backward: the forward's softmax weights are kept, not recomputed.
+    Not differentiated, it is jax.nn's own function.
+
+    Same math as jax.nn's: float32 (or wider) logits scaled by `D**-0.5`, softmax in float32,
+    weights cast to the values' dtype.
+    """
+    return _attention(q, k, v)
+
+
+def _attention_weights(q, k):
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k,
+                        preferred_element_type=jnp.promote_types(q.dtype, jnp.float32))
+    logits = logits * jnp.asarray(q.shape[-1] ** -0.5, logits.dtype)
+    return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+
+
+@jax.custom_vjp
+def _attention(q, k, v):
+    # Not differentiated (evaluation, inference): jax.nn's own XLA form, as off CPU.
+    return jax.nn.dot_product_attention(q, k, v, implementation="xla")
+
+
+def _attention_fwd(q, k, v):
+    p = _attention_weights(q, k).astype(v.dtype)
+    out = jnp.einsum("bhqk,bkhd->bqhd", p, v)
+    return out, (q, k, v, p, out)
+
+
+def _attention_bwd(res, d_out):
+    q, k, v, p, out = res
+    d_v = jnp.einsum("bhqk,bqhd->bkhd", p, d_out)
+    d_p = jnp.einsum("bqhd,bkhd->bhqk", d_out, v, preferred_element_type=jnp.float32)
+    # Σ_k P·dP = dO·O per query: the softmax Jacobian's row term from [B, Nq, H, D] alone.
+    row = jnp.einsum("bqhd,bqhd->bhq", d_out.astype(jnp.float32), out.astype(jnp.float32))
+    d_logits = (p.astype(jnp.float32) * (d_p - row[..., None])
+                * (q.shape[-1] ** -0.5)).astype(q.dtype)
+    d_q = jnp.einsum("bhqk,bkhd->bqhd", d_logits, k)
+    d_k = jnp.einsum("bhqk,bqhd->bkhd", d_logits, q)
+    return d_q, d_k, d_v
+
+
+_attention.defvjp(_attention_fwd, _attention_bwd)

@@ -66,7 +66,9 @@ def dot_product_attention(
         k, v: keys/values `[..., Nk, H, D]`.
         return_weights: also return the softmax weights `[..., H, Nq, Nk]` (explicit path,
             for attention rollout). When False the fused `jax.nn.dot_product_attention` runs
-            (cuDNN flash attention on GPU where `implementation='cudnn'`).
+            (cuDNN flash attention on GPU where `implementation='cudnn'`), or on CPU with
+            `implementation=None` its form with a hand-written backward,
+            `cpu_kernels.attention`.
         implementation: passed to `jax.nn.dot_product_attention` (None, 'xla', 'cudnn').
 
     Returns:
@@ -79,9 +81,13 @@ def dot_product_attention(
         weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v)
         return out, weights
-    # jax.nn.dot_product_attention wants exactly [B, N, H, D].
+    # jax.nn.dot_product_attention (and its CPU form) want exactly [B, N, H, D].
     fold = lambda x: x.reshape((-1,) + x.shape[-3:])
-    out = jax.nn.dot_product_attention(fold(q), fold(k), fold(v), implementation=implementation)
+    if implementation is None and jax.default_backend() == "cpu":
+        out = cpu_kernels.attention(fold(q), fold(k), fold(v))
+    else:
+        out = jax.nn.dot_product_attention(fold(q), fold(k), fold(v),
+                                           implementation=implementation)
     return out.reshape(lead + out.shape[-3:]), None
 
 

@@ -102,7 +102,7 @@ def default_config() -> ml_collections.ConfigDict:
         drop_path=0.0,  # Max stochastic-depth rate; linear over the 15 blocks.
         remat=False,  # Rematerialise each block in the backward pass.
         remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
-        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn' for jax.nn.dot_product_attention.
+        attention_impl="",  # '' (CPU: cpu_kernels.attention, else XLA picks), 'xla' or 'cudnn'.
     ))
 
 

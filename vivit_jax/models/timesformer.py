@@ -86,7 +86,7 @@ def default_config() -> ml_collections.ConfigDict:
         remat=False,  # Rematerialise each block in the backward pass.
         remat_policy="nothing",  # What a remat block keeps: layers.REMAT_POLICIES.
         scan=False,  # Blocks stacked and run with nnx.scan: one compiled block.
-        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
+        attention_impl="",  # '' (CPU: cpu_kernels.attention, else XLA picks), 'xla' or 'cudnn'.
     ))
 
 

@@ -96,7 +96,7 @@ def default_config() -> ml_collections.ConfigDict:
         # reference='gluonmm': layers whose normed input gets the position embedding: ''
         # (official rule: every layer for a 16-frame VidTr, else layer 0), 'first' or 'all'.
         posemb_layers="",
-        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn'.
+        attention_impl="",  # '' (CPU: cpu_kernels.attention, else XLA picks), 'xla' or 'cudnn'.
     ))
 
 

@@ -93,7 +93,7 @@ def default_config() -> ml_collections.ConfigDict:
         # Stack the blocks (`encoderblock` [L, …] instead of `encoderblock_{i}`) and run them
         # with nnx.scan: one compiled block, much faster compiles for ViViT-L/H.
         scan=False,
-        attention_impl="",  # '' (XLA picks), 'xla' or 'cudnn' for jax.nn.dot_product_attention.
+        attention_impl="",  # '' (CPU: cpu_kernels.attention, else XLA picks), 'xla' or 'cudnn'.
         # tanh-approximate GELU, as the ViT checkpoints ViViT starts from (Flax `nn.gelu`) and
         # as Table 2 counts it: exact (erf) GELU, which XLA expands into a polynomial, adds
         # ~3.4 GMACs per ViViT-B view (+0.7 % on Model 1, +1.2 % on Model 4).
