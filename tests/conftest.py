@@ -18,10 +18,18 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(tempfile.gettempdir(), f"vivit_jax_tests_xla_{os.getpid()}"))
 
 import pathlib  # noqa: E402
+import re  # noqa: E402
 
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def xla_flags(devices: int) -> str:
+    """This run's XLA_FLAGS (the -O0 above included) with `devices` fake CPU devices, for a
+    subprocess that needs another device count."""
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", os.environ["XLA_FLAGS"])
+    return f"--xla_force_host_platform_device_count={devices} {flags.strip()}".strip()
 
 
 @pytest.fixture

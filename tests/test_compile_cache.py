@@ -9,6 +9,7 @@ import textwrap
 import jax
 import pytest
 
+from tests.conftest import xla_flags
 from tests.test_train import small_config
 from vivit_jax import compile_cache, train
 
@@ -58,7 +59,7 @@ def test_a_restarted_run_loads_its_steps_from_the_cache(repo, data_cache, tmp_pa
                  "--config.num_train_steps=3", "--config.eval_test_split=false",
                  f"--config.compile_cache_dir={cache}",
                  "--config.mesh=(('data',1),('fsdp',1),('model',1))"]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    env = dict(os.environ, XLA_FLAGS=xla_flags(1),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     cfg_path = str(repo / "configs/synthetic/vivit_tiny.py:runlocal")

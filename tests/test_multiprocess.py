@@ -7,6 +7,7 @@ import sys
 import jax
 import numpy as np
 
+from tests.conftest import xla_flags
 from tests.test_train import TINY, final_params, read_metrics, small_config
 from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import sharding, train
@@ -38,7 +39,7 @@ def test_two_processes_match_one_and_checkpoint_restores_in_one(repo, data_cache
     procs = []
     try:
         for pid in range(2):
-            env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+            env = dict(os.environ, XLA_FLAGS=xla_flags(4),
                        VIVIT_COORDINATOR_ADDRESS=f"localhost:{port}", VIVIT_NUM_PROCESSES="2",
                        VIVIT_PROCESS_ID=str(pid), JAX_PLATFORMS="cpu")
             procs.append(subprocess.Popen(

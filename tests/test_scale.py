@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.conftest import xla_flags
 from tests.test_train import TINY, final_params, read_metrics, small_config
 from vivit_jax import sharding, train
 from vivit_jax import state as state_lib
@@ -79,7 +80,7 @@ def test_sigterm_checkpoints_and_resume_continues(repo, data_cache, tmp_path):
                  "--config.eval_every_steps=0", "--config.eval_test_split=false",
                  "--config.mesh=(('data',1),('fsdp',1),('model',1))"]
     wd = tmp_path / "preempted"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, XLA_FLAGS=xla_flags(1))
     proc = subprocess.Popen([sys.executable, "-m", "vivit_jax.main", "--config", TINY,
                              "--workdir", str(wd), *overrides], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

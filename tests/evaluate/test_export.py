@@ -23,23 +23,55 @@ FAMILIES = ["vivit_tiny", "vivit_fe_tiny", "vivit_fsa_tiny", "vivit_fdp_tiny",
             "timesformer_divided_tiny", "timesformer_joint_tiny", "timesformer_space_only_tiny",
             "vidtr_tiny", "vidtr_compact_tiny", "stat_tiny"]
 
-# Runs in a fresh interpreter: plain TensorFlow, no vivit_jax (TF 2.21 itself imports jax).
-LOAD_SAVED_MODEL = textwrap.dedent("""
+# A fresh interpreter with plain TensorFlow and no vivit_jax (TF 2.21 itself imports jax),
+# started once per test process (`tf_loader`): for each request line `OUT INPUTS RESULT` it
+# loads OUT/saved_model, runs both signatures on INPUTS and answers one line, "ok" or the
+# error. One TensorFlow start-up (~8 s of CPU) serves all ten families.
+LOAD_SAVED_MODELS = textwrap.dedent("""
     import sys
+    import traceback
     import numpy as np
     import tensorflow as tf
-    out, inputs = sys.argv[1], np.load(sys.argv[2])
-    model = tf.saved_model.load(out + "/saved_model")
-    serve = model.signatures["serving_default"]
-    res = {}
-    for k in ("clip1", "clip3"):
-        res[k] = serve(video=tf.constant(inputs[k]))["logits"].numpy()
-    views = model.signatures["views"](video=tf.constant(inputs["views"]))
-    res.update({"view_" + k: v.numpy() for k, v in views.items()})
-    labels = open(model.labels.asset_path.numpy().decode()).read().split("\\n")[:-1]
-    assert "vivit_jax" not in sys.modules, "imported vivit_jax"
-    np.savez(sys.argv[3], labels=np.asarray(labels), **res)
+    for line in sys.stdin:
+        try:
+            out, inputs, result = line.split()
+            inputs = np.load(inputs)
+            model = tf.saved_model.load(out + "/saved_model")
+            serve = model.signatures["serving_default"]
+            res = {}
+            for k in ("clip1", "clip3"):
+                res[k] = serve(video=tf.constant(inputs[k]))["logits"].numpy()
+            views = model.signatures["views"](video=tf.constant(inputs["views"]))
+            res.update({"view_" + k: v.numpy() for k, v in views.items()})
+            labels = open(model.labels.asset_path.numpy().decode()).read().split("\\n")[:-1]
+            assert "vivit_jax" not in sys.modules, "imported vivit_jax"
+            np.savez(result, labels=np.asarray(labels), **res)
+            answer = "ok"
+        except Exception:
+            answer = traceback.format_exc().replace("\\n", " | ")
+        print(answer, flush=True)
 """)
+
+
+@pytest.fixture(scope="module")
+def tf_loader(tmp_path_factory):
+    """`load(out, inputs_npz, result_npz)` in the plain-TensorFlow interpreter above."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    cwd = tmp_path_factory.mktemp("tf_loader")
+    with open(cwd / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", LOAD_SAVED_MODELS], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd)
+
+    def load(out, inputs, result):
+        proc.stdin.write(f"{out} {inputs} {result}\n")
+        proc.stdin.flush()
+        answer = proc.stdout.readline().strip()
+        assert answer == "ok", answer or (f"the TensorFlow process ended ({proc.poll()}): "
+                                          + (cwd / "stderr.txt").read_text()[-3000:])
+
+    yield load
+    proc.stdin.close()
+    proc.wait(timeout=60)
 
 
 def make_workdir(path, config: str):
@@ -80,7 +112,7 @@ def _all_logits(cfg, model, inputs):
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_export_matches_jax(tmp_path, name):
+def test_export_matches_jax(tmp_path, tf_loader, name):
     wd = make_workdir(tmp_path / "wd", f"configs/synthetic/{name}.py:runlocal")
     out = str(tmp_path / "export")
     meta = export.run(str(wd), out, views="2x3", platforms=("cpu",), log=None)
@@ -96,11 +128,7 @@ def test_export_matches_jax(tmp_path, name):
         assert got.shape == (len(inputs[k]), cfg.dataset.num_classes)
 
     np.savez(tmp_path / "in.npz", **inputs)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", LOAD_SAVED_MODEL, out, str(tmp_path / "in.npz"),
-                           str(tmp_path / "tf.npz")], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    tf_loader(out, tmp_path / "in.npz", tmp_path / "tf.npz")
     tf_out = np.load(tmp_path / "tf.npz")
 
     for k in ("clip1", "clip3"):
