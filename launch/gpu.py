@@ -115,8 +115,10 @@ def run_ssh(cmds: list[list[str]]) -> int:
         procs.append(p)
         threads.append(t)
     first_failure = None
-    while any(p.poll() is None for p in procs):
-        failed = [i for i, p in enumerate(procs) if p.returncode not in (None, 0)]
+    # Poll every host each round (`any(p.poll() …)` would stop at the first running one and
+    # never see a later host fail while an earlier one still runs).
+    while None in (codes := [p.poll() for p in procs]):
+        failed = [i for i, rc in enumerate(codes) if rc not in (None, 0)]
         if failed:  # The others would wait for it in their collectives forever: stop them.
             first_failure = failed[0]
             for p in procs:

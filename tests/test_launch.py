@@ -246,12 +246,16 @@ def test_gpu_two_nodes_ssh_dry_run():
 
 
 def test_gpu_ssh_prefixes_output_and_stops_all_when_one_fails(tmp_path, monkeypatch, capsys):
-    _fake(tmp_path, "ssh", 'echo "started $2"; if [ "$1" = gpu2 ]; then echo boom; exit 3; '
-                           "fi; exec sleep 30")
+    # gpu1 runs on (as a trainer waiting in a collective would) until it is terminated; gpu2,
+    # started after it, fails: gpu1 must be stopped, not waited for.
+    stopped = tmp_path / "gpu1_stopped"
+    _fake(tmp_path, "ssh", 'echo "started $2"; if [ "$1" = gpu2 ]; then sleep 0.5; echo boom; '
+                           f"exit 3; fi; trap 'touch {stopped}; kill $!; exit 143' TERM; "
+                           "sleep 60 & wait")
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     rc = gpu.main(["ssh", "--hosts", "gpu1,gpu2", "--config", CFG, "--workdir", "/nfs/run"])
     out, err = capsys.readouterr()
-    assert rc == 3
+    assert rc == 3 and stopped.exists()
     assert "[gpu2] boom" in out.splitlines()
     assert "[gpu1] started cd . && VIVIT_COORDINATOR_ADDRESS=gpu1:12355 " in out
     assert err == ("launch: error: the trainer on gpu2 failed (exit code 3); stopped the "
