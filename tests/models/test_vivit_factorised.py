@@ -165,7 +165,9 @@ def test_remat_does_not_change_gradients():
     # Jitted: compiling the backward once is cheaper than running it op by op.
     grad = nnx.jit(nnx.grad(lambda m: m(v, train=True, rngs=nnx.Rngs(dropout=0))[0].sum()))
     for a, b in zip(jax.tree.leaves(grad(base)), jax.tree.leaves(grad(remat))):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        # Recomputation changes only XLA's fusion and rounding order: float32 round-off of
+        # a few ulps of the tensor's largest entry (gradients reach ~2.6 here).
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(b).max())))
 
 
 def test_dropout_and_drop_path_schedules():
