@@ -159,32 +159,23 @@ def _overlapping_conv_bwd(strides, vjp, g):
 _overlapping_conv.defvjp(_overlapping_conv_fwd, _overlapping_conv_bwd)
 
 
+@jax.custom_vjp
 def attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
     """`jax.nn.dot_product_attention(q, k, v)` (XLA form, no mask or bias) over `[B, N, H, D]`,
     with a hand-written backward: the forward's softmax weights are kept, not recomputed.
-    Not differentiated, it is jax.nn's own function.
+    Not differentiated (evaluation, inference), it is jax.nn's own function.
 
     Same math as jax.nn's: float32 (or wider) logits scaled by `D**-0.5`, softmax in float32,
     weights cast to the values' dtype.
     """
-    return _attention(q, k, v)
-
-
-def _attention_weights(q, k):
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k,
-                        preferred_element_type=jnp.promote_types(q.dtype, jnp.float32))
-    logits = logits * jnp.asarray(q.shape[-1] ** -0.5, logits.dtype)
-    return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-
-
-@jax.custom_vjp
-def _attention(q, k, v):
-    # Not differentiated (evaluation, inference): jax.nn's own XLA form, as off CPU.
     return jax.nn.dot_product_attention(q, k, v, implementation="xla")
 
 
 def _attention_fwd(q, k, v):
-    p = _attention_weights(q, k).astype(v.dtype)
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k,
+                        preferred_element_type=jnp.promote_types(q.dtype, jnp.float32))
+    logits = logits * jnp.asarray(q.shape[-1] ** -0.5, logits.dtype)
+    p = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
     out = jnp.einsum("bhqk,bkhd->bqhd", p, v)
     return out, (q, k, v, p, out)
 
@@ -202,4 +193,4 @@ def _attention_bwd(res, d_out):
     return d_q, d_k, d_v
 
 
-_attention.defvjp(_attention_fwd, _attention_bwd)
+attention.defvjp(_attention_fwd, _attention_bwd)
