@@ -14,8 +14,8 @@ docstring), each marked "stat.py:" below:
 - queries are never pooled inside a block (the resolution drops in the stage transitions);
 - stage transition: LayerNorm → Dense(d → 2d) on every token, then each frame's patch grid
   pooled by a depthwise 3×3 stride-2 conv (padding 1); the CLS tokens pass unpooled;
-- window at the clip ends: 'shift' (the window slides inside the clip), or 'reflect' /
-  'circular';
+- window at the clip ends: 'shift' (the window slides inside the clip; stat.py's default,
+  the only `window_boundary` written here);
 - Eq. 8's scale: multi-head attention divides by √(head width), as ViT (the paper writes √n_c
   for its one-head description); the MLP's GELU is exact (erf); LayerNorm eps 1e-6;
 - l_ta temporal aggregation layers are pre-LN ViT blocks over video CLS ⊕ frame CLS tokens,
@@ -77,23 +77,11 @@ def avg_pool_same(grid: np.ndarray, p: int) -> np.ndarray:
     return out
 
 
-def window_frames(i: int, n_t: int, t_o: int, boundary: str) -> list[int]:
-    """The t_o − 1 short-term frames of query frame i (i itself excluded; paper, SA)."""
-    half = t_o // 2
-    if boundary == "shift":  # stat.py: the window slides inside the clip at its ends.
-        first = min(max(i - half, 0), n_t - t_o)
-        return [j for j in range(first, first + t_o) if j != i]
-    out = []
-    for o in range(-half, half + 1):
-        if o == 0:
-            continue
-        j = i + o
-        if boundary == "circular":
-            j %= n_t
-        elif not 0 <= j < n_t:  # 'reflect' about the query frame.
-            j = i - o
-        out.append(j)
-    return out
+def window_frames(i: int, n_t: int, t_o: int) -> list[int]:
+    """The t_o − 1 short-term frames of query frame i (i itself excluded; paper, SA).
+    stat.py's default 'shift': at the clip ends the window slides inside the clip."""
+    first = min(max(i - t_o // 2, 0), n_t - t_o)
+    return [j for j in range(first, first + t_o) if j != i]
 
 
 def attention(q_in: np.ndarray, kv_in: np.ndarray, p: dict) -> np.ndarray:
@@ -107,8 +95,8 @@ def attention(q_in: np.ndarray, kv_in: np.ndarray, p: dict) -> np.ndarray:
         p["out"]["kernel"].reshape(-1, p["out"]["kernel"].shape[-1]) + p["out"]["bias"]
 
 
-def sta(y: np.ndarray, blk: dict, grid: tuple[int, int], stride: int, sa_pool: int, t_o: int,
-        boundary: str) -> np.ndarray:
+def sta(y: np.ndarray, blk: dict, grid: tuple[int, int], stride: int, sa_pool: int,
+        t_o: int) -> np.ndarray:
     """Shrinking temporal attention of normed tokens `y [B, n_t, 1 + h·w, D]`, frame by frame."""
     b, n_t, _, d = y.shape
     h, w = grid
@@ -121,7 +109,7 @@ def sta(y: np.ndarray, blk: dict, grid: tuple[int, int], stride: int, sa_pool: i
     out = np.zeros_like(y)
     for i in range(n_t):
         # Eq. 7: K̂ = CA of frame i ⊕ SA of its window frames ⊕ LA (every frame's CLS, Eq. 6).
-        kv = np.concatenate([ca[i]] + [sa[j] for j in window_frames(i, n_t, t_o, boundary)]
+        kv = np.concatenate([ca[i]] + [sa[j] for j in window_frames(i, n_t, t_o)]
                             + [y[:, :, 0]], axis=1)
         out[:, i] = attention(y[:, i], kv, blk["MultiHeadDotProductAttention_1"])
     return out
@@ -134,7 +122,7 @@ def mlp(x: np.ndarray, blk: dict) -> np.ndarray:
 
 def forward(params: dict, video: np.ndarray, *, depths: tuple[int, ...],
             kv_pool_strides: tuple[int, ...], window: int, sa_pool: int = 2,
-            boundary: str = "shift", ta_layers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+            ta_layers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """`video [B, T, H, W, 3]` → `(logits, pre_logits)` of the STAT whose pure-dict
     `params` are given; the sizes are the model config's."""
     p = _float64(params)
@@ -163,7 +151,7 @@ def forward(params: dict, video: np.ndarray, *, depths: tuple[int, ...],
         for _ in range(depth):  # STA blocks, Eq. 9-10.
             blk = p[f"encoderblock_{blk_i}"]
             x = x + sta(layer_norm(x, blk["LayerNorm_0"]), blk, (h, w), kv_pool_strides[st],
-                        sa_pool, window, boundary)
+                        sa_pool, window)
             x = x + mlp(x, blk)
             blk_i += 1
     cls_btd = layer_norm(x, p["encoder_norm"])[:, :, 0]
