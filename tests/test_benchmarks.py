@@ -2,6 +2,7 @@
 (their numbers are machine-dependent and recorded in BENCHMARKS.md, not asserted here)."""
 import importlib
 import json
+import math
 import pathlib
 import subprocess
 import sys
@@ -107,6 +108,37 @@ def test_peers_same_architecture_and_torch_rates():
         assert profile.count_params(ours) == sum(p.numel() for p in model.parameters())
     rates = peers.torch_rates(model, frames=4, size=32, batch=2, calls=1, repeats=1)
     assert rates["forward_clips_per_s"] > 0 and rates["train_clips_per_s"] > 0
+
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize("kind, fixture", [
+    ("vivit_st", "hf_vivit/gelu"), ("timesformer_divided", "hf_timesformer/divided_space_time")])
+def test_peers_param_counts_equal_the_hugging_face_fixtures(kind, fixture):
+    """No torch needed: the committed fixtures hold what transformers built (every tensor's
+    shape in the safetensors header); our side is `peers.py`'s config of the same sizes (read
+    from the fixture's config.json), as `peers.main` builds it at full size."""
+    peers = importlib.import_module("peers")
+    path = FIXTURES / fixture
+    raw = (path / "model.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    header.pop("__metadata__", None)
+    theirs = sum(math.prod(t["shape"]) for t in header.values())
+    hf = json.loads((path / "config.json").read_text())
+    patch = hf["tubelet_size"][1] if kind == "vivit_st" else hf["patch_size"]
+    tubelet = "x2" if kind == "vivit_st" else ""
+    ours = peers.family_config(
+        kind, frames=hf["num_frames"], size=hf["image_size"], batch=2,
+        layers=hf["num_hidden_layers"], overrides=peers.OURS + (
+            f"--config.model.variant=B/{patch}{tubelet}",
+            f"--config.model.hidden_size={hf['hidden_size']}",
+            f"--config.model.num_heads={hf['num_attention_heads']}",
+            f"--config.model.mlp_dim={hf['intermediate_size']}",
+            f"--config.dataset.num_classes={len(hf['id2label'])}"))
+    from vivit_jax.evaluate import profile
+
+    assert profile.count_params(ours) == theirs
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -3,6 +3,7 @@
 The SLURM test plays the 16 tasks of launch/gpu.py's 2 × 8-GPU script through JAX's own
 cluster detection (no jax.distributed.initialize): 16 processes, each with its own GPU.
 """
+import builtins
 import os
 import re
 import signal
@@ -122,11 +123,19 @@ def test_sigterm_stop_writes_the_preemption_marker(clean_env, tmp_path):
         watcher.restore()
 
 
-def test_sigterm_stop_without_marker_env_writes_nothing(clean_env, tmp_path):
+def test_sigterm_stop_without_marker_env_writes_nothing(clean_env, tmp_path, capsys):
+    # Run from an empty directory, with every file the watcher opens recorded: without the
+    # variable it must open none (a default marker name would land here, or be recorded).
+    clean_env.chdir(tmp_path)
+    opened = []
+    real_open = builtins.open
+    clean_env.setattr(builtins, "open", lambda f, *a, **k: opened.append(f) or real_open(
+        f, *a, **k))
     watcher = cluster.PreemptionWatcher()
     try:
-        watcher._handle(signal.SIGTERM, None)
-        assert watcher.should_stop()
+        signal.raise_signal(signal.SIGTERM)
+        assert watcher.should_stop() and watcher.stopped
     finally:
         watcher.restore()
-    assert list(tmp_path.iterdir()) == []
+    assert opened == [] and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().out == ""  # Not even a warning about a marker.

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.test_train import final_params, read_metrics, small_config
+from tests.test_train import ONE, PLAIN_SGD, final_params, read_metrics, small_config
 from vivit_jax import state as state_lib
 from vivit_jax import train
 
@@ -36,14 +36,26 @@ def test_multi_label_loss_and_hits_by_hand():
 
 
 def test_mixup_cutmix_and_multi_label_training_runs(repo, data_cache, tmp_path):
-    cfg = small_config(repo, data_cache, "--config.num_train_steps=4",
+    # One step of plain SGD on a batch that is the whole training set: 12 clips labelled
+    # i % 8 (synthetic_motion's rule), so classes 0-3 twice and 4-7 once.
+    lr = 0.1
+    cfg = small_config(repo, data_cache, "--config.num_train_steps=1",
                        "--config.eval_test_split=false", "--config.dataset.mixup_alpha=0.8",
-                       "--config.dataset.cutmix_alpha=1.0", "--config.dataset.multi_label=true")
-    res = train.train_and_evaluate(cfg, str(tmp_path), devices=None)
+                       "--config.dataset.cutmix_alpha=1.0", "--config.dataset.multi_label=true",
+                       "--config.dataset.synthetic.train_size=12", "--config.batch_size=12",
+                       *PLAIN_SGD, f"--config.optim.lr={lr}")
+    res = train.train_and_evaluate(cfg, str(tmp_path), devices=ONE)
     losses = [r["loss"] for r in read_metrics(tmp_path)]
-    assert len(losses) == 4 and np.isfinite(losses).all()
-    # Sigmoid loss summed over 8 classes starts at 8·ln 2 for a zero-initialised head.
-    assert losses[0] == pytest.approx(8 * math.log(2), rel=1e-4)
+    # Sigmoid loss summed over 8 classes starts at 8·ln 2 for a zero-initialised head,
+    # whatever the targets…
+    assert losses == [pytest.approx(8 * math.log(2), rel=1e-4)]
+    # …but its gradient does not: with a zero head kernel, d loss / d bias_c is the batch
+    # mean of sigmoid(0) - target_c = 1/2 - ȳ_c. Mixup and CutMix pair the batch with itself
+    # reversed under one λ, which keeps ȳ: the class shares of the 12 clips. (A softmax
+    # loss would give 1/8 - ȳ_c; unused or wrong targets another ȳ.)
+    y_mean = np.bincount(np.arange(12) % 8, minlength=8) / 12
+    _, params = final_params(tmp_path)
+    np.testing.assert_allclose(params["head"]["bias"], -lr * (0.5 - y_mean), rtol=1e-5)
     assert res["validation"]["num_examples"] == 32
 
 

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import xla_flags
-from tests.test_train import TINY, final_params, read_metrics, small_config
+from tests.test_train import (
+    PLAIN_SGD,
+    TINY,
+    assert_same_run,
+    final_params,
+    read_metrics,
+    run_summary,
+    small_config,
+)
 from vivit_jax import sharding, train
 from vivit_jax import state as state_lib
 
@@ -24,20 +32,22 @@ MESHES = {
 
 
 def test_every_mesh_gives_the_same_losses(repo, data_cache, tmp_path):
+    # Plain SGD: a mesh that got the gradient's scale wrong (shards summed, not averaged)
+    # shows in the gradient norms and the parameters, not only in later losses.
     common = ["--config.num_train_steps=4", "--config.eval_test_split=false",
-              "--config.model.num_layers=1", "--config.eval_batch_size=32"]
+              "--config.model.num_layers=1", "--config.eval_batch_size=32", *PLAIN_SGD]
     ref_dir = tmp_path / "1x1x1"
     train.train_and_evaluate(small_config(repo, data_cache, *common,
                                           "--config.mesh=(('data',1),('fsdp',1),('model',1))"),
                              str(ref_dir), devices=jax.devices()[:1])
-    ref = [r["loss"] for r in read_metrics(ref_dir)]
+    ref = run_summary(ref_dir)
+    assert abs(ref[0][1] - ref[0][0]) > 1e-3  # The updates are live from step 1.
     ref_eval = read_metrics(ref_dir, "validation")[-1]["loss"]
     for name, mesh in MESHES.items():
         wd = tmp_path / name
         train.train_and_evaluate(small_config(repo, data_cache, *common,
                                               f"--config.mesh={mesh!r}"), str(wd))
-        got = [r["loss"] for r in read_metrics(wd)]
-        np.testing.assert_allclose(got, ref, rtol=2e-4, err_msg=f"mesh {name}")
+        assert_same_run(run_summary(wd), ref, rtol=2e-4, atol=1e-6, err_msg=f"mesh {name}")
         assert read_metrics(wd, "validation")[-1]["loss"] == pytest.approx(ref_eval, rel=2e-4)
 
 

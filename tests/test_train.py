@@ -19,6 +19,14 @@ TINY = "configs/synthetic/vivit_tiny.py:runlocal"
 ONE = jax.devices()[:1]
 
 
+# Plain SGD at a constant rate from step 1 (no warm-up, momentum, clipping or decay): the
+# update is lr × the gradient, so a gradient of the wrong scale (micro-batches or data
+# shards summed instead of averaged) changes the run. AdamW with clipping would hide it.
+PLAIN_SGD = ("--config.optim.name=sgd", "--config.optim.lr=0.1", "--config.optim.momentum=0.0",
+             "--config.optim.grad_clip_norm=0.0", "--config.optim.warmup_steps=0",
+             "--config.optim.schedule=constant", "--config.optim.weight_decay=0.0")
+
+
 def small_config(repo, data_cache, *overrides):
     base = [f"--config.dataset.data_dir={data_cache}", "--config.log_every_steps=1",
             "--config.eval_every_steps=0", "--config.model.hidden_size=32",
@@ -95,15 +103,33 @@ def test_data_parallel_8_devices_matches_1_device(repo, data_cache, tmp_path):
     np.testing.assert_allclose(la, lb, rtol=1e-4, atol=1e-5)
 
 
+def run_summary(workdir):
+    """(losses, gradient norms, final parameters) of a finished run."""
+    rows = read_metrics(workdir)
+    return [r["loss"] for r in rows], [r["grad_norm"] for r in rows], final_params(workdir)[1]
+
+
+def assert_same_run(got, want, rtol=1e-4, atol=1e-6, err_msg=""):
+    """Two `run_summary`s agree: losses, gradient norms (the gradient's scale) and params."""
+    for a, b in zip(got[:2], want[:2]):
+        np.testing.assert_allclose(a, b, rtol=rtol, err_msg=err_msg)
+    for a, b in zip(jax.tree.leaves(got[2]), jax.tree.leaves(want[2])):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
 def test_grad_accumulation_matches_one_big_batch(repo, data_cache, tmp_path):
     runs = {}
     for accum in (1, 4):
         wd = tmp_path / f"accum{accum}"
         train.train_and_evaluate(small_config(
             repo, data_cache, "--config.num_train_steps=3", "--config.eval_test_split=false",
-            f"--config.grad_accum_steps={accum}"), str(wd), devices=jax.devices()[:1])
-        runs[accum] = [r["loss"] for r in read_metrics(wd)]
-    np.testing.assert_allclose(runs[1], runs[4], rtol=1e-4)
+            f"--config.grad_accum_steps={accum}", *PLAIN_SGD), str(wd), devices=ONE)
+        runs[accum] = run_summary(wd)
+    # The updates are live from step 1: the zero-initialised head gives chance (ln 8) until
+    # it is updated, whatever the batch…
+    losses = runs[1][0]
+    assert abs(losses[1] - losses[0]) > 1e-3
+    assert_same_run(runs[4], runs[1])  # …and of the same size: micro-batch gradients averaged.
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo, data_cache, tmp_path):

@@ -87,7 +87,8 @@ def _model_attention(family_cfg, **model):
                                     "configs/synthetic/vidtr_tiny.py"])
 def test_token_masks_of_real_models(repo, config):
     attention, grid = _model_attention(str(repo / config))
-    masks = rollout.token_masks(attention, grid, [1, 2])
+    token = "timesformer_space_only" in config or "vivit" in config  # The others read GMP.
+    masks = rollout.token_masks(attention, grid, [1, 2], classifier_token=token)
     assert sorted(masks) == [1, 2]
     for m in masks.values():
         assert m.shape == grid and (m >= 0).all() and m.sum() > 0
@@ -95,8 +96,44 @@ def test_token_masks_of_real_models(repo, config):
         h = [rollout.affinity(a[0]) for a in attention]
         np.testing.assert_allclose(masks[2].reshape(-1), (h[1] @ h[0])[0, 1:], rtol=1e-6)
         assert (h[1] @ h[0])[0].sum() == pytest.approx(1.0)
+    else:  # Divided, space-only, separable: token by token, as the module docstring says.
+        for layer in (1, 2):
+            want = _hand_mask([{k: None if v is None else np.asarray(v, np.float64)[0]
+                                for k, v in a.items()} for a in attention[:layer]],
+                              grid, token)
+            np.testing.assert_allclose(masks[layer], want, rtol=1e-6, atol=1e-12)
+        assert np.abs(masks[2] - masks[1]).max() > 1e-4  # Layer 2 moves the mask.
     with pytest.raises(ValueError, match="layers 1..2"):
         rollout.token_masks(attention, grid, [3])
+
+
+def _hand_mask(layers, grid, token):
+    """Rollout mask `[t, h, w]` of one video's per-layer attention dicts (batch dropped),
+    written out per frame and per spatial position with explicit loops."""
+    t, h, w = grid
+
+    def chain(mats):  # Â_L ⋯ Â_1, each Â = ½ · head mean + ½ · I.
+        out = np.eye(mats[0].shape[-1])
+        for a in mats:
+            out = (0.5 * a.mean(0) + 0.5 * np.eye(a.shape[-1])) @ out
+        return out
+
+    def read(r):  # The CLS row, or the mean patch row of a pooled readout; patch columns.
+        return r[0, 1:] if token else r[1:, 1:].mean(0)
+
+    mask = np.zeros((t, h * w))
+    for f in range(t):
+        for n in range(h * w):
+            if "kept" in layers[0]:  # VidTr: rows 0 are the CLS of each attention axis.
+                mask[f, n] = (read(chain([a["temporal"][1 + n] for a in layers]))[f]
+                              * read(chain([a["spatial"][1 + f] for a in layers]))[n])
+                continue
+            spatial = read(chain([a["spatial"][f] for a in layers]))[n]
+            if layers[0].get("temporal") is None:  # Space-only.
+                mask[f, n] = spatial
+            else:  # Divided: position n's temporal rollout, column f, averaged over queries.
+                mask[f, n] = chain([a["temporal"][n] for a in layers])[:, f].mean() * spatial
+    return mask.reshape(t, h, w)
 
 
 def _full(block_rows, t, s, axis):

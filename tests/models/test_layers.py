@@ -56,6 +56,30 @@ def test_scanned_drop_path_uses_per_layer_rates():
     b = enc(x, train=True, rngs=nnx.Rngs(dropout=1))[0]
     assert not np.allclose(a, b)  # Stochastic in training…
     np.testing.assert_allclose(enc(x)[0], enc(x)[0])  # …deterministic at eval.
+    # The rates reach the stacked blocks: at max rate 1 the schedule is (0, 1), so in
+    # training layer 0 always runs and layer 1 is always skipped, whatever the key: the
+    # output is `encoder_norm(block_0(x))` of the unstacked twin. (Every block of the stack
+    # is built with the max rate; only the per-layer rate passed at call time says 0.)
+    # Built abstractly and filled with random values: no initialiser compiles.
+    def abstract(scan, rate):
+        return nnx.split(nnx.eval_shape(lambda: layers.Encoder(
+            2, 16, 2, 32, drop_path=rate, scan=scan, rngs=nnx.Rngs(0))))
+
+    rng = np.random.default_rng(0)
+    graphdef, state = abstract(False, 0.0)
+    loop = nnx.merge(graphdef, jax.tree.map(
+        lambda a: jnp.asarray(0.3 * rng.standard_normal(a.shape), a.dtype), state))
+    graphdef, state = abstract(True, 1.0)
+    nnx.replace_by_pure_dict(state, layers.stack_blocks(
+        nnx.to_pure_dict(nnx.state(loop, nnx.Param)), 2))
+    scanned = nnx.merge(graphdef, state)
+    x = jax.random.normal(jax.random.key(2), (8, 5, 16))
+    want, full = nnx.jit(lambda m, x: (m.encoder_norm(m.encoderblock_0(x)[0]), m(x)[0]))(loop, x)
+    assert np.abs(np.asarray(want - full)).max() > 1e-2  # Layer 1 does change it.
+    train = nnx.jit(lambda m, x, key: m(x, train=True, rngs=nnx.Rngs(dropout=key))[0])
+    for seed in (0, 1):
+        np.testing.assert_allclose(train(scanned, x, jax.random.key(seed)), want,
+                                   rtol=1e-5, atol=1e-5)
 
 
 def assert_scan_matches_loop(loop, scanned, v, fwd, grads):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from tests.models import stat_reference
 from vivit_jax.models import build_model, default_model_config, stat
 
 
@@ -170,6 +171,23 @@ def test_token_counts_after_each_stage(model3):
     assert "attention" not in fused_out
 
 
+def _reference(model, video, **sizes):
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    return stat_reference.forward(params, np.asarray(video, np.float64), **sizes)
+
+
+def test_logits_equal_the_numpy_reference(model3):
+    """The whole model — stem, STA blocks over 3 stages, transitions, temporal aggregation,
+    head — against `stat_reference`, plain numpy written from the paper."""
+    video = jax.random.normal(jax.random.key(7), (2, 8, 32, 32, 3))
+    logits, out = _forward(model3, video)
+    ref, ref_pre = _reference(model3, video, depths=(1, 1, 1), kv_pool_strides=(2, 1, 1),
+                              window=3)
+    assert np.abs(ref).max() > 0.5  # Logits that say something (random head, not zeros).
+    np.testing.assert_allclose(np.asarray(out["pre_logits"]), ref_pre, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(logits), ref, rtol=1e-5, atol=1e-5)
+
+
 def test_paper_sizes_at_224():
     # K400 T=16 at 224²: 8 × 28² tokens of width 192; K/V 7×7 at every stage, t_o = 3.
     cfg = default_model_config("stat")
@@ -210,11 +228,16 @@ def test_bf16_compute_keeps_fp32_params_and_avg_pool_head():
     assert not hasattr(model, "TemporalAggregation")
     params = jax.tree.leaves(nnx.state(model, nnx.Param))
     assert all(p.dtype == jnp.float32 for p in params)
-    video = jax.random.normal(jax.random.key(1), (1, 8, 16, 16, 3))
-    logits, out = _forward(model, video.astype(jnp.bfloat16))
-    assert logits.dtype == jnp.bfloat16 and np.isfinite(np.asarray(logits, np.float32)).all()
-    # l_ta = 0 (Table 4): pre-logits are the mean of the normed spatial CLS tokens.
-    assert out["pre_logits"].shape == (1, 16) and out["pre_logits"].dtype == jnp.bfloat16
+    video = jax.random.normal(jax.random.key(1), (2, 8, 16, 16, 3)).astype(jnp.bfloat16)
+    logits, out = _forward(model, video)
+    assert logits.dtype == jnp.bfloat16 and out["pre_logits"].dtype == jnp.bfloat16
+    # l_ta = 0 (Table 4): pre-logits are the mean of the normed spatial CLS tokens; the
+    # float64 reference of the same parameters and (bf16-rounded) clip, to bf16's ~3 digits.
+    ref, ref_pre = _reference(model, np.asarray(video, np.float32), depths=(1,),
+                              kv_pool_strides=(1,), window=3, ta_layers=0)
+    for got, want in ((out["pre_logits"], ref_pre), (logits, ref)):
+        np.testing.assert_allclose(np.asarray(got, np.float32), want,
+                                   atol=0.03 * float(np.abs(want).max()))
 
 
 def test_decode_variant():

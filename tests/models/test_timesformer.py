@@ -195,11 +195,22 @@ def test_remat_and_explicit_attention_do_not_change_outputs():
 
 
 def test_bf16_compute_keeps_fp32_params():
-    m = build_model(tiny_cfg(), num_classes=5, input_shape=(4, 8, 8), dtype=jnp.bfloat16,
+    # Divided attention with a random temporal branch, so that every module runs in bf16.
+    cfg = tiny_cfg(zero_init_temporal=False, time_embed_std=1.0)
+    base = make(cfg)
+    m = build_model(cfg, num_classes=5, input_shape=(4, 8, 8), dtype=jnp.bfloat16,
                     rngs=nnx.Rngs(0))
-    logits, _ = fwd(m, video().astype(jnp.bfloat16))
-    assert logits.dtype == jnp.bfloat16
+    nnx.update(m, nnx.state(base, nnx.Param))
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(pure(m)))
+    v = video()
+    (low, _), (high, _) = fwd(m, v.astype(jnp.bfloat16)), fwd(base, v)
+    assert low.dtype == jnp.bfloat16
+    # The float32 twin's logits, to bf16's ~3 significant digits (the random head makes
+    # logits of size ~5).
+    high = np.asarray(high)
+    assert np.abs(high).max() > 1.0
+    np.testing.assert_allclose(np.asarray(low, np.float32), high,
+                               atol=0.05 * float(np.abs(high).max()))
 
 
 def test_param_names_follow_vit():

@@ -142,8 +142,16 @@ def test_gap_classifier_has_no_cls():
     model = make(tiny_cfg(classifier="gap"))
     assert not hasattr(model, "cls")
     assert model.Transformer.posembed_input.pos_embedding.shape == (1, 8, 32)
-    logits, _ = model(jnp.ones((1, 4, 8, 8, 3)))
-    assert np.isfinite(np.asarray(logits)).all()
+    video = np.asarray(jax.random.normal(jax.random.key(1), (2, 4, 8, 8, 3)))
+    logits, out = model(jnp.asarray(video))
+    # The reference forward without a CLS: the mean of the normed tokens, classified.
+    p = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    tr = p["Transformer"]
+    x = embed_tokens(p, video, (2, 4, 4)) + tr["posembed_input"]["pos_embedding"]
+    pre = reference_encoder(x, tr).mean(1)
+    np.testing.assert_allclose(np.asarray(out["pre_logits"]), pre, rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(np.asarray(logits), pre @ p["head"]["kernel"] + p["head"]["bias"],
+                               rtol=2e-4, atol=2e-4)
 
 
 def test_drop_path_schedule_is_linear():
