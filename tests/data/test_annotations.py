@@ -120,3 +120,13 @@ def test_mmaction2_and_pyslowfast_list_files(tmp_path):
         (str(v / "clips/x"), 120, (4,)), (str(v / "clips/y"), 90, (1,))]
     with pytest.raises(ValueError, match=r"bad.txt:2: expected `path label \[label …\]`"):
         _read(tmp_path, "bad.txt", "a.mp4 1\nb.mp4 walk\n", fmt="list")
+
+
+def test_moments_in_time_csv_reads_as_simple(tmp_path):
+    rows = _read(tmp_path, "trainingSet.csv", "abseiling/giphy-ab_0.mp4,abseiling,3,0\n"
+                                              "adult+female+singing/yt-xy_12.mp4,adult+female+"
+                                              "singing,2,1\n")
+    assert ann.detect_format(tmp_path / "trainingSet.csv") == "simple"
+    assert [(r.labels, r.video_id) for r in rows] == [
+        (("abseiling",), "abseiling/giphy-ab_0.mp4"),
+        (("adult+female+singing",), "adult+female+singing/yt-xy_12.mp4")]

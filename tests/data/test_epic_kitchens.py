@@ -200,3 +200,24 @@ def test_scenic_ek_checkpoint_converts_and_evaluates(ek, tmp_path, capsys):
                               f"--config.dataset.data_dir={out}",
                               "--config.dataset.min_resize=32"], capsys)
     assert s["views"] == "2x1"
+
+
+def test_the_papers_ek_recipe_runs_shrunk(ek, tmp_path):
+    """configs/epic_kitchens' recipe (mixup of the two-hot targets, label smoothing within
+    each set, RandAugment, stochastic depth) trains on the stand-in with a shrunk model."""
+    _, out, _ = ek
+    cfg = config_lib.load(str(REPO / "configs/epic_kitchens/vivit_b16x2_fe_32x1x1_ek.py"), [
+        f"--config.dataset.data_dir={out}", "--config.model.variant=Ti/8x2",
+        "--config.model.hidden_size=32", "--config.model.num_layers=1",
+        "--config.model.num_heads=2", "--config.model.mlp_dim=64",
+        "--config.model.temporal_layers=1", "--config.dataset.num_frames=8",
+        "--config.dataset.image_size=32", "--config.dataset.min_resize=32",
+        "--config.dataset.train_pp=scale_jitter(32, 42)|random_crop(32)|flip|randaug(2, 10)",
+        "--config.batch_size=8", "--config.eval_batch_size=8", "--config.num_train_steps=2",
+        "--config.optim.warmup_steps=0", "--config.log_every_steps=1",
+        "--config.eval_every_steps=0", "--config.checkpoint_every_steps=2",
+        "--config.dataset.test_split=validation"])
+    assert (cfg.dataset.mixup_alpha, cfg.label_smoothing, cfg.model.drop_path) == (0.1, 0.2, 0.2)
+    results = train.train_and_evaluate(cfg, str(tmp_path))
+    assert np.isfinite(results["train"]["loss"]) and results["train"]["loss"] > 0
+    assert results["validation"]["num_examples"] == 3

@@ -2,9 +2,10 @@
 
 Accepted (`--format auto` picks by file suffix and CSV header):
 
-  simple    CSV of `path,label` rows, with or without that header line; `label` may hold
-            several labels joined by ';' (multi-label, e.g. Charades-style); paths relative
-            to --video_dir.
+  simple    CSV of `path,label` rows, with or without that header line (headerless rows
+            may carry more columns, ignored: Moments in Time's `path,label,agree,disagree`);
+            `label` may hold several labels joined by ';' (multi-label, e.g. Charades-style);
+            paths relative to --video_dir.
   dmvr      DMVR's CSV `video_path,start,end[,label][,caption]` (seconds; header required).
   kinetics  The Kinetics CSV `label,youtube_id,time_start,time_end,split` (header; the test
             split's has no `label`: its rows get none); files are the downloaders' trimmed
@@ -87,8 +88,9 @@ def _read_csv(path: pathlib.Path, fieldnames: Sequence[str] | None = None
 
 
 def _headerless_simple(header: list[str]) -> bool:
-    """Whether a CSV's first line is a `path,label` row rather than a header."""
-    return (len(header) == 2 and "path" not in header
+    """Whether a CSV's first line is a `path,label[,…]` row rather than a header (Moments in
+    Time's CSVs add agreement counts after the label: ignored)."""
+    return (len(header) >= 2 and "path" not in header
             and pathlib.PurePath(header[0]).suffix.lower() in _VIDEO_EXTS)
 
 
