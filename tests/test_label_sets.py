@@ -68,3 +68,31 @@ def test_probs_aggregate_is_per_set():
     np.testing.assert_allclose(probs[:, 4:].sum(-1), 1.0)
     e = np.exp(views[..., 4:])
     np.testing.assert_allclose(probs[:, 4:], (e / e.sum(-1, keepdims=True)).mean(1))
+
+
+def test_two_label_synthetic_motion_records(tmp_path):
+    """The two-label synthetic_motion holds the one-label set's videos, its motion as the verb
+    and the shape render_video drew as the noun, at the joint head's indices."""
+    import tensorflow as tf
+
+    from vivit_jax.data import dmvr_format as dm
+    from vivit_jax.data import synthetic
+
+    sizes = dict(num_frames=4, image_size=16, train_size=6, validation_size=1, test_size=1,
+                 num_shards=1)
+    one = synthetic.ensure_synthetic_motion(tmp_path, num_classes=8, **sizes)
+    two = synthetic.ensure_synthetic_motion(tmp_path, num_classes=13,
+                                            label_sets="noun:5,verb:8", **sizes)
+    assert one != two and dm.read_label_map(two)[4:6] == ["noun:ellipse", "verb:move_left"]
+    read = lambda d: [dm.parse_sequence_example(r) for r in  # noqa: E731
+                      tf.data.TFRecordDataset(dm.list_shards(d, "train"))]
+    for a, b in zip(read(one), read(two)):
+        motion, (noun, verb) = int(a["label_index"][0]), b["label_index"].numpy().tolist()
+        assert verb == 5 + motion and 0 <= noun < 5
+        assert a["frames"].numpy().tolist() == b["frames"].numpy().tolist()
+    ex = tf.train.SequenceExample.FromString(
+        next(iter(tf.data.TFRecordDataset(dm.list_shards(two, "train")))).numpy())
+    assert ex.context.feature["clip/label/noun/text"].bytes_list.value[0].decode() in (
+        synthetic.SHAPES)
+    with pytest.raises(ValueError, match="its only label sets are 'noun:5,verb:K'"):
+        synthetic.ensure_synthetic_motion(tmp_path, num_classes=13, label_sets="a:5,b:8")

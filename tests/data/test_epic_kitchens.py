@@ -221,3 +221,16 @@ def test_the_papers_ek_recipe_runs_shrunk(ek, tmp_path):
     results = train.train_and_evaluate(cfg, str(tmp_path))
     assert np.isfinite(results["train"]["loss"]) and results["train"]["loss"] > 0
     assert results["validation"]["num_examples"] == 3
+
+
+def test_a_class_outside_its_set_is_an_unknown_label(ek, tmp_path):
+    src, _, _ = ek
+    rows = (src / "EPIC_100_train.csv").read_text().splitlines()
+    bad = rows[1].split(",")
+    bad[12] = "300"  # noun_class: EK-100 has 300 nouns, 0..299.
+    (tmp_path / "EPIC_100_train.csv").write_text("\n".join([rows[0], ",".join(bad)]) + "\n")
+    with pytest.raises(ValueError, match=r"EPIC_100_train.csv:2: label 'noun:300' is not in "
+                                         r"the label map .*\(397 labels\)"):
+        prepare.run(["--annotations", str(tmp_path / "EPIC_100_train.csv"), "--video_dir",
+                     str(src / "videos"), "--output_dir", str(tmp_path / "out"),
+                     "--workers", "1"])
