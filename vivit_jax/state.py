@@ -26,26 +26,32 @@ import numpy as np
 import optax
 from flax import nnx
 
-from vivit_jax import optim, sharding
+from vivit_jax import label_sets, optim, sharding
 from vivit_jax.data import mix
 from vivit_jax.models import build_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
-def targets(labels: jax.Array, num_classes: int, multi_label: bool) -> jax.Array:
-    """Class indices [B] → one-hot [B, K]; multi-hot [B, K] labels pass through."""
+def targets(labels: jax.Array, num_classes: int, multi_label: bool, sets=()) -> jax.Array:
+    """Class indices [B] → one-hot [B, K]; multi-hot [B, K] labels pass through; with label
+    `sets`, per-set class ids [B, L] → the sets' one-hots side by side [B, K]."""
+    if sets:
+        return label_sets.joint_targets(labels, sets)
     return labels.astype(jnp.float32) if multi_label else jax.nn.one_hot(labels, num_classes)
 
 
 def classification_loss(logits: jax.Array, target: jax.Array, smoothing: float,
-                        multi_label: bool) -> jax.Array:
+                        multi_label: bool, sets=()) -> jax.Array:
     """Per-example loss against soft targets [B, K] (one-hot, mixed, or multi-hot).
 
     Single-label: softmax cross-entropy with label smoothing. Multi-label (Charades-style):
-    sigmoid cross-entropy summed over classes, as Scenic does.
+    sigmoid cross-entropy summed over classes, as Scenic does. Label `sets`: the mean of each
+    set's softmax cross-entropy over its slice (`label_sets.loss`).
     """
     logits = logits.astype(jnp.float32)
+    if sets:
+        return label_sets.loss(logits, target, smoothing, sets)
     if multi_label:
         return optax.sigmoid_binary_cross_entropy(logits, target).sum(-1)
     if smoothing:
@@ -86,6 +92,8 @@ def make_train_step(graphdef, tx, config, mesh=None):
     """
     num_classes = config.dataset.num_classes
     multi_label = config.dataset.multi_label
+    sets = label_sets.of(config.dataset)
+    acc_keys = ["accuracy"] + ([n for n, _ in sets] + [label_sets.ACTION] if sets else [])
     accum = int(config.grad_accum_steps)
     dtype = DTYPES[config.dtype]
     d = config.dataset
@@ -95,15 +103,19 @@ def make_train_step(graphdef, tx, config, mesh=None):
         model = nnx.merge(graphdef, params)
         with activation_context(config, mesh):
             logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
-        loss = classification_loss(logits, target, config.label_smoothing, multi_label).mean()
-        return loss, hits(logits, hard).mean()
+        loss = classification_loss(logits, target, config.label_smoothing, multi_label,
+                                   sets).mean()
+        if sets:  # 'accuracy' is the action's (every set right); each set's beside it.
+            acc = {k: v.mean() for k, v in label_sets.hits(logits, hard, sets).items()}
+            return loss, dict(acc, accuracy=acc[label_sets.ACTION])
+        return loss, {"accuracy": hits(logits, hard).mean()}
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step_fn(state, batch, rng):
         rng = jax.random.fold_in(rng, state["step"])
         params = state["params"]
-        hard = targets(batch["label"], num_classes, multi_label)
+        hard = targets(batch["label"], num_classes, multi_label, sets)
         video, target = batch["video"], hard
         if mixing:  # Mixup / CutMix on device; accuracy is still measured on the clean labels.
             video, target = mix.mixup_cutmix(
@@ -123,7 +135,7 @@ def make_train_step(graphdef, tx, config, mesh=None):
                                      jax.random.fold_in(rng, i))
                 return jax.tree.map(jnp.add, carry, (ls, a, g)), None
 
-            zeros = (0.0, 0.0, jax.tree.map(jnp.zeros_like, params))
+            zeros = (0.0, {k: 0.0 for k in acc_keys}, jax.tree.map(jnp.zeros_like, params))
             (loss, acc, grads), _ = jax.lax.scan(body, zeros, (jnp.arange(accum), micro))
             loss, acc, grads = jax.tree.map(lambda x: x / accum, (loss, acc, grads))
         grad_norm = optax.tree.norm(grads)
@@ -132,7 +144,8 @@ def make_train_step(graphdef, tx, config, mesh=None):
         (new_params, opt), param_norm = optim.guarded_update(tx, grads, params, state["opt"],
                                                              finite)
         new_state = {"params": new_params, "opt": opt, "step": state["step"] + 1}
-        return new_state, {"loss": loss, "accuracy": acc, "grad_norm": grad_norm,
+        acc = {k if k == "accuracy" else f"{k}_accuracy": v for k, v in acc.items()}
+        return new_state, {"loss": loss, **acc, "grad_norm": grad_norm,
                            "param_norm": param_norm, "finite": finite & jnp.isfinite(param_norm)}
 
     return step_fn
@@ -144,6 +157,7 @@ def make_eval_step(graphdef, config, mesh=None):
     `mesh`: as `make_train_step`'s (activation constraints)."""
     num_classes = config.dataset.num_classes
     multi_label = config.dataset.multi_label
+    sets = label_sets.of(config.dataset)
     dtype = DTYPES[config.dtype]
 
     def eval_fn(params, batch):
@@ -151,10 +165,16 @@ def make_eval_step(graphdef, config, mesh=None):
         with activation_context(config, mesh):
             logits, _ = model(batch["video"].astype(dtype), train=False)
         mask = batch["mask"]
-        target = targets(batch["label"], num_classes, multi_label)
-        loss = classification_loss(logits, target, 0.0, multi_label)
-        correct, top5 = hits(logits, target, 1), hits(logits, target, 5)
-        return {"loss": (loss * mask).sum(), "correct": (correct * mask).sum(),
+        target = targets(batch["label"], num_classes, multi_label, sets)
+        loss = classification_loss(logits, target, 0.0, multi_label, sets)
+        if sets:  # 'correct'/'top5' are the action's; each set's as '<set>_correct'/'_top5'.
+            h1, h5 = (label_sets.hits(logits, target, sets, k) for k in (1, 5))
+            out = {f"{n}_{m}": (h[n] * mask).sum() for n in h1 for m, h in
+                   (("correct", h1), ("top5", h5))}
+            correct, top5 = h1[label_sets.ACTION], h5[label_sets.ACTION]
+        else:
+            out, correct, top5 = {}, hits(logits, target, 1), hits(logits, target, 5)
+        return {**out, "loss": (loss * mask).sum(), "correct": (correct * mask).sum(),
                 "top5": (top5 * mask).sum(), "count": mask.sum()}
 
     return eval_fn
@@ -177,8 +197,11 @@ def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float
         for k, v in out.items():
             totals[k] = totals.get(k, 0.0) + float(v)
     n = max(totals.get("count", 0.0), 1.0)
+    per_set = {k.replace("_correct", "_top1"): v / n for k, v in totals.items()
+               if k.endswith(("_correct", "_top5"))}  # Label sets: noun_top1, action_top5…
     return {"loss": totals.get("loss", 0.0) / n, "top1": totals.get("correct", 0.0) / n,
-            "top5": totals.get("top5", 0.0) / n, "num_examples": totals.get("count", 0.0)}
+            "top5": totals.get("top5", 0.0) / n, **per_set,
+            "num_examples": totals.get("count", 0.0)}
 
 
 def to_global(local_batch: dict[str, np.ndarray], batch_sh) -> dict[str, jax.Array]:

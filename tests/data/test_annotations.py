@@ -79,3 +79,54 @@ def test_bad_files_name_the_culprit(tmp_path):
         _read(tmp_path, "s.json", json.dumps([{"id": 1}, {"template": "x"}]))
     with pytest.raises(FileNotFoundError, match="annotation file .*none.csv does not exist"):
         ann.read_annotations(tmp_path / "none.csv", tmp_path)
+
+
+def test_kinetics700_is_cc_column_and_epic_kitchens_rows(tmp_path):
+    v = tmp_path / "videos"
+    (v / "P01" / "videos").mkdir(parents=True)
+    (v / "P01" / "videos" / "P01_01.MP4").write_bytes(b"x")
+    (k,) = _read(tmp_path, "validate.csv", "label,youtube_id,time_start,time_end,split,is_cc\n"
+                                           "abseiling,abc,1,11,validate,0\n")
+    assert (k.labels, k.video_id) == (("abseiling",), "abc_000001_000011")
+    header = ("narration_id,participant_id,video_id,narration_timestamp,start_timestamp,"
+              "stop_timestamp,start_frame,stop_frame,narration,verb,verb_class,noun,"
+              "noun_class,all_nouns,all_noun_classes\n")
+    a, b = _read(tmp_path, "EPIC_100_train.csv", header
+                 + "P01_01_0,P01,P01_01,00:00:01.08,00:00:01.08,00:01:02.55,54,3127,open door,"
+                   "open,3,door,8,['door'],[8]\n"
+                 + "P02_07_3,P02,P02_07,00:00:05.00,00:00:05.00,00:00:06.50,250,325,take cup,"
+                   "take,0,cup,13,['cup'],[13]\n")
+    assert (a.path, a.start, a.end, a.video_id) == (
+        str(v / "P01" / "videos" / "P01_01.MP4"), 1.08, 62.55, "P01_01_0")
+    assert a.label_sets == (("noun", 8, "door"), ("verb", 3, "open"))
+    assert b.path == str(v / "P02" / "videos" / "P02_07.mp4")  # Not found: first guess.
+    (t,) = _read(tmp_path, "EPIC_100_test_timestamps.csv",
+                 "narration_id,participant_id,video_id,start_timestamp,stop_timestamp,"
+                 "start_frame,stop_frame\nP01_11_0,P01,P01_11,00:00:00.00,00:00:02.00,1,100\n")
+    assert (t.label_sets, t.labels, t.end) == ((), (), 2.0)
+    with pytest.raises(ValueError, match=r"e.csv:2: stop_timestamp 00:00:01.00 is not after"):
+        _read(tmp_path, "e.csv", "narration_id,participant_id,video_id,start_timestamp,"
+                                 "stop_timestamp\nx,P01,P01_01,00:00:02.00,00:00:01.00\n")
+
+
+def test_mmaction2_and_pyslowfast_list_files(tmp_path):
+    v = tmp_path / "videos"
+    rows = _read(tmp_path, "train_list.txt", "a/1.mp4 3\nb.avi 0 2\n\n")
+    assert [(r.line, r.path, r.label_ids, r.labels) for r in rows] == [
+        (1, str(v / "a/1.mp4"), (3,), ("3",)), (2, str(v / "b.avi"), (0, 2), ("0", "2"))]
+    frames = _read(tmp_path, "rawframes_val.txt", "clips/x 120 4\nclips/y 90 1\n")
+    assert ann.detect_format(tmp_path / "rawframes_val.txt") == "rawframes"
+    assert [(r.path, r.num_frames, r.label_ids) for r in frames] == [
+        (str(v / "clips/x"), 120, (4,)), (str(v / "clips/y"), 90, (1,))]
+    with pytest.raises(ValueError, match=r"bad.txt:2: expected `path label \[label …\]`"):
+        _read(tmp_path, "bad.txt", "a.mp4 1\nb.mp4 walk\n", fmt="list")
+
+
+def test_moments_in_time_csv_reads_as_simple(tmp_path):
+    rows = _read(tmp_path, "trainingSet.csv", "abseiling/giphy-ab_0.mp4,abseiling,3,0\n"
+                                              "adult+female+singing/yt-xy_12.mp4,adult+female+"
+                                              "singing,2,1\n")
+    assert ann.detect_format(tmp_path / "trainingSet.csv") == "simple"
+    assert [(r.labels, r.video_id) for r in rows] == [
+        (("abseiling",), "abseiling/giphy-ab_0.mp4"),
+        (("adult+female+singing",), "adult+female+singing/yt-xy_12.mp4")]

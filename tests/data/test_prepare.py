@@ -256,3 +256,33 @@ def test_disk_full_while_writing_shards_is_one_line(videos, tmp_path, capsys, mo
     assert "Traceback" not in err and [ln for ln in err.splitlines() if "vivit-" in ln] == [
         f"vivit-prepare: error: writing {tmp} failed: {tmp}; No space left"]
     assert not list(out.glob("train-*"))  # No shard under a final name.
+
+
+def test_list_files_keep_the_index_order_and_raw_frames_are_read(videos, tmp_path):
+    """mmaction2 lists: integer labels are the label map's indices (not re-sorted names);
+    raw-frame lists: the directory's images, the first total_frames of them."""
+    from PIL import Image
+    frames = tmp_path / "frames" / "clip1"
+    frames.mkdir(parents=True)
+    for k in range(6):
+        Image.fromarray(np.full((48, 64, 3), 30 * k, np.uint8)).save(frames / f"img_{k:05d}.jpg")
+    lst = tmp_path / "train_list.txt"
+    lst.write_text("a.mp4 10\nb.mp4 2 0\n")
+    out = tmp_path / "out"
+    (tmp_path / "names.txt").write_text("\n".join(f"class {i}" for i in range(12)))
+    prepare.run(["--annotations", str(lst), "--video_dir", str(videos), "--output_dir",
+                 str(out), "--workers", "1", "--labels_file", str(tmp_path / "names.txt")])
+    assert dm.read_label_map(out)[:3] == ["class 0", "class 1", "class 2"]  # In index order.
+    recs = _records(out, "train_list")
+    assert recs["a.mp4"]["label_index"].tolist() == [10]
+    assert recs["b.mp4"]["label_index"].tolist() == [2, 0]
+    assert recs["b.mp4"]["label_text"].tolist() == [b"class 2", b"class 0"]
+    raw = tmp_path / "rawframes_val.txt"
+    raw.write_text("clip1 4 1\nmissing 4 0\n")
+    report = prepare.run(["--annotations", str(raw), "--video_dir", str(tmp_path / "frames"),
+                          "--output_dir", str(out), "--workers", "1", "--min_resize", "24"])
+    assert (report["written"], report["skipped_count"]) == (1, 1)
+    ex = _records(out, "val")["clip1"]
+    assert _levels(ex) == [0, 30, 60, 90]  # The first 4 of the 6 images, in name order.
+    assert tf.io.decode_jpeg(ex["frames"][0]).shape == (24, 32, 3)
+    assert ex["label_index"].tolist() == [1]

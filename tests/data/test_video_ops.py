@@ -30,8 +30,26 @@ def test_dense_test_indices_centred_and_linspace():
     np.testing.assert_array_equal(vo.dense_indices(5, 4, 3), [0, 3, 1, 4])  # Loops.
     idx = vo.dense_linspace_indices(20, 3, 4, 2).numpy()  # Offsets linspace(0, 12, 3).
     np.testing.assert_array_equal(idx, [[0, 2, 4, 6], [6, 8, 10, 12], [12, 14, 16, 18]])
-    idx = vo.dense_linspace_indices(6, 2, 4, 2).numpy()  # Too short: offsets 0, 0, wrapped.
-    np.testing.assert_array_equal(idx, [[0, 2, 4, 0], [0, 2, 4, 0]])
+    idx = vo.dense_linspace_indices(6, 2, 4, 2).numpy()  # Too short: the clips loop.
+    np.testing.assert_array_equal(idx, [[0, 2, 4, 0], [5, 1, 3, 5]])
+
+
+def test_short_videos_still_get_distinct_test_views():
+    """TimeSformer #103, SlowFast #306: a video shorter than C×F×s frames gave C identical
+    views (every offset 0). Now they differ wherever the frames allow."""
+    # 8 frames, 4 at stride 2 (span 6): only offsets 0 and 1 fit unwrapped; both are used.
+    np.testing.assert_array_equal(vo.dense_linspace_indices(8, 2, 4, 2).numpy(),
+                                  [[0, 2, 4, 6], [1, 3, 5, 7]])
+    # SSv2-like: 30 frames, 32-frame clips at stride 1, 4 views: each starts elsewhere.
+    idx = vo.multi_clip_indices(30, "dense", 4, 32, 1).numpy()
+    np.testing.assert_array_equal(idx[:, 0], [0, 9, 19, 29])
+    assert len({tuple(v) for v in idx}) == 4
+    np.testing.assert_array_equal(np.sort(idx[0][:30]), np.arange(30))  # Still every frame.
+    # Long enough: DMVR's linspace over 0 .. n - F·s, unchanged.
+    np.testing.assert_array_equal(vo.dense_linspace_indices(40, 3, 4, 2).numpy()[:, 0],
+                                  [0, 16, 32])
+    # A one-frame video: the one view there is.
+    np.testing.assert_array_equal(vo.dense_linspace_indices(1, 3, 2, 1).numpy(), np.zeros((3, 2)))
 
 
 def test_tsn_indices_one_per_segment_and_centres():

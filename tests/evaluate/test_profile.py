@@ -100,3 +100,14 @@ def test_other_families():
     spatial = t * (4 * (1 + s) * d * d + 2 * (1 + s) ** 2 * d)  # Per frame: CLS ⊕ s tokens.
     macs = n * patch * d + layers * (temporal + spatial + 2 * (1 + n) * d * mlp) + d * classes
     assert macs / 1e9 <= r["gmacs"] <= 1.08 * macs / 1e9, (r["gmacs"], macs / 1e9)
+
+
+def test_table5_320_config_and_the_epic_kitchens_head():
+    """Table 5's ViViT-L/16x2 at 320² (3992 GFLOPs) is what its config builds; the EK config's
+    one 397-way head (nouns + verbs) over ViViT-B FE costs Table 2's Model 2 figure."""
+    root = K400.parent
+    l320 = config_lib.load(str(K400 / "vivit_l16x2_st_32x2x1_320_k400.py"))
+    assert profile.forward_gmacs(l320) == pytest.approx(3992, rel=0.01)
+    ek = config_lib.load(str(root / "epic_kitchens" / "vivit_b16x2_fe_32x1x1_ek.py"))
+    assert (ek.dataset.num_classes, ek.dataset.label_sets) == (397, "noun:300,verb:97")
+    assert profile.forward_gmacs(ek) == pytest.approx(284.4, rel=0.01)

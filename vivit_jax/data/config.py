@@ -48,6 +48,11 @@ def default_data_config() -> ml_collections.ConfigDict:
             # Labels as a multi-hot float [num_classes] vector (Charades-style data) instead
             # of the first label index.
             multi_label=False,
+            # Several label sets per clip as class splits over the one head, e.g.
+            # 'noun:300,verb:97' (Epic-Kitchens-100, Scenic's order): num_classes = the sum;
+            # each set has its own softmax loss and top-1/5, plus the joint 'action' (see
+            # vivit_jax/label_sets.py for the records' convention). '' = one label.
+            label_sets="",
             # Truncated/corrupt shard: 'error' (ValueError naming it) | 'skip' (read the
             # records before the damage, warn).
             on_corrupt="error",

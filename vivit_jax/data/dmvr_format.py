@@ -10,6 +10,10 @@ The schema is DMVR's (google-deepmind/dmvr, `examples/generate_from_file.py` wri
                  clip/start/timestamp   int64, microseconds
                  clip/end/timestamp     int64, microseconds
                  caption/string         bytes list (optional)
+                 clip/label/<set>/index int64, clip/label/<set>/text bytes: with several
+                                        label sets (Epic-Kitchens' noun, verb), each set's
+                                        own class id and name; `clip/label/index` then holds
+                                        the joint head's indices (vivit_jax/label_sets.py)
 
 Every context key is optional when parsing. Shards are TFRecord files named
 `{split}-{i:05d}-of-{n:05d}`. One label map, `label_map.json` = `{"labels": [...]}`
@@ -79,8 +83,10 @@ def make_sequence_example(
     start_us: int = 0,
     end_us: int | None = None,
     caption: Sequence[str] = (),
+    label_sets: Sequence[tuple[str, int, str]] = (),
 ) -> bytes:
-    """Builds one serialized DMVR SequenceExample. `end_us=None` leaves the end timestamp out."""
+    """Builds one serialized DMVR SequenceExample. `end_us=None` leaves the end timestamp out;
+    `label_sets`: (set, class id, name) written as `clip/label/<set>/index` and `/text`."""
     if not frames_jpeg:
         raise ValueError(f"video {video_id!r} has no frames")
     ex = tf.train.SequenceExample()
@@ -93,6 +99,9 @@ def make_sequence_example(
         ctx[END_KEY].int64_list.value[:] = [int(end_us)]
     if caption:
         ctx[CAPTION_KEY].bytes_list.value[:] = [c.encode() for c in caption]
+    for name, cid, text in label_sets:
+        ctx[f"clip/label/{name}/index"].int64_list.value[:] = [int(cid)]
+        ctx[f"clip/label/{name}/text"].bytes_list.value[:] = [text.encode()]
     frames = ex.feature_lists.feature_list[IMAGE_KEY]
     for jpeg in frames_jpeg:
         frames.feature.add().bytes_list.value[:] = [jpeg]

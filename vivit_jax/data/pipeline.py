@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vivit_jax import fileio  # noqa: E402
+from vivit_jax import fileio, label_sets  # noqa: E402
 from vivit_jax.data import dmvr_format, preprocess, sources, synthetic, video_ops  # noqa: E402
 from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
@@ -65,6 +65,7 @@ def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path | str:
             test_size=syn.test_size,
             seed=syn.seed,
             num_shards=syn.num_shards,
+            label_sets=cfg_data.get("label_sets", ""),
         )
     if sources.is_tfds(name):
         n = sources.tfds_num_classes(cfg_data)
@@ -203,7 +204,8 @@ def decode_frames(frames: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
 
 
 def _label(ex: dict, cfg) -> tf.Tensor:
-    """int32 [] (first label) or, with `dataset.multi_label`, a multi-hot float32 [K]."""
+    """int32 [] (first label); with `dataset.multi_label` a multi-hot float32 [K]; with
+    `dataset.label_sets` int32 [L], one class id per set."""
     labels = ex["label_index"]
     tf.debugging.assert_positive(
         tf.size(labels), message=f"record without {dmvr_format.LABEL_INDEX_KEY} (needed as label)"
@@ -211,6 +213,8 @@ def _label(ex: dict, cfg) -> tf.Tensor:
     if cfg.multi_label:
         hot = tf.one_hot(tf.cast(labels, tf.int32), cfg.num_classes, dtype=tf.float32)
         return tf.reduce_max(hot, axis=0)
+    if cfg.get("label_sets"):  # Each set's own class id, int32 [L].
+        return label_sets.local_labels(labels, label_sets.of(cfg))
     return tf.cast(labels[0], tf.int32)
 
 

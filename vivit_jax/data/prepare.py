@@ -40,8 +40,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from vivit_jax import fileio
-from vivit_jax.data import annotations, dmvr_files
+from vivit_jax import fileio, label_sets
+from vivit_jax.data import annotations, dmvr_files, label_maps
 from vivit_jax.data.video_decode import convert as _convert
 from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predict's import)
 
@@ -62,18 +62,16 @@ def _write_json(path: str, data) -> None:
     fileio.write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
-def _label_map(args, out_dir: str, rows) -> list[str]:
-
-    if fileio.exists(fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)):
-        return dmvr_files.read_label_map(out_dir)  # Shared by all splits: never rebuilt.
-    if args.labels_file:
-        p = pathlib.Path(args.labels_file)
-        names = (annotations.ssv2_label_names(p) if p.suffix == ".json"
-                 else [x.strip() for x in p.read_text().splitlines() if x.strip()])
+def _label_map(args, out_dir: str, rows, sets) -> list[str]:
+    """The split's label map: the one beside the shards (shared by all splits, never
+    rebuilt), else a new one (`label_maps.new_map`)."""
+    path = fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)
+    if fileio.exists(path):
+        labels = dmvr_files.read_label_map(out_dir)
     else:
-        names = [lab for r in rows for lab in r.labels]
-    labels = sorted(set(names))
-    dmvr_files.write_label_map(out_dir, labels)
+        labels = label_maps.new_map(rows, args.labels_file, sets)
+        dmvr_files.write_label_map(out_dir, labels)
+    label_maps.check_map(labels, sets, path)
     return labels
 
 
@@ -95,6 +93,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--shuffle_seed", type=int, default=0, help="-1 keeps the file order")
     p.add_argument("--labels_file", default="", help="class list for a new label map "
                    "(SSv2 labels JSON or one name per line; default: this file's labels)")
+    p.add_argument("--label_sets", default="", help="label sets of rows with several (Epic-"
+                   "Kitchens), in the joint head's order (default: "
+                   f"{annotations.EPIC_KITCHENS_100_SETS}, Scenic's)")
     p.add_argument("--on_unknown_label", default="error", choices=("error", "skip"))
     p.add_argument("--on_bad_video", default="skip", choices=("skip", "error"))
     p.add_argument("--overwrite", action="store_true", help="rewrite an existing split")
@@ -115,22 +116,27 @@ def run(argv: Sequence[str] | None = None) -> dict:
     out_dir = str(fileio.native(args.output_dir))  # Local, or `gs://…` (tf.io.gfile).
     split = args.split or _default_split(ann)
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
+    sets = label_sets.parse(args.label_sets or (annotations.EPIC_KITCHENS_100_SETS if
+                                                label_maps.kind(rows) == "sets" else ""))
     outputs.writable_dir(out_dir)
-    labels = _label_map(args, out_dir, rows)
+    labels = _label_map(args, out_dir, rows, sets)
     index = {name: i for i, name in enumerate(labels)}
 
     skipped: list[dict] = []
     usable = []
+    codes = {}  # Row line → (label indices, texts, per-set labels).
     for r in rows:
-        unknown = [lab for lab in r.labels if lab not in index]
-        if unknown:
-            msg = (f"{ann}:{r.line}: label {unknown[0]!r} is not in the label map "
+        try:
+            codes[r.line] = label_maps.encode(r, labels, index, sets)
+        except label_maps.UnknownLabel as e:
+            unknown = e.args[0]
+            msg = (f"{ann}:{r.line}: label {unknown!r} is not in the label map "
                    f"{fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)} ({len(labels)} labels)")
             if args.on_unknown_label == "error":
                 raise ValueError(f"{msg}; pass --on_unknown_label=skip to skip such rows")
-            skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown[0]!r}"))
+            skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown!r}"))
             continue
-        if args.on_bad_video == "error" and not os.path.isfile(r.path):
+        if args.on_bad_video == "error" and not os.path.exists(r.path):
             raise FileNotFoundError(f"{ann}:{r.line}: video {r.path} does not exist "
                                     "(--on_bad_video=skip skips and reports such rows)")
         usable.append(r)
@@ -168,7 +174,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     pool = mp.get_context("spawn").Pool(args.workers) if args.workers > 1 else None
     try:
         return _convert_all(args, ann, out_dir, split, rows, pool, t0, dict(
-            labels=labels, index=index, usable=usable, skipped=skipped, n_shards=n_shards,
+            labels=labels, codes=codes, usable=usable, skipped=skipped, n_shards=n_shards,
             bounds=bounds, opts=opts, fingerprint=fingerprint, progress=progress, done=done,
             progress_path=progress_path, report_path=report_path))
     finally:
@@ -182,12 +188,12 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
 
     from vivit_jax.data import dmvr_format
 
-    labels, index, usable, skipped = plan["labels"], plan["index"], plan["usable"], plan["skipped"]
+    labels, codes, usable, skipped = plan["labels"], plan["codes"], plan["usable"], plan["skipped"]
     n_shards, bounds, opts, done = plan["n_shards"], plan["bounds"], plan["opts"], plan["done"]
     progress, progress_path = plan["progress"], plan["progress_path"]
 
     pending = [s for s in range(n_shards) if s not in done]
-    tasks = [(s, r, [index[lab] for lab in r.labels], opts)
+    tasks = [(s, r, codes[r.line][0], opts)
              for s in pending for r in usable[bounds[s]:bounds[s + 1]]]
     remaining = {s: bounds[s + 1] - bounds[s] for s in pending}
     writers, shard_info = {}, {s: dict(written=0, skipped=[]) for s in pending}
@@ -223,9 +229,10 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
                 if s not in writers:
                     name = dmvr_format.shard_name(split, s, n_shards)
                     writers[s] = tf.io.TFRecordWriter(fileio.join(out_dir, f".{name}.tmp"))
+                idx, texts, per_set = codes[row.line]
                 writers[s].write(dmvr_format.make_sequence_example(
-                    clip["jpegs"], label_index=[index[lab] for lab in row.labels],
-                    label_text=list(row.labels), video_id=row.video_id or row.path,
+                    clip["jpegs"], label_index=idx, label_text=texts, label_sets=per_set,
+                    video_id=row.video_id or row.path,
                     start_us=round(clip["start"] * 1e6), end_us=round(clip["end"] * 1e6),
                     caption=[row.caption] if row.caption else []))
                 shard_info[s]["written"] += 1

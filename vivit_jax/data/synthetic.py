@@ -12,6 +12,11 @@ its path centre), which no bounded, monotone motion can avoid.
 
 The set is written as DMVR shards (see `dmvr_format`) so the main training path is the one
 real datasets use.
+
+Two-label variant (Epic-Kitchens-style, `dataset.label_sets='noun:5,verb:8'`): every clip
+also carries its shape as a second label set, noun = shape (5), verb = motion; records follow
+vivit_jax/label_sets.py's convention (`clip/label/index` = [shape, 5 + motion]). The videos
+are the same ones the one-label set holds for the same parameters.
 """
 
 from __future__ import annotations
@@ -167,21 +172,38 @@ def _params_hash(params: dict) -> str:
 def _split_examples(split: str, size: int, params: dict):
     """Yields serialized SequenceExamples of one split, in a deterministic order."""
     split_id = SPLITS.index(split)
-    n_cls = params["num_classes"]
+    two = bool(params.get("label_sets"))
+    n_cls = params["num_classes"] - (len(SHAPES) if two else 0)
     labels = np.arange(size) % n_cls  # Balanced, then shuffled by the split's own seed.
     np.random.default_rng([params["seed"], split_id, 0]).shuffle(labels)
     for i, label in enumerate(labels):
         rng = np.random.default_rng([params["seed"], split_id, 1, i])
         video = render_video(rng, int(label), params["num_frames"], params["image_size"])
         jpegs = [dmvr_format.encode_jpeg(f, quality=95) for f in video]
+        index, text, sets = [int(label)], [CLASSES[label]], []
+        if two:  # The shape is render_video's first draw from the same generator.
+            shape = int(np.random.default_rng([params["seed"], split_id, 1, i]).integers(
+                len(SHAPES)))
+            index, text = [shape, len(SHAPES) + int(label)], [SHAPES[shape], CLASSES[label]]
+            sets = [("noun", shape, SHAPES[shape]), ("verb", int(label), CLASSES[label])]
         yield dmvr_format.make_sequence_example(
             jpegs,
-            label_index=[int(label)],
-            label_text=[CLASSES[label]],
+            label_index=index,
+            label_text=text,
+            label_sets=sets,
             video_id=f"synthetic_motion/{split}/{i:06d}",
             start_us=0,
             end_us=int(params["num_frames"] * 1e6 / 10),  # Nominal 10 fps, as DMVR resamples.
         )
+
+
+def label_names(num_classes: int, label_sets: str = "") -> list[str]:
+    """The label map's classes: the motions, or (two-label variant) `noun:<shape>` × 5 then
+    `verb:<motion>` × (num_classes - 5)."""
+    if label_sets:
+        return ([f"noun:{s}" for s in SHAPES]
+                + [f"verb:{c}" for c in CLASSES[:num_classes - len(SHAPES)]])
+    return list(CLASSES[:num_classes])
 
 
 def ensure_synthetic_motion(
@@ -195,13 +217,21 @@ def ensure_synthetic_motion(
     test_size: int = 400,
     seed: int = 0,
     num_shards: int = 4,
+    label_sets: str = "",
 ) -> pathlib.Path:
     """Returns `cache_dir/synthetic_motion-<hash>/`, generating its shards on first use.
 
     Deterministic in its arguments (same arguments: byte-identical shards). Generated into a
     temporary directory renamed at the end, so a killed run never leaves a half dataset.
+    `label_sets='noun:5,verb:K'`: the two-label variant (module doc), `num_classes` = 5 + K.
     """
-    if not 1 <= num_classes <= len(CLASSES):
+    if label_sets:
+        want = f"noun:{len(SHAPES)},verb:{num_classes - len(SHAPES)}"
+        if label_sets.replace(" ", "") != want or not 1 <= num_classes - len(SHAPES) <= 8:
+            raise ValueError(f"dataset.label_sets={label_sets!r} for synthetic_motion: its only "
+                             f"label sets are 'noun:{len(SHAPES)},verb:K' (shape, motion; K <= "
+                             f"{len(CLASSES)}, num_classes = {len(SHAPES)} + K)")
+    elif not 1 <= num_classes <= len(CLASSES):
         raise ValueError(
             f"num_classes={num_classes} for synthetic_motion; expected 1..{len(CLASSES)}"
         )
@@ -220,6 +250,8 @@ def ensure_synthetic_motion(
         seed=seed,
         num_shards=num_shards,
     )
+    if label_sets:  # Only then: the one-label set's directory name stays what it was.
+        params["label_sets"] = label_sets.replace(" ", "")
     cache_dir = pathlib.Path(cache_dir).expanduser()
     final = cache_dir / f"synthetic_motion-{_params_hash(params)}"
     if final.is_dir():
@@ -239,7 +271,7 @@ def ensure_synthetic_motion(
             dmvr_format.write_shards(
                 tmp, split, _split_examples(split, sizes[split], params), num_shards
             )
-        dmvr_format.write_label_map(tmp, CLASSES[:num_classes])
+        dmvr_format.write_label_map(tmp, label_names(num_classes, label_sets))
         (tmp / "params.json").write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
         try:
             os.rename(tmp, final)

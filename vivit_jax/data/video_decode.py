@@ -78,17 +78,50 @@ def decode_video(
     return out, start, clip_end
 
 
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+def decode_frame_dir(path: str, num_frames: int = 0, min_resize: int = 256
+                     ) -> list[np.ndarray]:
+    """Frames uint8 [H, W, 3] of a raw-frame directory (mmaction2's `rawframes`): its image
+    files in name order, the first `num_frames` (0: all), short side resized to `min_resize`."""
+    from PIL import Image
+
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(_IMAGE_EXTS))
+    if num_frames:
+        if len(names) < num_frames:
+            raise ValueError(f"{len(names)} image files, the list says {num_frames}")
+        names = names[:num_frames]
+    if not names:
+        raise ValueError("no image files (jpg/png) in the directory")
+    out = []
+    for n in names:
+        with Image.open(os.path.join(path, n)) as im:
+            im = im.convert("RGB")
+            if min_resize:
+                s = min_resize / min(im.size)
+                im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))),
+                               Image.BILINEAR)
+            out.append(np.asarray(im))
+    return out
+
+
 def convert(task):
     """Worker: (shard, row, label indices, options) → (shard, row, clip | None, reason), the
     clip `{"jpegs": [bytes], "start": s, "end": s}` (the caller writes the record)."""
     shard, row, _, opts = task
     try:
-        if not os.path.isfile(row.path):
-            raise FileNotFoundError("file not found")
-        if os.path.getsize(row.path) == 0:
-            raise ValueError("empty file (0 bytes)")
-        frames, start, end = decode_video(row.path, row.start, row.end, opts["fps"],
-                                          opts["min_resize"])
+        if os.path.isdir(row.path):  # Raw frames: taken as they are, at a nominal rate.
+            frames = decode_frame_dir(row.path, getattr(row, "num_frames", 0),
+                                      opts["min_resize"])
+            start, end = 0.0, len(frames) / (opts["fps"] or 30.0)
+        else:
+            if not os.path.isfile(row.path):
+                raise FileNotFoundError("file not found")
+            if os.path.getsize(row.path) == 0:
+                raise ValueError("empty file (0 bytes)")
+            frames, start, end = decode_video(row.path, row.start, row.end, opts["fps"],
+                                              opts["min_resize"])
         jpegs = [encode_jpeg(f, opts["jpeg_quality"]) for f in frames]
         return shard, row, {"jpegs": jpegs, "start": start, "end": end}, ""
     except Exception as e:  # noqa: BLE001 — any decoder failure: skip and report the video.

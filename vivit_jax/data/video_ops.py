@@ -11,7 +11,9 @@ clips and TSN (Wang et al. 2016, §3.1; mmaction2 `SampleFrames`) for segments:
   dense, train  offset ~ U{0 .. n - (F-1)·s - 1} (U{0 .. n-1} when the clip is longer than
                 the video), frames offset + k·s, wrapped mod n (a short video loops)
   dense, test   one clip: offset = max(0, (n - F·s) // 2); C clips: offsets
-                int(linspace(0, max(0, n - F·s), C)), wrapped mod n
+                int(linspace(0, n - F·s, C)); a video of n <= F·s frames: linspace over
+                the training offsets instead (0 .. n-(F-1)·s-1, or 0 .. n-1 when even one
+                clip wraps), so the C views differ; wrapped mod n
   tsn,   train  segment k = [k·n/F, (k+1)·n/F): frame floor((k + u_k)·n/F), u_k ~ U[0, 1)
   tsn,   test   segment centres floor((k + 0.5)·n/F); C clips use floor((k + (c+0.5)/C)·n/F)
 """
@@ -38,11 +40,19 @@ def dense_indices(n: tf.Tensor, num_frames: int, stride: int, seed=None) -> tf.T
 
 
 def dense_linspace_indices(n: tf.Tensor, num_clips: int, num_frames: int, stride: int):
-    """Frame indices [C, F] of C evenly spaced dense clips (DMVR `sample_linspace_sequence`)."""
+    """Frame indices [C, F] of C evenly spaced dense clips (DMVR `sample_linspace_sequence`).
+
+    A video not longer than F·s frames (SSv2 at 32 frames) still gets C different clips
+    where its frames allow (DMVR's offsets would all be 0: C identical views): the offsets
+    spread over the training offsets' range — 0 .. n - (F-1)·s - 1 while a clip fits
+    unwrapped, else 0 .. n-1 (the clip loops, as a training clip of such a video does).
+    """
     n = tf.cast(n, tf.int32)
     if num_clips == 1:
         return dense_indices(n, num_frames, stride)[None]
-    max_offset = tf.maximum(0, n - num_frames * stride)
+    span = (num_frames - 1) * stride
+    max_offset = tf.where(n > num_frames * stride, n - num_frames * stride,
+                          tf.where(n > span, n - span - 1, tf.maximum(n - 1, 0)))
     offsets = tf.cast(tf.linspace(0.0, tf.cast(max_offset, tf.float32), num_clips), tf.int32)
     idx = offsets[:, None] + tf.range(num_frames)[None, :] * stride
     return tf.math.floormod(idx, tf.maximum(n, 1))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vivit_jax import fileio
+from vivit_jax import fileio, label_sets
 from vivit_jax.evaluate import metrics as metrics_lib
 
 
@@ -191,42 +191,56 @@ def video_ids(local: list, num_videos: int) -> list[str]:
     return out
 
 
-def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool) -> dict:
-    """Per-video mean logits, mean probabilities and the scores of `aggregate`."""
+def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool, sets=()) -> dict:
+    """Per-video mean logits, mean probabilities and the scores of `aggregate` (with label
+    `sets`, each set's softmax over its own slice)."""
     logits = metrics_lib.aggregate_views(view_logits, "logits", multi_label)
-    probs = metrics_lib.aggregate_views(view_logits, "probs", multi_label)
+    probs = (label_sets.aggregate_probs(view_logits, sets) if sets
+             else metrics_lib.aggregate_views(view_logits, "probs", multi_label))
     return {"logits": logits, "probs": probs, "scores": probs if aggregate == "probs" else logits}
 
 
+def video_metrics(scores: np.ndarray, labels: np.ndarray, multi_label: bool, sets=(),
+                  aggregate: str = "logits") -> dict[str, Any]:
+    """`metrics_lib.compute_metrics`, or with label `sets` `label_sets.metrics` (each set's
+    and the action's top-1/5; top1/top5 are the action's)."""
+    if sets:
+        return label_sets.metrics(scores, labels, sets, aggregate)
+    return metrics_lib.compute_metrics(scores, labels, multi_label)
+
+
 def single_view_metrics(view_logits: np.ndarray, labels: np.ndarray,
-                        multi_label: bool) -> dict[str, Any]:
+                        multi_label: bool, sets=()) -> dict[str, Any]:
     """Clip-level metrics: every view scored on its own, as one clip (the number papers call
     "single view" or "clip-level"; the aggregated ones are video-level)."""
     n, v = view_logits.shape[:2]
     labels = np.asarray(labels)
     per_view = np.repeat(labels, v, axis=0)  # Row i*v + j is view j of video i.
-    return metrics_lib.compute_metrics(view_logits.reshape(n * v, -1), per_view, multi_label)
+    return video_metrics(view_logits.reshape(n * v, -1), per_view, multi_label, sets)
 
 
 def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs, aggregate: str,
-                      names, num_views: int, multi_label: bool, video_ids=None) -> None:
+                      names, num_views: int, multi_label: bool, video_ids=None,
+                      sets=()) -> None:
     """The npz `vivit-ensemble` and `vivit-compare` read: per video (rows in video-index
     order) its id (the shards' `video/filename`), label(s), mean logits and probabilities;
-    the class names."""
+    the class names; with label `sets`, `label_sets` ('noun:300,verb:97') and `labels` [N, L]
+    the per-set class ids."""
     ids = [str(i) for i in video_index] if video_ids is None else [str(v) for v in video_ids]
     if fileio.is_remote(path):  # np.savez seeks: written in memory, stored in one write.
         buf = io.BytesIO()
         _savez(buf, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-               multi_label)
+               multi_label, sets)
         fileio.write_bytes(path, buf.getvalue())
         return
     _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-           multi_label)
+           multi_label, sets)
 
 
 def _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-           multi_label) -> None:
-    np.savez(path, video_index=np.asarray(video_index, np.int64),
+           multi_label, sets=()) -> None:
+    np.savez(path, label_sets=np.asarray(label_sets.to_string(sets)),
+             video_index=np.asarray(video_index, np.int64),
              video_id=np.asarray(ids, dtype=str), labels=np.asarray(labels),
              logits=np.asarray(logits, np.float32), probs=np.asarray(probs, np.float32),
              scores=np.asarray(probs if aggregate == "probs" else logits, np.float32),
@@ -254,15 +268,20 @@ def read_predictions(path: str | pathlib.Path) -> dict[str, Any]:
 
 
 def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, names,
-                 multi_label: bool, summary: dict[str, Any], title: str = "") -> dict[str, Any]:
-    """summary.json (with metrics), per_class.csv and confusion.png into `outdir`."""
+                 multi_label: bool, summary: dict[str, Any], title: str = "",
+                 sets=()) -> dict[str, Any]:
+    """summary.json (with metrics), per_class.csv and confusion.png (single label set only)
+    into `outdir`."""
     from vivit_jax.evaluate import plots
 
     fileio.makedirs(outdir)
-    summary = dict(summary, metrics=metrics_lib.compute_metrics(scores, labels, multi_label))
+    summary = dict(summary, metrics=video_metrics(scores, labels, multi_label, sets,
+                                                  summary.get("aggregate", "logits")))
     with fileio.open(fileio.join(outdir, "per_class.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        if multi_label:
+        if sets:
+            w.writerows(label_sets.per_class_rows(scores, labels, names, sets))
+        elif multi_label:
             ap = metrics_lib.per_class_ap(scores, labels)
             w.writerow(["class_index", "class_name", "num_positives", "average_precision"])
             for c, (name, a) in enumerate(zip(names, ap)):
@@ -272,7 +291,7 @@ def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, n
             w.writerow(["class_index", "class_name", "num_videos", "top1_accuracy"])
             for c, (name, a, n) in enumerate(zip(names, acc, counts)):
                 w.writerow([c, name, int(n), "" if np.isnan(a) else f"{a:.6f}"])
-    if not multi_label:
+    if not multi_label and not sets:
         plots.confusion_png(metrics_lib.confusion_matrix(scores, labels), names,
                             fileio.join(outdir, "confusion.png"), title)
     fileio.write_text(fileio.join(outdir, "summary.json"), json.dumps(summary, indent=2) + "\n")
@@ -291,6 +310,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
     step_dir, step = restore.resolve_checkpoint(workdir, checkpoint)
     multi = bool(cfg.dataset.multi_label)
+    sets = label_sets.of(cfg.dataset)
     # A checkpoint that carries its classes (a converted release) is scored in the data's
     # class order: its logits are permuted when the two label maps order the same names
     # differently, and refused (before any work) when the names differ.
@@ -321,7 +341,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         log("the checkpoint's classes are reordered to the data's label map")
         res["view_logits"] = res["view_logits"][..., order]
         names = restore.dataset_label_names(cfg)
-    pred = predictions(res["view_logits"], aggregate, multi)
+    pred = predictions(res["view_logits"], aggregate, multi, sets)
     n, v = res["view_logits"].shape[:2]
     summary = {"split": split, "checkpoint": str(step_dir), "checkpoint_step": step,
                "views": f"{num_clips}x{num_crops}", "num_clips": num_clips,
@@ -330,16 +350,17 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
                "model": {"family": cfg.model.family, "variant": cfg.model.get("variant", "")},
                "seconds": round(res["seconds"], 2), "batch_size_videos": res["batch_size"],
                "processes": jax.process_count(), "devices": jax.device_count()}
-    summary = dict(summary, metrics=metrics_lib.compute_metrics(pred["scores"], res["labels"],
-                                                                multi),
-                   single_view=single_view_metrics(res["view_logits"], res["labels"], multi))
+    summary = dict(summary, metrics=video_metrics(pred["scores"], res["labels"], multi, sets,
+                                                  aggregate),
+                   single_view=single_view_metrics(res["view_logits"], res["labels"], multi,
+                                                   sets))
     if jax.process_index() == 0:
         summary = write_report(outdir, pred["scores"], res["labels"], names, multi, summary,
-                               f"{cfg.model.family} {split} {num_clips}x{num_crops}")
+                               f"{cfg.model.family} {split} {num_clips}x{num_crops}", sets)
         write_predictions(fileio.join(outdir, "predictions.npz"), video_index=res["video_index"],
                           labels=res["labels"], logits=pred["logits"], probs=pred["probs"],
                           aggregate=aggregate, names=names, num_views=v, multi_label=multi,
-                          video_ids=res["video_id"])
+                          video_ids=res["video_id"], sets=sets)
     summary["outdir"] = str(outdir)
     return summary
 
@@ -410,11 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         m, sv = summary["metrics"], summary["single_view"]
         extra = (f"mAP {m['mAP']:.4f}" if "mAP" in m
+                 else "(action)" if "label_sets" in m
                  else f"mean class acc {m['mean_class_accuracy']:.4f}")
         print(f"{summary['split']} {summary['views']} ({summary['aggregate']}), step "
               f"{summary['checkpoint_step']}: video-level top1 {m['top1']:.4f}  top5 "
               f"{m['top5']:.4f}  {extra}  ({summary['counts']['videos']} videos × "
               f"{summary['counts']['views_per_video']} views) → {summary['outdir']}")
+        for name, s in m.get("label_sets", {}).items():
+            print(f"  {name}: top1 {s['top1']:.4f}  top5 {s['top5']:.4f}")
         print(f"  single view (clip-level, each view on its own): top1 {sv['top1']:.4f}  "
               f"top5 {sv['top5']:.4f}" + (f"  mAP {sv['mAP']:.4f}" if "mAP" in sv else ""))
     return 0

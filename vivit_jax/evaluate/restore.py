@@ -118,7 +118,7 @@ def dataset_label_names(cfg: ml_collections.ConfigDict) -> list[str] | None:
     k = int(cfg.dataset.num_classes)
     if cfg.dataset.name == "synthetic_motion":  # Known names; no need to generate the data.
         from vivit_jax.data import synthetic
-        return list(synthetic.CLASSES[:k])
+        return synthetic.label_names(k, cfg.dataset.get("label_sets", ""))
     try:
         if cfg.dataset.name == "dmvr":
             names = dmvr_format.read_label_map(pipeline.resolve_data_dir(cfg.dataset))

@@ -291,11 +291,13 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
     dataset = dataset_config(num_classes=classes, num_frames=num_frames, image_size=image,
                              stride=2, test_views=(4, 3))
     if classes == sum(EPIC_KITCHENS_SPLITS.values()):
-        dataset.update(stride=1, test_crops=1)
+        dataset.update(stride=1, test_crops=1, label_sets=",".join(
+            f"{k}:{v}" for k, v in EPIC_KITCHENS_SPLITS.items()))
         notes.append("397 classes: Scenic's Epic-Kitchens model (one output_projection whose "
                      "logits are nouns [0:300] then verbs [300:397], each its own softmax; "
-                     "32 frames at stride 1, 4×1 views). Loaded as one 397-way head: split "
-                     "the logits yourself; single-label accuracy over all 397 is meaningless")
+                     "32 frames at stride 1, 4×1 views): dataset.label_sets="
+                     f"{dataset['label_sets']!r}, so vivit-eval reports noun, verb and action "
+                     "accuracy (another split: --config.dataset.label_sets=NAME:N,…)")
     model = model_config(hidden=d, layers=layers, mlp=mlp, heads=heads, patch=patch,
                          tubelet_t=tubelet_t, model_type=model_type, classifier=classifier,
                          **more)
