@@ -78,6 +78,25 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     assert len(rows) == 1 + 8 and (out / "confusion.png").stat().st_size > 1000
 
 
+def test_eval_needs_no_train_split(repo, data_cache, trained, tmp_path, capsys):
+    # Issue 32: a released checkpoint is evaluated on shards that hold only the split to
+    # evaluate; `resolve_data_dir` refused them ("no shards for split 'train'").
+    workdir, results = trained
+    from vivit_jax.data import pipeline
+    src = pathlib.Path(pipeline.resolve_data_dir(
+        config_lib.load(str(repo / TINY), overrides(data_cache)).dataset))
+    only = tmp_path / "test_only"
+    only.mkdir()
+    for f in [*src.glob("test-*"), src / "label_map.json"]:
+        (only / f.name).write_bytes(f.read_bytes())
+    assert _eval(repo, data_cache, workdir, "--views", "1x1", "--json", "--out",
+                 str(tmp_path / "out"), "--config.dataset.name=dmvr",
+                 f"--config.dataset.data_dir={only}") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["counts"]["videos"] == 32
+    assert s["metrics"]["top1"] == pytest.approx(results["test"]["top1"], abs=1e-6)
+
+
 def test_checkpoint_of_other_size_names_the_tensor(repo, data_cache, trained, capsys):
     workdir, _ = trained
     rc = _eval(repo, data_cache, workdir, "--views", "1x1", "--config.model.hidden_size=64")
