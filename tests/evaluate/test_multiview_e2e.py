@@ -105,6 +105,24 @@ def test_checkpoint_of_other_size_names_the_tensor(repo, data_cache, trained, ca
     assert "does not fit the config" in err and "(32" in err and "64" in err, err
 
 
+def test_a_config_typo_exits_2_as_in_train_and_profile(repo, data_cache, trained, tmp_path,
+                                                       capsys):
+    # Issue 32: vivit-train and vivit-profile exit 2 on a misspelt key, vivit-eval exited 1.
+    from vivit_jax.evaluate import predict, rollout
+    workdir, _ = trained
+    typo = "--config.batch_sise=8"
+    runs = {"eval": lambda: _eval(repo, data_cache, workdir, typo),
+            "predict": lambda: predict.main(["--checkpoint", str(workdir), "v.mp4", typo]),
+            "rollout": lambda: rollout.main(["v.mp4", "--checkpoint", str(workdir), "--out",
+                                             str(tmp_path / "r.png"), typo])}
+    for name, run in runs.items():
+        assert run() == 2, name
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            f"vivit-{name}: error: unknown config key 'batch_sise' (did you mean "
+            f"'batch_size'?); config has ['activation_rules', 'batch_size', "), err
+
+
 @pytest.mark.parametrize("views", ["0x3", "2x2", "abc"])
 def test_bad_views_one_line_error(repo, data_cache, trained, capsys, views):
     workdir, _ = trained

@@ -157,7 +157,7 @@ def run(videos: list[str], *, checkpoint: str, config: str | None = None, overri
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-predict`."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="vivit-predict",
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                                 out=None if args.json else print)
     except (ValueError, FileNotFoundError, NotADirectoryError) as e:
         print(f"vivit-predict: error: {e}", file=sys.stderr, flush=True)
-        return 1
+        return exit_code(e)
     if args.json:
         print(json.dumps(results, indent=2))
     if failures:
