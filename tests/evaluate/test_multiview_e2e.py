@@ -135,6 +135,11 @@ def test_missing_checkpoint_step(repo, data_cache, trained, capsys):
     workdir, _ = trained
     assert _eval(repo, data_cache, workdir, "--checkpoint", "7") == 1
     assert "checkpoint step 7 not in" in capsys.readouterr().err
+    # A step directory that is not there (issue 32: "no checkpoint in …/checkpoints/7/
+    # checkpoints"): the step and the steps the run has.
+    assert _eval(repo, data_cache, workdir, "--checkpoint", str(workdir / "checkpoints/7")) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"vivit-eval: error: checkpoint step 7 not in {workdir / 'checkpoints'} (has [30])"]
 
 
 def test_missing_split_names_it_and_the_default(repo, data_cache, trained, capsys):

@@ -400,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                           batch_size=args.batch_size, out=args.out, log=log)
     except (ValueError, OSError) as e:
         hint = (" (the config's test split is the default; --split picks another)"
-                if isinstance(e, FileNotFoundError) and not args.split else "")
+                if isinstance(e, FileNotFoundError) and not args.split
+                and "split '" in str(e) else "")  # A missing split, not a checkpoint.
         if type(e) is OSError and e.filename and e.strerror:  # Disk full while writing…
             e = f"{e.filename}: {e.strerror}"
         print(f"vivit-eval: error: {e}{hint}", file=sys.stderr, flush=True)
