@@ -84,6 +84,23 @@ def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
+def check_config(config: str, overrides: Sequence[str], root: str = ".") -> None:
+    """Loads the config and its `--config.*` overrides here, as the trainer will on the
+    workers, so that a missing file or a misspelt key stops the launch before a TPU is
+    created or a job submitted. `root`: the checkout a relative config path is under."""
+    import os
+
+    from vivit_jax import config as config_lib
+    from vivit_jax import fileio
+
+    local = fileio.is_remote(config) or os.path.isabs(config) or root in ("", ".")
+    path = config if local else os.path.join(root, config)
+    try:
+        config_lib.load(path, list(overrides))
+    except ValueError as e:  # ConfigError: the file, key or value, named.
+        raise LaunchError(f"{e} (the config is checked here before launching)") from None
+
+
 def require(program: str, install_hint: str) -> None:
     """Fails with one line if `program` is not on the PATH."""
     if shutil.which(program) is None:

@@ -27,6 +27,7 @@ SSH hosts (no scheduler; every host has the code and its venv at --remote-dir):
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import shlex
 import subprocess
@@ -147,7 +148,12 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name)
         s.add_argument("--config", required=True)
         s.add_argument("--workdir", required=True, help="a directory every node can write")
-        s.add_argument("--remote-dir", default=".", help="the code's path on the nodes")
+        # SSH: a remote shell starts in the home directory, so `.` would be the home, not the
+        # checkout: the default is this checkout's path (the same on every host, e.g. NFS).
+        # SLURM: the batch script starts in the submission directory.
+        s.add_argument("--remote-dir", default=os.getcwd() if name == "ssh" else ".",
+                       help="the code's path on the nodes (default: ssh: this directory's "
+                            "path; slurm: the submission directory)")
         s.add_argument("--venv", default=".venv",
                        help="the venv with vivit_jax installed, relative to --remote-dir "
                             "(empty: `python3 -m vivit_jax.main` from the PATH)")
@@ -174,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         rest, overrides = common.split_overrides(sys.argv[1:] if argv is None else argv)
         args = parser().parse_args(rest)
+        common.check_config(args.config, overrides)  # This checkout: the nodes' code.
         if args.mode == "ssh":
             cmds = ssh_commands(args, overrides)
             if args.dry_run:

@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         rest, overrides = common.split_overrides(sys.argv[1:] if argv is None else argv)
         args = parser().parse_args(rest)
         args.log = args.log or f"{args.name}.log"
+        common.check_config(args.config, overrides, args.source)  # The code the workers get.
         gen = generation(args.accelerator)
         if gen and gen[1] > 8 and not args.workdir.startswith("gs://"):
             print(f"launch: warning: workdir {args.workdir!r} is not on GCS; the workers of "

@@ -257,7 +257,8 @@ def test_gpu_ssh_prefixes_output_and_stops_all_when_one_fails(tmp_path, monkeypa
     out, err = capsys.readouterr()
     assert rc == 3 and stopped.exists()
     assert "[gpu2] boom" in out.splitlines()
-    assert "[gpu1] started cd . && VIVIT_COORDINATOR_ADDRESS=gpu1:12355 " in out
+    # The default --remote-dir is this checkout's path (a remote shell starts in its home).
+    assert f"[gpu1] started cd {os.getcwd()} && VIVIT_COORDINATOR_ADDRESS=gpu1:12355 " in out
     assert err == ("launch: error: the trainer on gpu2 failed (exit code 3); stopped the "
                    "other hosts\n")
 
@@ -268,3 +269,38 @@ def test_gpu_bad_log_dir_is_one_line(capsys):
     assert capsys.readouterr().err == (
         "launch: error: --log-dir 'my logs': use a path of letters, digits and _.,+@%=:/~- "
         "only (it is written unquoted into remote shell commands)\n")
+
+
+TPU = ["--name", "v", "--zone", "z", "--accelerator", "v3-32", "--workdir", "gs://b/r"]
+
+
+@pytest.mark.parametrize("launcher", ["tpu", "slurm", "ssh"])
+def test_dry_runs_check_the_config_and_its_overrides_here(launcher, tmp_path, capsys):
+    # Issue 32: a config that does not exist, or a misspelt --config.* key, passed the dry run
+    # (exit 0) and would surface on the workers after the TPU or the job was paid for.
+    def run(config, *overrides):
+        if launcher == "tpu":
+            return tpu_vm.main([*TPU, "--config", config, *overrides, "--dry-run"])
+        extra = ["--nodes", "2"] if launcher == "slurm" else ["--hosts", "gpu1,gpu2"]
+        return gpu.main([launcher, *extra, "--config", config, "--workdir", "/w", *overrides,
+                         "--dry-run"])
+
+    assert run("configs/kinetics400/vivit_b16x2_fe.py") == 2
+    assert capsys.readouterr().err == (
+        "launch: error: config file 'configs/kinetics400/vivit_b16x2_fe.py' does not exist "
+        "(the config is checked here before launching)\n")
+    assert run(CFG, "--config.batch_sise=8") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("launch: error: unknown config key 'batch_sise' (did you mean "
+                          "'batch_size'?)") and err.count("\n") == 1
+    assert run(CFG, "--config.optim.lr=fast") == 2
+    assert "optim.lr" in capsys.readouterr().err
+    if launcher == "tpu":  # Its config is looked up in --source, the code the workers get.
+        assert tpu_vm.main([*TPU, "--config", CFG, "--source", str(tmp_path), "--dry-run"]) == 2
+        assert f"config file '{tmp_path / CFG}' does not exist" in capsys.readouterr().err
+
+
+def test_ssh_default_remote_dir_is_this_checkouts_path():
+    lines = _dry(gpu.main, ["ssh", "--hosts", "gpu1", "--config", CFG, "--workdir", "/nfs/r",
+                            "--dry-run"])
+    assert lines[0].startswith(f"ssh gpu1 'cd {os.getcwd()} && ")

@@ -25,6 +25,15 @@ def test_warmup_then_cosine():
     assert float(s(110)) == pytest.approx(0.0, abs=1e-7)
 
 
+def test_a_warm_up_longer_than_the_run_names_the_override():
+    # Issue 32: shrinking num_train_steps below a recipe's warm-up needs a second override;
+    # the error says which.
+    with pytest.raises(ValueError, match=r"^optim.warmup_steps=8390 must be < num_train_steps="
+                                         r"100: a shorter run needs a shorter warm-up too, "
+                                         r"e.g. --config.optim.warmup_steps=10$"):
+        optim.make_schedule(_optim(warmup_steps=8390, schedule="cosine"), 100)
+
+
 def test_linear_and_step():
     s = optim.make_schedule(_optim(lr=2.0, schedule="linear", end_lr_factor=0.5), 100)
     assert float(s(50)) == pytest.approx(1.5)

@@ -144,12 +144,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo, data_cache, tmp_pat
                        "--config.optim.warmup_steps=0",
                        "--config.optim.schedule=constant", "--config.keep_checkpoints=50")
     with pytest.raises(train.TrainingDiverged,
-                       match="non-finite loss, gradient or parameters at step 4"):
+                       match=r"non-finite loss, gradient or parameters at step 4 .*; training "
+                             r"stopped, nothing of step 4 was saved; the last checkpoint is "
+                             r"step 3$"):
         train.train_and_evaluate(bad, str(tmp_path), devices=ONE)
     step, params = final_params(tmp_path)
     assert step == 3  # Nothing was saved after the last good step…
     for a, b in zip(jax.tree.leaves(good_params), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, b)  # …and it is intact.
+    # From scratch, diverging at step 1 (issue 32: "the parameters of step 0 were kept" when
+    # nothing had been saved).
+    with pytest.raises(train.TrainingDiverged, match=r"at step 1 .*nothing of step 1 was "
+                                                     r"saved; no checkpoint was written$"):
+        train.train_and_evaluate(bad, str(tmp_path / "new"), devices=ONE)
 
 
 def test_non_finite_step_leaves_state_untouched(repo, data_cache):

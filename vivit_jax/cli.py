@@ -15,3 +15,11 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return rest, overrides
+
+
+def exit_code(error: BaseException) -> int:
+    """Every CLI's exit code for a refusal: 2 for a config that cannot be used (a misspelt key,
+    a value of the wrong type, a missing config file), as argparse's usage errors; 1 else."""
+    from vivit_jax.config import ConfigError  # Only once there is an error: --help stays fast.
+
+    return 2 if isinstance(error, ConfigError) else 1

@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from vivit_jax.cli import split_args
+from vivit_jax.cli import exit_code, split_args
 
 # glibc's malloc with transparent huge pages for its mmap'd chunks (glibc >= 2.35).
 _HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -92,7 +92,7 @@ def run_train(argv: list[str] | None = None) -> int:
         # OSError: FileNotFoundError, PermissionError, CheckpointSaveError and the failures
         # of remote (`gs://…`) files, each one line naming the path.
         print(f"vivit-train: error: {e}", file=sys.stderr, flush=True)
-        return 2 if isinstance(e, config_lib.ConfigError) else 1
+        return exit_code(e)
     return 0
 
 

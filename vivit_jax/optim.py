@@ -19,7 +19,9 @@ def make_schedule(optim: ml_collections.ConfigDict, num_steps: int) -> optax.Sch
         raise ValueError(f"optim.schedule={optim.schedule!r}: expected one of {SCHEDULES}")
     warmup = int(optim.warmup_steps)
     if warmup >= num_steps and num_steps > 0 and optim.schedule != "constant":
-        raise ValueError(f"optim.warmup_steps={warmup} must be < num_train_steps={num_steps}")
+        raise ValueError(f"optim.warmup_steps={warmup} must be < num_train_steps={num_steps}: "
+                         f"a shorter run needs a shorter warm-up too, e.g. "
+                         f"--config.optim.warmup_steps={num_steps // 10}")
     peak, end = optim.lr, optim.lr * optim.end_lr_factor
     decay_steps = max(num_steps - warmup, 1)
     if optim.schedule == "cosine":

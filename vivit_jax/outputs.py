@@ -15,10 +15,22 @@ class UnwritableOutput(PermissionError):
     """An output directory or file cannot be written; the message names it."""
 
 
+def _no_file_in_the_way(directory: str, label: str) -> None:
+    """Refuses a local `directory` that is, or lies under, an existing file (os.makedirs would
+    say only "File exists" or "Not a directory")."""
+    parent = os.path.abspath(directory)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UnwritableOutput(f"{label}: {parent!r} is a file, not a directory")
+
+
 def writable_dir(path, what: str = "output directory") -> None:
     """Creates `path` if needed and checks that a file can be written into it."""
     path = str(path)
     probe = fileio.join(path, f".write_probe_{os.getpid()}")
+    if not _remote(path):
+        _no_file_in_the_way(path, f"{what} {path!r}")
     try:
         if _remote(path):
             fileio.makedirs(path)
@@ -41,6 +53,8 @@ def writable_file(path, what: str = "output file") -> None:
     if os.path.isdir(path) and not _remote(path):
         raise UnwritableOutput(f"{what} {path!r} is a directory")
     parent = fileio.dirname(path) or "."
+    if not _remote(path):
+        _no_file_in_the_way(parent, f"{what} {path!r}")
     writable_dir(parent, f"{what} {path!r}: its directory")
 
 
@@ -51,10 +65,9 @@ def creatable_dir(path, what: str = "output directory") -> None:
     path = str(path)
     if _remote(path):
         return
+    _no_file_in_the_way(path, f"{what} {path!r}")
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise UnwritableOutput(f"{what} {path!r}: {parent!r} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UnwritableOutput(f"{what} {path!r}: {parent!r} is not writable")

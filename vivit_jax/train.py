@@ -258,16 +258,21 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
         if step > start_step and saved_step != step:
             ckpt.save(step, state, force=True)
         ckpt.wait()
-    except BaseException:
+    except BaseException as e:
         # A restore that does not fit, divergence, a failed save or an interrupt: let in-flight
         # checkpoint writes finish so every checkpoint saved before the failure stays intact
         # (and Orbax's threads print nothing at exit over the error), then re-raise.
+        kept = ckpt.latest_step() if isinstance(e, TrainingDiverged) else None
         try:
             ckpt.close()
         finally:
             preemption.restore()
             if writer is not None:
                 writer.close()
+        if isinstance(e, TrainingDiverged):  # Say what a restart resumes from.
+            raise TrainingDiverged(f"{e}; " + (f"the last checkpoint is step {kept}" if kept
+                                               is not None else "no checkpoint was written")
+                                   ) from None
         raise
     ckpt.close()
     preemption.restore()
@@ -298,8 +303,7 @@ def _check_finite(step: int, metrics) -> None:
             f"non-finite loss, gradient or parameters at step {step} (loss="
             f"{float(metrics['loss'])}, grad_norm={float(metrics['grad_norm'])}, param_norm="
             f"{float(metrics['param_norm'])}); "
-            f"training stopped, the parameters of step {step - 1} were kept and no checkpoint "
-            f"was written after it")
+            f"training stopped, nothing of step {step} was saved")
 
 
 def _summary(results: dict[str, Any], workdir: pathlib.Path | str, ckpt_dir) -> str:

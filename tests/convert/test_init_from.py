@@ -140,3 +140,32 @@ def test_a_load_leaving_the_encoder_fresh_is_refused_unless_allowed(repo, tmp_pa
     got = transfer.flatten(_load(config_lib.load(
         str(repo / CONFIG), base + ["--config.init_from.allow_fresh_encoder=true"])))
     np.testing.assert_array_equal(got["head/kernel"], p["head/kernel"])
+
+
+WIDE = ["--config.model.hidden_size=48", "--config.model.num_heads=4"]
+
+
+@pytest.mark.parametrize("config,extra", [
+    (CONFIG, []),
+    ("configs/synthetic/timesformer_divided_tiny.py", ["--config.model.variant=Ti/8"]),
+    ("configs/synthetic/vidtr_tiny.py", ["--config.model.variant=Ti/8"]),
+])
+def test_another_width_names_the_tensor_and_both_shapes(repo, tmp_path, capsys, config, extra):
+    # Issue 32: a ViT, or a converted TimeSformer / VidTr workdir, 32 wide into a 48-wide model
+    # ended in numpy's concatenate error (the position embedding's class slots), naming nothing.
+    vf.write_vision_transformer(vf.make_vit(classes=8), tmp_path / "vit.npz")
+    args = ["--config", str(repo / config), *TINY, *extra]
+    assert convert.main(["--vit", str(tmp_path / "vit.npz"), "--out", str(tmp_path / "w"),
+                         *args]) == 0
+    capsys.readouterr()
+    assert convert.main(["--vit", str(tmp_path / "vit.npz"), "--out", str(tmp_path / "x"),
+                         *args, *WIDE]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vivit-convert: error: tensor 'Transformer/")
+    assert "expected (48,), found (32,)" in err[0] and not (tmp_path / "x").exists()
+    want = r"tensor 'Transformer/encoder_norm/bias': expected \(48,\), found \(32,\)"
+    for source in ("vit.npz", "w"):  # A ViT file and the converted workdir, via init_from.
+        cfg = config_lib.load(str(repo / config), TINY + extra + WIDE + [
+            f"--config.init_from.checkpoint={tmp_path / source}"])
+        with pytest.raises(ValueError, match=want):
+            _load(cfg)

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -212,13 +213,14 @@ def test_unwritable_output_is_one_line_before_any_decoding(videos, tmp_path, cap
     monkeypatch.setattr(os, "mkdir", mkdir)
     monkeypatch.setattr(prepare, "_convert", lambda t: pytest.fail("decoded a video"))
     (tmp_path / "a_file").write_text("")
-    for out, reason in ((ro, "Read-only file system"), (tmp_path / "a_file" / "o", "Not a "
-                                                        "directory")):
+    a_file = tmp_path / "a_file"
+    for out, reason in ((ro, " is not writable: Read-only file system"),
+                        (a_file / "o", f": '{a_file}' is a file, not a directory")):
         args = ["--annotations", str(tmp_path / "train.csv"), "--video_dir", str(videos),
                 "--output_dir", str(out), "--workers", "1"]
         assert prepare.main(args) == 1
         assert capsys.readouterr().err.splitlines() == [
-            f"vivit-prepare: error: output directory '{out}' is not writable: {reason}"]
+            f"vivit-prepare: error: output directory '{out}'{reason}"]
     assert not ro.exists()
 
 
@@ -286,3 +288,50 @@ def test_list_files_keep_the_index_order_and_raw_frames_are_read(videos, tmp_pat
     assert _levels(ex) == [0, 30, 60, 90]  # The first 4 of the 6 images, in name order.
     assert tf.io.decode_jpeg(ex["frames"][0]).shape == (24, 32, 3)
     assert ex["label_index"].tolist() == [1]
+
+
+def _tree(path):
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None
+            for p in sorted(path.rglob("*"))}
+
+
+def _errors(capsys):
+    """stderr without tqdm's progress bar (the lines that mention no error)."""
+    return [x for x in capsys.readouterr().err.splitlines() if "error" in x]
+
+
+def test_a_run_that_converts_nothing_fails_and_leaves_nothing(videos, tmp_path, capsys):
+    # Issue 32: a misspelt --video_dir skipped every video as "file not found", exit 0, and
+    # left empty shards that made the rerun with the right path ask for --overwrite.
+    csv = tmp_path / "train.csv"
+    csv.write_text("path,label\na.mp4,walk\nb.mp4,run\n")
+    out = tmp_path / "new" / "shards"
+    args = ["--annotations", str(csv), "--output_dir", str(out), "--workers", "1"]
+    assert prepare.main(args + ["--video_dir", str(tmp_path / "vidoes")]) == 1
+    assert _errors(capsys) == [
+        f"vivit-prepare: error: no video of {csv} was converted (2 rows: 2 FileNotFoundError: "
+        f"file not found) (is --video_dir '{tmp_path / 'vidoes'}' right?); first: {csv}:2: "
+        f"{tmp_path / 'vidoes' / 'a.mp4'}; nothing was written"]
+    assert not (tmp_path / "new").exists()
+    assert prepare.main(args + ["--video_dir", str(videos)]) == 0
+    # A second split into the same directory, every video undecodable: the first split,
+    # the label map and num_examples.json stay byte-identical.
+    before = _tree(out)
+    (tmp_path / "val.csv").write_text("path,label\ncorrupt.mp4,walk\nempty.mp4,run\n")
+    assert prepare.main(["--annotations", str(tmp_path / "val.csv"), "--video_dir", str(videos),
+                         "--output_dir", str(out), "--workers", "1"]) == 1
+    err = _errors(capsys)
+    assert len(err) == 1 and err[0].startswith(
+        f"vivit-prepare: error: no video of {tmp_path / 'val.csv'} was converted (2 rows: ")
+    assert "1 ValueError: empty file (0 bytes)" in err[0] and "video_dir" not in err[0]
+    assert _tree(out) == before
+
+
+def test_kinetics_validate_csv_is_the_validation_split():
+    # Issue 32: Kinetics' `validate.csv` became split 'validate'; the trainer reads
+    # 'validation'.
+    split = prepare._default_split
+    assert [split(pathlib.Path(p)) for p in (
+        "kinetics400/validate.csv", "k700-2020_validate.csv", "validation.csv", "val.csv",
+        "train.csv", "ssv2-test.json", "clips.csv")] == [
+        "validation", "validation", "validation", "val", "train", "test", "clips"]

@@ -1,6 +1,7 @@
 """Multi-view eval, TSN through the pipeline, TFDS (mock) source, truncated shards."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -84,9 +85,13 @@ def test_truncated_shard_error_or_skip(dmvr_dir, tmp_path, capsys):
     (bad / "num_examples.json").unlink()
     shard = bad / "validation-00001-of-00002"
     shard.write_bytes(shard.read_bytes()[:-30])  # Last of its 2 records cut short.
-    with pytest.raises(ValueError, match=r"shard .*validation-00001-of-00002 is truncated.*"
-                                         r"after record 1.*on_corrupt='skip'"):
+    with pytest.raises(ValueError) as e:
         pipeline.num_examples(_cfg(bad), "validation")
+    # TF's reason without its stray quote ("…at 2110' failed with …", issue 32).
+    assert re.fullmatch(
+        rf"shard {shard} is truncated or corrupt after record 1: truncated record at \d+ \(Read "
+        r"less bytes than requested\) \(set dataset.on_corrupt='skip' to read the 1 good "
+        r"records\)", str(e.value)), str(e.value)
     cfg = _cfg(bad, on_corrupt="skip")
     batches = list(pipeline.eval_iterator(cfg, "validation", global_batch_size=8,
                                           include_ids=True))
@@ -149,3 +154,29 @@ def test_tfds_split_the_dataset_lacks_is_missing_like_absent_shards(monkeypatch)
         pipeline.num_examples(cfg, "validation")
     with pytest.raises(FileNotFoundError, match="no split 'val'"):
         pipeline.num_examples(cfg, "train[:10%]+val")
+
+
+def test_tfds_dataset_not_prepared_says_how_and_where(repo, tmp_path, capsys):
+    # Issue 32: an unprepared TFDS dataset ended in a 30-line traceback (TFDS's assertion).
+    pytest.importorskip("tensorflow_datasets")
+    from vivit_jax import main
+
+    cfg = _with(data_config.default_data_config(), name="tfds:ucf101/ucf101_1_256",
+                num_classes=101, data_dir=str(tmp_path / "tfds"))
+    want = (f"TFDS dataset 'ucf101/ucf101_1_256' is not prepared in {tmp_path}/tfds/ucf101/"
+            f"ucf101_1_256/2.0.0 (dataset.data_dir='{tmp_path}/tfds'): prepare it once with "
+            f"`tfds build ucf101/ucf101_1_256 --data_dir={tmp_path}/tfds`, or point "
+            f"--config.dataset.data_dir at the TFDS data dir that holds it")
+    with pytest.raises(ValueError) as e:
+        pipeline.num_examples(cfg, "train")
+    assert str(e.value) == want
+    workdir = tmp_path / "run"
+    assert main.run_train(["--config", str(repo / "configs/synthetic/vivit_tiny.py"),
+                           "--workdir", str(workdir), f"--config.dataset.data_dir={tmp_path}/tfds",
+                           "--config.dataset.name=tfds:ucf101/ucf101_1_256",
+                           "--config.dataset.num_classes=101"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"vivit-train: error: {want}"]
+    assert not workdir.exists()
+    with pytest.raises(ValueError, match=r"^dataset.name='tfds:no_such_set': TFDS has no "
+                                         r"dataset 'no_such_set' \(`tfds build --help`"):
+        pipeline.num_examples(_with(cfg, name="tfds:no_such_set"), "train")

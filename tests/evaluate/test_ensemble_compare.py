@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from vivit_jax.evaluate import compare, ensemble, multiview
+from vivit_jax.evaluate import compare, ensemble, metrics, multiview
 
 NAMES = ["a", "b"]
 
@@ -89,3 +89,59 @@ def test_compare_gains(tmp_path, capsys):
     assert compare.main([a, b, "--out", str(tmp_path / "cmp2"), "--top", "2"]) == 0
     out = capsys.readouterr().out
     assert "top 2 gained" in out and "+50.0%" in out and "-50.0%" in out
+
+
+def test_one_file_is_its_own_eval_figure_and_members_keep_their_aggregate(tmp_path, capsys):
+    # Issue 32: vivit-ensemble re-aggregated every member by mean probabilities, so a
+    # `logits` run's file scored 0.9450 where its vivit-eval summary said 0.9425.
+    # Video 0 (label 0): view logits [9, 0], [-4, 0], [-4, 0] → mean logits [.33, 0] → class
+    # 0 ✓; mean probabilities [.35, .65] → class 1 ✗. Video 1 (label 1): both say class 1.
+    view_logits = np.array([[[9.0, 0.0], [-4.0, 0.0], [-4.0, 0.0]],
+                            [[0.0, 2.0], [0.0, 1.0], [0.0, 1.0]]])
+    labels = np.array([0, 1])
+
+    def eval_file(name, aggregate, views=view_logits):
+        pred = multiview.predictions(views, aggregate, False)
+        path = tmp_path / name
+        multiview.write_predictions(path, video_index=np.arange(2), labels=labels,
+                                    logits=pred["logits"], probs=pred["probs"],
+                                    aggregate=aggregate, names=NAMES, num_views=3,
+                                    multi_label=False, video_ids=["v0", "v1"])
+        return str(path)
+
+    logits_run, probs_run = eval_file("l.npz", "logits"), eval_file("p.npz", "probs")
+    assert ensemble.main([logits_run]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"  {logits_run}: top1 1.0000  top5 1.0000",
+                   "ensemble (logits, weights [1.0]): top1 1.0000  top5 1.0000  (2 videos)"]
+    assert ensemble.run([probs_run])["metrics"]["top1"] == 0.5  # Its own figure too.
+    # Two `logits` runs: their mean logits are averaged (all views weigh in as logits).
+    other = eval_file("l2.npz", "logits", view_logits[::-1] * np.array([1.0, 3.0])[:, None, None])
+    s = ensemble.run([logits_run, other], weights="1,1")
+    assert s["aggregate"] == "logits"
+    saved = {k: multiview.read_predictions(p)["logits"] for k, p in
+             (("a", logits_run), ("b", other))}
+    assert s["metrics"]["top1"] == metrics.topk_accuracy((saved["a"] + saved["b"]) / 2, labels)
+    # A `logits` run and a `probs` run: probabilities, each member ranked as vivit-eval did.
+    s = ensemble.run([logits_run, probs_run])
+    assert s["aggregate"] == "probs"
+    assert [m["top1"] for m in s["members"].values()] == [1.0, 0.5]
+    assert ensemble.run([logits_run], aggregate="probs")["metrics"]["top1"] == 0.5
+
+
+@pytest.mark.parametrize("cli", ["ensemble", "compare"])
+def test_out_under_a_file_is_one_line_before_any_work(two_files, tmp_path, capsys, cli):
+    # Issue 32: a 16- or 19-line NotADirectoryError traceback.
+    a, b = two_files
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "out"
+    main = ensemble.main if cli == "ensemble" else compare.main
+    assert main([a, b, "--out", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"vivit-{cli}: error: output directory '{out}': '{tmp_path / 'f'}' is a file, not a "
+        f"directory"]
+    assert (tmp_path / "f").read_text() == "x"
+    # A refused ensemble creates no --out either.
+    other = write(tmp_path / "c.npz", [[.5, .5]] * 2, [0, 1])
+    assert main([a, other, "--out", str(tmp_path / "new")]) == 1
+    assert "different videos" in capsys.readouterr().err and not (tmp_path / "new").exists()

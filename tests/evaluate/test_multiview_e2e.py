@@ -78,12 +78,49 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     assert len(rows) == 1 + 8 and (out / "confusion.png").stat().st_size > 1000
 
 
+def test_eval_needs_no_train_split(repo, data_cache, trained, tmp_path, capsys):
+    # Issue 32: a released checkpoint is evaluated on shards that hold only the split to
+    # evaluate; `resolve_data_dir` refused them ("no shards for split 'train'").
+    workdir, results = trained
+    from vivit_jax.data import pipeline
+    src = pathlib.Path(pipeline.resolve_data_dir(
+        config_lib.load(str(repo / TINY), overrides(data_cache)).dataset))
+    only = tmp_path / "test_only"
+    only.mkdir()
+    for f in [*src.glob("test-*"), src / "label_map.json"]:
+        (only / f.name).write_bytes(f.read_bytes())
+    assert _eval(repo, data_cache, workdir, "--views", "1x1", "--json", "--out",
+                 str(tmp_path / "out"), "--config.dataset.name=dmvr",
+                 f"--config.dataset.data_dir={only}") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["counts"]["videos"] == 32
+    assert s["metrics"]["top1"] == pytest.approx(results["test"]["top1"], abs=1e-6)
+
+
 def test_checkpoint_of_other_size_names_the_tensor(repo, data_cache, trained, capsys):
     workdir, _ = trained
     rc = _eval(repo, data_cache, workdir, "--views", "1x1", "--config.model.hidden_size=64")
     err = capsys.readouterr().err.strip()
     assert rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "does not fit the config" in err and "(32" in err and "64" in err, err
+
+
+def test_a_config_typo_exits_2_as_in_train_and_profile(repo, data_cache, trained, tmp_path,
+                                                       capsys):
+    # Issue 32: vivit-train and vivit-profile exit 2 on a misspelt key, vivit-eval exited 1.
+    from vivit_jax.evaluate import predict, rollout
+    workdir, _ = trained
+    typo = "--config.batch_sise=8"
+    runs = {"eval": lambda: _eval(repo, data_cache, workdir, typo),
+            "predict": lambda: predict.main(["--checkpoint", str(workdir), "v.mp4", typo]),
+            "rollout": lambda: rollout.main(["v.mp4", "--checkpoint", str(workdir), "--out",
+                                             str(tmp_path / "r.png"), typo])}
+    for name, run in runs.items():
+        assert run() == 2, name
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            f"vivit-{name}: error: unknown config key 'batch_sise' (did you mean "
+            f"'batch_size'?); config has ['activation_rules', 'batch_size', "), err
 
 
 @pytest.mark.parametrize("views", ["0x3", "2x2", "abc"])
@@ -98,6 +135,11 @@ def test_missing_checkpoint_step(repo, data_cache, trained, capsys):
     workdir, _ = trained
     assert _eval(repo, data_cache, workdir, "--checkpoint", "7") == 1
     assert "checkpoint step 7 not in" in capsys.readouterr().err
+    # A step directory that is not there (issue 32: "no checkpoint in …/checkpoints/7/
+    # checkpoints"): the step and the steps the run has.
+    assert _eval(repo, data_cache, workdir, "--checkpoint", str(workdir / "checkpoints/7")) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"vivit-eval: error: checkpoint step 7 not in {workdir / 'checkpoints'} (has [30])"]
 
 
 def test_missing_split_names_it_and_the_default(repo, data_cache, trained, capsys):

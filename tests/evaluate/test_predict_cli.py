@@ -56,6 +56,27 @@ def test_predict_good_and_undecodable_videos(vivit_dir, tmp_path, capsys):
     assert top["index"] == int(probs.argmax())
 
 
+def test_predict_defaults_to_the_configs_test_views_and_aggregate(vivit_dir, tmp_path, capsys):
+    # Issue 32: predict always took 1x3 views and averaged probabilities, so its answer
+    # differed from vivit-eval's and the exported `views` signature's on the same checkpoint.
+    video = write_video(tmp_path / "one.mp4", moving_square(seed=2))
+    protocol = ["--config.dataset.test_clips=2", "--config.dataset.test_crops=3",
+                "--config.dataset.test_aggregate=logits"]
+    assert predict.main(["--checkpoint", str(vivit_dir), video, "--json", *protocol]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert (res["views"], res["aggregate"]) == ("2x3", "logits")
+    cfg, model, _, _ = predict.load(str(vivit_dir), overrides=protocol)
+    views = predict.make_views(predict.decode(video, cfg.dataset.min_resize), cfg.dataset, 2, 3)
+    logits = np.asarray(predict.forward(model, cfg, views)[0], np.float64)
+    want = np.exp(logits.mean(0) - logits.mean(0).max())  # Softmax of the mean logits.
+    want /= want.sum()
+    got = np.zeros_like(want)
+    for t in res["top"]:
+        got[t["index"]] = t["probability"]
+    order = np.argsort(-want, kind="stable")[:5]
+    np.testing.assert_allclose(got[order], want[order], rtol=1e-5)
+
+
 def test_predict_bad_views_and_missing_checkpoint(vivit_dir, tmp_path, capsys):
     assert predict.main(["--checkpoint", str(vivit_dir), "x.mp4", "--views", "0x3"]) == 1
     err = capsys.readouterr().err.strip()

@@ -107,19 +107,25 @@ def test_unwritable_eval_and_rollout_outputs_fail_before_the_work(repo, data_cac
     (tmp_path / "a_file").write_text("")
     _read_only(monkeypatch, tmp_path / "ro")
     monkeypatch.setattr(multiview, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
-    for out, reason in ((tmp_path / "ro" / "eval", "Read-only file system"),
-                        (tmp_path / "a_file" / "eval", "Not a directory")):
+    a_file = tmp_path / "a_file"
+    for out, reason in ((tmp_path / "ro" / "eval", " is not writable: Read-only file system"),
+                        (a_file / "eval", f": '{a_file}' is a file, not a directory")):
         argv = ["--config", str(repo / TINY), "--workdir", str(wd), "--out", str(out),
                 "--views", "1x1", *SMALL, *data_overrides(data_cache)]
         assert multiview.main(argv) == 1
         assert capsys.readouterr().err.splitlines() == [
-            f"vivit-eval: error: output directory '{out}' is not writable: {reason}"]
+            f"vivit-eval: error: output directory '{out}'{reason}"]
     monkeypatch.setattr(predict, "load", lambda *a, **k: pytest.fail("loaded the model"))
     png = tmp_path / "ro" / "x.png"
     assert rollout.main([video, "--checkpoint", str(wd), "--out", str(png)]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"vivit-rollout: error: output file {str(png)!r}: its directory "
         f"'{tmp_path / 'ro'}' is not writable: Read-only file system"]
+    # Under a file (issue 32: "is not writable: File exists").
+    assert rollout.main([video, "--checkpoint", str(wd), "--out", str(a_file / "x.png")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"vivit-rollout: error: output file '{a_file / 'x.png'}': '{a_file}' is a file, not a "
+        f"directory"]
 
 
 def test_rollout_decode_error_names_the_file(tmp_path, capsys):

@@ -126,7 +126,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point for `vivit-convert`."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
     rest, overrides = split_args(sys.argv[1:] if argv is None else list(argv))
     parser = _parser()
     args = parser.parse_args(rest)
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 keep_head=args.keep_head)
     except (config_lib.ConfigError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"vivit-convert: error: {e}", file=sys.stderr, flush=True)
-        return 2 if isinstance(e, config_lib.ConfigError) else 1
+        return exit_code(e)
     print(f"next: vivit-train --config {args.config} --workdir WORKDIR "
           f"--config.init_from.checkpoint={fileio.absolute(args.out)} "
           + " ".join(overrides))
@@ -154,13 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main_released(args, overrides: list[str]) -> int:
     from vivit_jax import config as config_lib
+    from vivit_jax.cli import exit_code
     from vivit_jax.convert import released
     try:
         released.convert(args.checkpoint, args.out, fmt=args.format, overrides=overrides)
     except (config_lib.ConfigError, FileNotFoundError, FileExistsError, ValueError,
             PermissionError, NotADirectoryError) as e:
         print(f"vivit-convert: error: {e}", file=sys.stderr, flush=True)
-        return 2 if isinstance(e, config_lib.ConfigError) else 1
+        return exit_code(e)
     print(f"next: vivit-eval --workdir {args.out} --config.dataset.data_dir=SHARDS\n"
           f"      vivit-predict --checkpoint {args.out} VIDEO.mp4\n"
           f"      vivit-train --config {args.out}/config.json --workdir WORKDIR "

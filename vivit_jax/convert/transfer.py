@@ -233,7 +233,7 @@ def transfer(dst_params, src: dict[str, np.ndarray], *, dst_layouts: dict[str, T
                 report.fresh.append(f"{name}: classifier head re-initialised (source "
                                     f"{value.shape} → {fresh.shape}: another class count)")
                 continue
-        if name in dst_layouts:
+        if name in dst_layouts and value.shape[-1] == fresh.shape[-1]:  # Else: another width.
             src_layout = (src_layouts or {}).get(sname) or (
                 dst_layouts[name] if value.shape == fresh.shape else
                 _infer_layout(name, value.shape[1], dst_layouts[name]))

@@ -283,6 +283,8 @@ def count_records(path: str | os.PathLike, on_corrupt: str = "error") -> tuple[i
         # TF's reason without its op wrapping ("{{function_node …}} … [Op:IteratorGetNext]").
         reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", e.message)
         reason = re.sub(r"\s*\[Op:\w+\].*$", "", reason, flags=re.S).strip()
+        # TF's "truncated record at 195070' failed with Read less bytes…" (a stray quote).
+        reason = re.sub(r"^(.*?)' failed with (.*)$", r"\1 (\2)", reason, flags=re.S)
         msg = f"shard {path} is truncated or corrupt after record {n}: {reason}"
         if on_corrupt != "skip":
             raise ValueError(

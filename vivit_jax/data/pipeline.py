@@ -85,7 +85,6 @@ def resolve_data_dir(cfg_data: ml_collections.ConfigDict) -> pathlib.Path | str:
                                  else os.path.expanduser(cfg_data.data_dir))
         if not fileio.isdir(data_dir):
             raise FileNotFoundError(f"data directory {data_dir} does not exist")
-        dmvr_format.list_shards(data_dir, cfg_data.train_split)  # Clear error if none.
         label_map = fileio.join(data_dir, dmvr_format.LABEL_MAP_FILE)
         if fileio.exists(label_map):
             labels = dmvr_format.read_label_map(data_dir)

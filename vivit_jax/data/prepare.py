@@ -16,7 +16,9 @@ label missing from it is an error, or skipped with --on_unknown_label=skip),
 `num_examples.json`.
 
 Robustness: a video that cannot be opened or decoded (or a missing file) is skipped and
-listed in the report, the run still succeeds (--on_bad_video=error stops instead). Each
+listed in the report, the run still succeeds (--on_bad_video=error stops instead) unless
+no video at all was converted (a misspelt --video_dir): that run fails and removes what it
+wrote (shards, report, a label map or output directory it created). Each
 shard is written under a temporary name and renamed when complete; a rerun with the same
 arguments keeps finished shards and continues (`.{split}.prepare.json` records progress).
 A rerun of a finished split with the same inputs and options does nothing and exits 0
@@ -52,9 +54,10 @@ from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predic
 
 def _default_split(path: pathlib.Path) -> str:
     stem = path.stem
-    for s in ("train", "validation", "val", "test"):
-        if stem.endswith(f"-{s}") or stem.endswith(f"_{s}"):
-            return s
+    for s in ("train", "validation", "validate", "val", "test"):
+        if stem == s or stem.endswith(f"-{s}") or stem.endswith(f"_{s}"):
+            # Kinetics' `validate.csv` (K400-K700) is the split the trainer calls 'validation'.
+            return "validation" if s == "validate" else s
     return stem
 
 
@@ -118,6 +121,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
     sets = label_sets.parse(args.label_sets or (annotations.EPIC_KITCHENS_100_SETS if
                                                 label_maps.kind(rows) == "sets" else ""))
+    new_dirs = _missing_dirs(out_dir)  # What a run that converts nothing removes again.
+    had_label_map = fileio.exists(fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE))
     outputs.writable_dir(out_dir)
     labels = _label_map(args, out_dir, rows, sets)
     index = {name: i for i, name in enumerate(labels)}
@@ -177,6 +182,18 @@ def run(argv: Sequence[str] | None = None) -> dict:
             labels=labels, codes=codes, usable=usable, skipped=skipped, n_shards=n_shards,
             bounds=bounds, opts=opts, fingerprint=fingerprint, progress=progress, done=done,
             progress_path=progress_path, report_path=report_path))
+    except NothingConverted:  # Shards of nothing would make a rerun ask for --overwrite.
+        for name in fileio.listdir(out_dir):
+            if fnmatch.fnmatchcase(name, f"{split}-*-of-*") or name in (
+                    f".{split}.prepare.json", f"{split}.report.json") or (
+                    not had_label_map and name == dmvr_files.LABEL_MAP_FILE):
+                fileio.remove(fileio.join(out_dir, name), missing_ok=True)
+        for d in new_dirs:
+            try:
+                os.rmdir(d)  # Created by this run, empty again (a bucket has no directories).
+            except OSError:
+                pass
+        raise
     finally:
         if pool:
             pool.terminate()
@@ -249,10 +266,13 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             except tf.errors.OpError:
                 pass  # Already reported; the temporary shard is rewritten by the next run.
 
+    skipped += [x for s in range(n_shards) for x in done[s]["skipped"]]
+    if not sum(done[s]["written"] for s in range(n_shards)):
+        raise NothingConverted(_nothing_converted(ann, args.video_dir or ann.parent, rows,
+                                                  skipped))
     paths = [fileio.join(out_dir, dmvr_format.shard_name(split, s, n_shards))
              for s in range(n_shards)]
     dmvr_format.save_counts(out_dir, split, paths, [done[s]["written"] for s in range(n_shards)])
-    skipped += [x for s in range(n_shards) for x in done[s]["skipped"]]
     report = dict(
         split=split, annotations=str(ann), num_rows=len(rows), num_shards=n_shards,
         written=sum(done[s]["written"] for s in range(n_shards)),
@@ -265,6 +285,34 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
     print(f"vivit-prepare: wrote {report['written']} videos, skipped {len(skipped)} "
           f"(see {plan['report_path']})", flush=True)
     return report
+
+
+class NothingConverted(ValueError):
+    """Every row was skipped: the run fails and leaves nothing behind."""
+
+
+def _nothing_converted(ann, video_dir, rows, skipped: list[dict]) -> str:
+    """The error of a run that converted no video: the reasons, counted, and the first row."""
+    reasons: dict[str, int] = {}
+    for x in skipped:
+        reasons[x["reason"]] = reasons.get(x["reason"], 0) + 1
+    counted = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda r: -r[1])[:3])
+    first = min(skipped, key=lambda x: x["line"]) if skipped else None
+    hint = (f" (is --video_dir {str(video_dir)!r} right?)"
+            if reasons.get("FileNotFoundError: file not found") == len(skipped) else "")
+    where = f"; first: {ann}:{first['line']}: {first['path']}" if first else ""
+    return (f"no video of {ann} was converted ({len(rows)} rows: {counted or 'none'}){hint}"
+            f"{where}; nothing was written")
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """`path` and those of its parents that do not exist yet, deepest first (local paths)."""
+    out = []
+    while not fileio.is_remote(path) and path and not os.path.exists(path):
+        out.append(path)
+        parent = os.path.dirname(path.rstrip("/"))
+        path = parent if parent != path else ""
+    return out
 
 
 def _finished(out_dir, split, report_path, existing, fingerprint, n_shards) -> dict:
@@ -294,7 +342,8 @@ def _finished(out_dir, split, report_path, existing, fingerprint, n_shards) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point for `vivit-prepare`: 0 on success (skipped videos
-    included: they are in the report), 1 with one line naming the culprit otherwise."""
+    included: they are in the report), 1 with one line naming the culprit otherwise (a run
+    that converted no video too)."""
     try:
         run(argv)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,

@@ -39,7 +39,25 @@ def tfds_builder(cfg):
     name = cfg.name[len(TFDS_PREFIX):]
     if not name:
         raise ValueError(f"dataset.name={cfg.name!r} names no TFDS dataset (e.g. 'tfds:ucf101')")
-    return tfds.builder(name, data_dir=cfg.data_dir or None)
+    try:
+        return tfds.builder(name, data_dir=cfg.data_dir or None)
+    except tfds.core.registered.DatasetNotFoundError:  # Its message lists every dataset.
+        raise ValueError(f"dataset.name={cfg.name!r}: TFDS has no dataset {name!r} (`tfds "
+                         f"build --help`; the catalogue: tensorflow.org/datasets/catalog)"
+                         ) from None
+
+
+def not_prepared(cfg, builder) -> str:
+    """Why a TFDS dataset cannot be read yet, where it was looked for and how to prepare it."""
+    import tensorflow_datasets as tfds
+
+    name, root = cfg.name[len(TFDS_PREFIX):], cfg.data_dir or tfds.core.constants.DATA_DIR
+    manual = (f"; it needs a manual download first: put its files in {root}/downloads/manual "
+              f"(what to download: `tfds build {name} --help` or its catalogue page)"
+              if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None) else "")
+    return (f"TFDS dataset {name!r} is not prepared in {builder.data_dir} (dataset.data_dir="
+            f"{cfg.data_dir!r}): prepare it once with `tfds build {name} --data_dir={root}`"
+            f"{manual}, or point --config.dataset.data_dir at the TFDS data dir that holds it")
 
 
 def tfds_process_split(split: str, process_index: int, process_count: int) -> str:
@@ -63,12 +81,17 @@ def tfds_examples(cfg, split: str) -> tf.data.Dataset:
                 f"TFDS dataset {builder.name!r} has no feature {key!r} "
                 f"(dataset.tfds_video_key / tfds_label_key); features: {sorted(features)}"
             )
-    ds = builder.as_dataset(
-        split=split,
-        shuffle_files=False,
-        decoders={cfg.tfds_video_key: tfds.decode.SkipDecoding()},
-        read_config=tfds.ReadConfig(add_tfds_id=True, shuffle_seed=0),
-    )
+    try:
+        ds = builder.as_dataset(
+            split=split,
+            shuffle_files=False,
+            decoders={cfg.tfds_video_key: tfds.decode.SkipDecoding()},
+            read_config=tfds.ReadConfig(add_tfds_id=True, shuffle_seed=0),
+        )
+    except AssertionError:  # TFDS asserts the data is there (`tfds.testing` mocks it).
+        if builder.is_prepared():
+            raise
+        raise ValueError(not_prepared(cfg, builder)) from None
 
     def convert(ex):
         label = tf.reshape(tf.cast(ex[cfg.tfds_label_key], tf.int64), [-1])

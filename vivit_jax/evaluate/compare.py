@@ -67,6 +67,9 @@ def _write(path: str, rows, names, g) -> None:
 
 def run(path_a: str, path_b: str, out: str, top: int = 10) -> dict[str, Any]:
     """Compares two prediction files; writes the CSVs and the PNG into `out`."""
+    from vivit_jax import outputs
+
+    outputs.creatable_dir(fileio.native(out))  # Before the files are read, creating nothing.
     a, b = ensemble.align([multiview.read_predictions(path_a),
                            multiview.read_predictions(path_b)], [str(path_a), str(path_b)])
     if a["multi_label"]:
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         s = run(args.a, args.b, args.out, args.top)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError: an --out that cannot be written too.
         print(f"vivit-compare: error: {e}", file=sys.stderr, flush=True)
         return 1
     print(f"top1 A ({s['name_a']}) {s['top1_a']:.4f}  B ({s['name_b']}) {s['top1_b']:.4f}")

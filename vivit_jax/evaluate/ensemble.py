@@ -1,13 +1,18 @@
 """`vivit-ensemble`: result-level ensemble of saved predictions (VidTr supplementary, §2).
 
-  vivit-ensemble PRED1.npz PRED2.npz … [--weights w1,w2] [--aggregate probs|logits] [--out DIR]
+  vivit-ensemble PRED1.npz [PRED2.npz …] [--weights w1,w2] [--aggregate probs|logits]
+                 [--out DIR]
 
-Averages the per-video mean probabilities (`probs`, what VidTr's "result level" ensemble
-averages; the default) or mean logits of `vivit-eval`'s `predictions.npz` files with the
-given weights (normalised to sum 1), then reports top-1/top-5 and mean per-class accuracy
-(mAP for multi-label data). Files must hold the same videos (matched by video id, the
-shards' `video/filename`, in any order) with the same labels and label map; a video that one
-file lacks, or the first other disagreement, is named.
+Averages `vivit-eval`'s `predictions.npz` files with the given weights (normalised to sum 1),
+then reports top-1/top-5 and mean per-class accuracy (mAP for multi-label data). By default
+each member counts as `vivit-eval` scored it (its file's `aggregate`): members evaluated with
+`logits` are averaged as mean logits (their views and the members' all weigh in as logits,
+Scenic's rule), members evaluated with `probs` as mean probabilities (VidTr's "result level"
+ensemble); members of both kinds are averaged as probabilities, each a softmax of its own
+scores. One file is its own `vivit-eval` figure. `--aggregate` re-scores every member from
+its mean logits or mean view probabilities instead. Files must hold the same videos (matched
+by video id, the shards' `video/filename`, in any order) with the same labels and label map;
+a video that one file lacks, or the first other disagreement, is named.
 """
 from __future__ import annotations
 
@@ -85,28 +90,44 @@ def parse_weights(text: str | None, n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def ensemble(preds: Sequence[dict[str, Any]], weights: np.ndarray,
-             aggregate: str = "probs") -> np.ndarray:
-    """Weighted mean of each file's per-video `probs` or `logits` → scores [N, K]."""
-    if aggregate not in metrics_lib.AGGREGATES:
-        raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
-    return sum(w * np.asarray(p[aggregate], np.float64) for w, p in zip(weights, preds))
+def member_scores(preds: Sequence[dict[str, Any]], aggregate: str | None = None
+                  ) -> tuple[list[np.ndarray], str]:
+    """Each file's per-video scores [N, K] and what they are ('logits' or 'probs'): its
+    `aggregate` array, or by default (None) the scores `vivit-eval` reported for it."""
+    if aggregate is not None:
+        if aggregate not in metrics_lib.AGGREGATES:
+            raise ValueError(f"--aggregate {aggregate!r}: expected one of "
+                             f"{metrics_lib.AGGREGATES}")
+        return [np.asarray(p[aggregate], np.float64) for p in preds], aggregate
+    own = [str(p.get("aggregate", "logits")) for p in preds]
+    scores = [np.asarray(p.get("scores", p[a]), np.float64) for p, a in zip(preds, own)]
+    if len(set(own)) == 1:
+        return scores, own[0]
+    # Members of both kinds: each as probabilities (ranked as its own scores rank).
+    multi = bool(preds[0]["multi_label"])
+    return [x if a == "probs" else metrics_lib.probabilities(x, multi)
+            for x, a in zip(scores, own)], "probs"
 
 
-def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str = "probs",
+def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str | None = None,
         out: str | None = None) -> dict[str, Any]:
     """Loads, checks and averages the files; writes the report into `out` if given."""
-    if len(paths) < 2:
-        raise ValueError(f"need at least two prediction files, got {len(paths)}")
+    from vivit_jax import outputs
+
+    if not paths:
+        raise ValueError("no prediction file given")
+    if out:  # Checked before any file is read, and nothing created if a file is refused.
+        outputs.creatable_dir(fileio.native(out))
     preds = align([multiview.read_predictions(p) for p in paths], [str(p) for p in paths])
     w = parse_weights(weights, len(preds))
-    scores = ensemble(preds, w, aggregate)
+    members, aggregate = member_scores(preds, aggregate)
+    scores = sum(x * wi for wi, x in zip(w, members))
     ref = preds[0]
     multi = ref["multi_label"]
     summary = {"files": [str(p) for p in paths], "weights": w.tolist(), "aggregate": aggregate,
                "counts": {"videos": int(len(ref["video_index"]))},
-               "members": {str(p): metrics_lib.compute_metrics(p_[aggregate], ref["labels"], multi)
-                           for p, p_ in zip(paths, preds)},
+               "members": {str(p): metrics_lib.compute_metrics(x, ref["labels"], multi)
+                           for p, x in zip(paths, members)},
                "metrics": metrics_lib.compute_metrics(scores, ref["labels"], multi)}
     if out:
         outdir = fileio.native(out)  # Local or `gs://…`.
@@ -129,13 +150,14 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Average saved predictions of several models.")
     p.add_argument("files", nargs="+", help="predictions.npz files written by vivit-eval")
     p.add_argument("--weights", help="comma-separated weights (default: equal)")
-    p.add_argument("--aggregate", default="probs", help="probs (default) or logits")
+    p.add_argument("--aggregate", help="re-score every member from its mean logits or mean "
+                   "view probabilities (default: each member as vivit-eval scored it)")
     p.add_argument("--out", help="directory for summary.json, per_class.csv, predictions.npz")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         s = run(args.files, weights=args.weights, aggregate=args.aggregate, out=args.out)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # OSError: an --out that cannot be written too.
         print(f"vivit-ensemble: error: {e}", file=sys.stderr, flush=True)
         return 1
     if args.json:

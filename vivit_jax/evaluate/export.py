@@ -262,6 +262,8 @@ def write(out, formats, exported, fns, shapes, params, labels, meta, platforms) 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-export`."""
+    from vivit_jax.cli import exit_code
+
     p = argparse.ArgumentParser(prog="vivit-export", description=(
         "Export a checkpoint as a TensorFlow SavedModel and jax.export StableHLO."))
     p.add_argument("--checkpoint", required=True, help="training workdir or step directory")
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             views=args.views, platforms=[s.strip() for s in args.platforms.split(",")])
     except (ValueError, OSError) as e:
         print(f"vivit-export: error: {e}", file=sys.stderr, flush=True)
-        return 1
+        return exit_code(e)
     return 0
 
 

@@ -401,7 +401,7 @@ def load_config(config: str | None, workdir: str | None, overrides: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-eval`; user errors print one line and return non-zero."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)
@@ -421,11 +421,12 @@ def main(argv: list[str] | None = None) -> int:
                           batch_size=args.batch_size, out=args.out, log=log)
     except (ValueError, OSError) as e:
         hint = (" (the config's test split is the default; --split picks another)"
-                if isinstance(e, FileNotFoundError) and not args.split else "")
+                if isinstance(e, FileNotFoundError) and not args.split
+                and "split '" in str(e) else "")  # A missing split, not a checkpoint.
         if type(e) is OSError and e.filename and e.strerror:  # Disk full while writing…
             e = f"{e.filename}: {e.strerror}"
         print(f"vivit-eval: error: {e}{hint}", file=sys.stderr, flush=True)
-        return 1
+        return exit_code(e)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

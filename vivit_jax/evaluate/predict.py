@@ -1,14 +1,17 @@
 """`vivit-predict`: top-k labels of video files with a trained checkpoint.
 
-  vivit-predict --checkpoint WORKDIR VIDEO… [--config FILE] [--views 1x3] [--top 5]
+  vivit-predict --checkpoint WORKDIR VIDEO… [--config FILE] [--views TxS] [--aggregate A]
+                [--top 5]
 
 WORKDIR is a training workdir (its `config.json` holds the resolved config, `checkpoints/`
 the weights) or one of its step directories. Each video is decoded with PyAV as
 `vivit-prepare` does (resampled to `--fps`, short side resized to `dataset.min_resize`),
 then its views are sampled exactly like `vivit-eval` samples a test video (evenly spaced
-clips × centre or three crops, `dataset.normalization`). Class names come from the dataset's
-label map when it can be found, else class indices. A file that cannot be decoded is
-reported on one line; the other videos are still predicted and the exit code is 1.
+clips × centre or three crops, `dataset.normalization`): by default the config's test views
+(`dataset.test_clips` × `dataset.test_crops`), aggregated as `dataset.test_aggregate` says, so
+its answer is `vivit-eval`'s and the exported `views` signature's. Class names come from
+the dataset's label map when it can be found, else class indices. A file that cannot be
+decoded is reported on one line; the other videos are still predicted and the exit code is 1.
 """
 from __future__ import annotations
 
@@ -98,8 +101,10 @@ def forward(model, cfg, video: np.ndarray, **kwargs):
     return run(state, jnp.asarray(video, state_lib.DTYPES[cfg.dtype]))
 
 
-def predict_views(model, cfg, views: np.ndarray, aggregate: str = "probs") -> np.ndarray:
-    """Class probabilities [K] of one video's views [V, F, s, s, 3]."""
+def predict_views(model, cfg, views: np.ndarray, aggregate: str | None = None) -> np.ndarray:
+    """Class probabilities [K] of one video's views [V, F, s, s, 3], aggregated over the views
+    as `aggregate` (default: the config's `dataset.test_aggregate`) says."""
+    aggregate = aggregate or cfg.dataset.test_aggregate
     logits, _ = forward(model, cfg, views)
     scores = metrics_lib.aggregate_views(np.asarray(logits, np.float32)[None], aggregate,
                                          cfg.dataset.multi_label)[0]
@@ -109,16 +114,22 @@ def predict_views(model, cfg, views: np.ndarray, aggregate: str = "probs") -> np
 
 
 def run(videos: list[str], *, checkpoint: str, config: str | None = None, overrides=(),
-        views: str = "1x3", top: int = 5, aggregate: str = "probs", fps: float = 10.0,
+        views: str | None = None, top: int = 5, aggregate: str | None = None,
+        fps: float = 10.0,
         out=print, err=None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Predicts each video; returns (results, failures [(video, reason)])."""
     from vivit_jax.evaluate import multiview, restore
 
     err = err or (lambda m: print(m, file=sys.stderr, flush=True))
-    clips, crops = multiview.parse_views(views)
-    if aggregate not in metrics_lib.AGGREGATES:
+    if views:  # Both checked before the model is loaded.
+        multiview.parse_views(views)
+    if aggregate and aggregate not in metrics_lib.AGGREGATES:
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
     cfg, model, step, workdir = load(checkpoint, config, list(overrides))
+    # The config's test protocol by default, as vivit-eval and the exported `views` use.
+    d = cfg.dataset
+    clips, crops = multiview.parse_views(views or f"{d.test_clips}x{d.test_crops}")
+    aggregate = aggregate or d.test_aggregate
     names = restore.label_names(cfg, workdir)
     results, failures = [], []
     for path in videos:
@@ -132,11 +143,13 @@ def run(videos: list[str], *, checkpoint: str, config: str | None = None, overri
                               aggregate)
         order = np.argsort(-probs, kind="stable")[:top]
         res = {"video": path, "frames": int(len(frames)), "views": f"{clips}x{crops}",
+               "aggregate": aggregate,
                "top": [{"label": names[c], "index": int(c), "probability": float(probs[c])}
                        for c in order]}
         results.append(res)
         if out:
-            out(f"{path} ({len(frames)} frames, {clips}x{crops} views, step {step}):")
+            out(f"{path} ({len(frames)} frames, {clips}x{crops} views, {aggregate} "
+                f"averaged, step {step}):")
             for r in res["top"]:
                 out(f"  {r['probability']:.4f}  {r['label']}")
     return results, failures
@@ -144,7 +157,7 @@ def run(videos: list[str], *, checkpoint: str, config: str | None = None, overri
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-predict`."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="vivit-predict",
@@ -152,9 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("videos", nargs="+", help="video files (anything PyAV decodes)")
     p.add_argument("--checkpoint", required=True, help="training workdir or step directory")
     p.add_argument("--config", help="config file[:ARG] (default: WORKDIR/config.json)")
-    p.add_argument("--views", default="1x3", help="CLIPSxCROPS (default 1x3)")
+    p.add_argument("--views", help="CLIPSxCROPS (default: the config's dataset.test_clips x "
+                                   "dataset.test_crops, as vivit-eval)")
     p.add_argument("--top", type=int, default=5)
-    p.add_argument("--aggregate", default="probs", help="probs (default) or logits")
+    p.add_argument("--aggregate", help="logits or probs (default: the config's "
+                                       "dataset.test_aggregate, as vivit-eval)")
     p.add_argument("--fps", type=float, default=10.0,
                    help="resample to this frame rate like vivit-prepare (0: every frame)")
     p.add_argument("--json", action="store_true", help="print one JSON list")
@@ -167,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                                 out=None if args.json else print)
     except (ValueError, FileNotFoundError, NotADirectoryError) as e:
         print(f"vivit-predict: error: {e}", file=sys.stderr, flush=True)
-        return 1
+        return exit_code(e)
     if args.json:
         print(json.dumps(results, indent=2))
     if failures:

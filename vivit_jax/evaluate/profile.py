@@ -148,7 +148,7 @@ def _text(spec: str, r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point for `vivit-profile`."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                     cfg, batch_size=1, train_batch_size=args.train_batch or cfg.batch_size)
     except (config_lib.ConfigError, FileNotFoundError, ValueError) as e:
         print(f"vivit-profile: error: {e}", file=sys.stderr, flush=True)
-        return 2 if isinstance(e, config_lib.ConfigError) else 1
+        return exit_code(e)
     if args.json:
         print(json.dumps({"config": args.config, **result}))
     else:

@@ -31,8 +31,13 @@ def resolve_checkpoint(workdir: str | pathlib.Path | None,
         name = fileio.basename(path)
         if name.isdigit() and fileio.isdir(fileio.join(path, "default")):
             return ckpt_lib.orbax_path(path), int(name)
-        workdir = fileio.dirname(path) if name == "checkpoints" else path
-        checkpoint = None
+        parent = fileio.dirname(path)
+        if name.isdigit() and fileio.basename(parent) == "checkpoints":
+            # A step the run does not have (any more): named below with the steps it has.
+            workdir, checkpoint = fileio.dirname(parent), name
+        else:
+            workdir = parent if name == "checkpoints" else path
+            checkpoint = None
     if workdir is None:
         raise FileNotFoundError("no checkpoint given: pass --checkpoint or --workdir")
     # Local: an absolute pathlib.Path; gs://…: an epath.Path (what Orbax reads).

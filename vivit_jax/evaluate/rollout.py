@@ -248,7 +248,7 @@ def run(video: str, *, checkpoint: str, out: str, layers: Sequence[int] | None =
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-rollout`."""
-    from vivit_jax.cli import split_args
+    from vivit_jax.cli import exit_code, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="vivit-rollout",
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = (f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename
                and e.strerror else e)
         print(f"vivit-rollout: error: {msg}", file=sys.stderr, flush=True)
-        return 1
+        return exit_code(e)
     print(f"wrote {args.out}")
     return 0
 
