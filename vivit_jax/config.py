@@ -54,6 +54,13 @@ def defaults() -> ml_collections.ConfigDict:
         # Parameters whose path matches one of these regexes get no weight decay.
         no_decay=(r"bias$", r"scale$", r"pos_embedding", r"(^|/)cls$", r"time_embed"),
         grad_clip_norm=1.0,  # 0 disables clipping.
+        # Fine-tuning parameter groups, regexes over '/'-joined parameter paths (see
+        # vivit_jax/param_groups.py): `frozen` ones get no update and no optimiser state;
+        # `train_only`, if set, freezes every parameter matching none of its patterns (a
+        # linear probe: (r"^head/",)); `lr_mult`: (regex, factor) pairs multiplying the
+        # learning rate of matching parameters; `layer_decay` < 1: layer-wise decay
+        # (block i of L: decay^(L-i), embeddings decay^(L+1), head 1).
+        frozen=(), train_only=(), lr_mult=(), layer_decay=1.0,
     ))
 
     # Device mesh: (axis, size) pairs, -1 = all remaining devices; axes in order of increasing

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from vivit_jax import param_groups
+
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "linear", "step", "constant")
 
@@ -44,17 +46,23 @@ def decay_mask(params, patterns) -> dict:
     regexes = [re.compile(p) for p in patterns]
 
     def keep(path, _):
-        name = "/".join(str(getattr(k, "key", k)) for k in path)
+        name = param_groups.path_name(path)
         return not any(r.search(name) for r in regexes)
     return jax.tree_util.tree_map_with_path(keep, params)
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, params, num_steps: int
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optax chain for `params` (a pure-dict tree, real or abstract) and its schedule."""
+    """The optax chain for the trainable part of `params` (a pure-dict tree, real or
+    abstract: `param_groups.split(params, optim)[0]`, all of it without frozen groups) and its
+    schedule; per-group learning-rate factors scale its final update."""
     if optim.name not in OPTIMIZERS:
         raise ValueError(f"optim.name={optim.name!r}: expected one of {OPTIMIZERS}")
     schedule = make_schedule(optim, num_steps)
+    # Layer ids count every layer, frozen ones too: the factors are taken on the whole tree.
+    full = params
+    multipliers = param_groups.lr_multipliers(full, optim)
+    params = param_groups.split(full, optim)[0]
     mask = decay_mask(params, optim.no_decay)
     parts = []
     if optim.grad_clip_norm > 0:
@@ -66,6 +74,9 @@ def make_optimizer(optim: ml_collections.ConfigDict, params, num_steps: int
         if optim.weight_decay:
             parts.append(optax.add_decayed_weights(optim.weight_decay, mask))
         parts.append(optax.sgd(schedule, momentum=optim.momentum, nesterov=optim.nesterov))
+    if multipliers is not None:
+        parts.append(param_groups.scale_updates(param_groups.split(multipliers, optim,
+                                                                   params=full)[0]))
     return optax.chain(*parts), schedule
 
 

@@ -13,6 +13,8 @@ once here:
 - `vivit_epic_kitchens(model)`: Scenic's Epic-Kitchens-100 recipe (noun + verb label sets).
 - `synthetic_tiny(...)`: a whole tiny experiment on the embedded `synthetic_motion` set,
   with the `runlocal` smoke-test shrink.
+- `fine_tune_runlocal(c, arg)`: a fine-tuning recipe's parameter groups on a tiny model of
+  its family and `synthetic_motion` (`:runlocal`), so the recipe runs anywhere.
 - `no_arg(arg)`: refuse a config argument a config does not take.
 """
 from __future__ import annotations
@@ -231,3 +233,29 @@ def synthetic_tiny(model: dict[str, Any], arg: str | None, *, num_train_steps: i
     elif arg:
         raise ValueError(f"unknown config arg {arg!r}; expected nothing or 'runlocal'")
     return c
+
+
+# The optimiser fields that make a fine-tuning recipe (vivit_jax/param_groups.py).
+PARAM_GROUP_FIELDS = ("frozen", "train_only", "lr_mult", "layer_decay")
+
+
+def fine_tune_runlocal(c: ml_collections.ConfigDict, arg: str | None
+                       ) -> ml_collections.ConfigDict:
+    """`c` itself, or for `arg='runlocal'` its model family and type, shrunk (2 layers of
+    width 32), with its parameter groups and optimiser, on the runlocal `synthetic_motion`
+    set: the recipe's groups match the tiny model's names as they match the full one's."""
+    if not arg:
+        return c
+    if arg != "runlocal":
+        raise ValueError(f"unknown config arg {arg!r}; expected nothing or 'runlocal'")
+    small = dict(variant="Ti/8x4", hidden_size=32, num_heads=2, mlp_dim=64, num_layers=2)
+    if "temporal_layers" in c.model:
+        small["temporal_layers"] = 2
+    tiny = synthetic_tiny(dict(c.model), "runlocal", runlocal_model=small)
+    if "drop_path" in tiny.model:
+        tiny.model.drop_path = 0.0
+    with tiny.optim.ignore_type():
+        for key in ("name", "momentum", "weight_decay", "grad_clip_norm", *PARAM_GROUP_FIELDS):
+            if key in c.optim:
+                tiny.optim[key] = c.optim[key]
+    return tiny

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from vivit_jax import label_sets, optim, sharding
+from vivit_jax import label_sets, optim, param_groups, sharding
 from vivit_jax.data import mix
 from vivit_jax.models import build_model
 
@@ -99,8 +99,10 @@ def make_train_step(graphdef, tx, config, mesh=None):
     d = config.dataset
     mixing = d.mixup_alpha > 0 or d.cutmix_alpha > 0
 
-    def loss_fn(params, video, target, hard, rng):
-        model = nnx.merge(graphdef, params)
+    def loss_fn(params, frozen, video, target, hard, rng):
+        # Gradients are taken of the trainable parameters only: frozen ones cost no backward
+        # pass (nor one through what only they feed) and get no optimiser state.
+        model = nnx.merge(graphdef, param_groups.merge(params, frozen))
         with activation_context(config, mesh):
             logits, _ = model(video.astype(dtype), train=True, rngs=nnx.Rngs(dropout=rng))
         loss = classification_loss(logits, target, config.label_smoothing, multi_label,
@@ -114,7 +116,7 @@ def make_train_step(graphdef, tx, config, mesh=None):
 
     def step_fn(state, batch, rng):
         rng = jax.random.fold_in(rng, state["step"])
-        params = state["params"]
+        params, frozen = param_groups.split(state["params"], config.optim)
         hard = targets(batch["label"], num_classes, multi_label, sets)
         video, target = batch["video"], hard
         if mixing:  # Mixup / CutMix on device; accuracy is still measured on the clean labels.
@@ -123,7 +125,7 @@ def make_train_step(graphdef, tx, config, mesh=None):
                 cutmix_alpha=d.cutmix_alpha, switch_prob=d.mix_switch_prob)
         batch = {"video": video, "target": target, "hard": hard}
         if accum == 1:
-            (loss, acc), grads = grad_fn(params, video, target, hard, rng)
+            (loss, acc), grads = grad_fn(params, frozen, video, target, hard, rng)
         else:
             # Micro-batches of the global batch; gradients averaged (same as one big batch).
             micro = jax.tree.map(
@@ -131,7 +133,7 @@ def make_train_step(graphdef, tx, config, mesh=None):
 
             def body(carry, inp):
                 i, mb = inp
-                (ls, a), g = grad_fn(params, mb["video"], mb["target"], mb["hard"],
+                (ls, a), g = grad_fn(params, frozen, mb["video"], mb["target"], mb["hard"],
                                      jax.random.fold_in(rng, i))
                 return jax.tree.map(jnp.add, carry, (ls, a, g)), None
 
@@ -143,7 +145,10 @@ def make_train_step(graphdef, tx, config, mesh=None):
         # A non-finite loss or gradient leaves the state untouched; the host stops on the flag.
         (new_params, opt), param_norm = optim.guarded_update(tx, grads, params, state["opt"],
                                                              finite)
-        new_state = {"params": new_params, "opt": opt, "step": state["step"] + 1}
+        if frozen:  # The norm of all parameters, frozen ones included.
+            param_norm = jnp.hypot(param_norm, optax.tree.norm(frozen))
+        new_state = {"params": param_groups.merge(new_params, frozen), "opt": opt,
+                     "step": state["step"] + 1}
         acc = {k if k == "accuracy" else f"{k}_accuracy": v for k, v in acc.items()}
         return new_state, {"loss": loss, **acc, "grad_norm": grad_norm,
                            "param_norm": param_norm, "finite": finite & jnp.isfinite(param_norm)}
@@ -238,15 +243,19 @@ def setup_state(config: ml_collections.ConfigDict, mesh) -> StateSetup:
     tx, schedule = optim.make_optimizer(config.optim, abstract_params, config.num_train_steps)
     repl = sharding.replicated(mesh)
     param_sh = sharding.param_shardings(abstract_params, axes, mesh, config.sharding_rules)
-    abstract_opt = jax.eval_shape(tx.init, abstract_params)
-    opt_sh = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, param_sh,
-                                   transform_non_params=lambda _: repl)
+    # The optimiser sees the trainable parameters only (`config.optim.frozen`, `train_only`).
+    abstract_opt = jax.eval_shape(tx.init, param_groups.split(abstract_params, config.optim)[0])
+    opt_sh = optax.tree_map_params(
+        tx, lambda _, s: s, abstract_opt,
+        param_groups.split(param_sh, config.optim, params=abstract_params)[0],
+        transform_non_params=lambda _: repl)
     state_sh = {"params": param_sh, "opt": opt_sh, "step": repl}
 
     @functools.partial(jax.jit, out_shardings=state_sh)
     def init_state(rng):
         params = nnx.to_pure_dict(nnx.state(create_model(config, nnx.Rngs(rng)), nnx.Param))
-        return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+        return {"params": params, "opt": tx.init(param_groups.split(params, config.optim)[0]),
+                "step": jnp.zeros((), jnp.int32)}
 
     return StateSetup(graphdef, abstract_params, param_sh, state_sh, tx, schedule, init_state,
                       num_params)

@@ -5,6 +5,7 @@ itself (Scenic's flax.linen ViViT Models 1-4; transformers' VivitForVideoClassif
 gelu_fast and gelu), with random non-zero weights, with the logits it computed on a fixed
 clip (make_fixtures.py beside them). Here no torch, transformers or Scenic is imported.
 """
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -284,3 +285,58 @@ def test_hf_refuses_what_our_model_cannot_compute(tmp_path, field, value, match)
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ReleasedError, match=match):
         released.read(str(tmp_path / "model.safetensors"))
+
+
+# ---------------------------------------------------------------------------------------
+# A token grid the rows alone do not tell: read as the grid the user gives.
+# ---------------------------------------------------------------------------------------
+GIVEN_GRID = ["dataset.num_frames=8", "dataset.image_size=24"]
+
+
+def test_scenic_ambiguous_grid_read_as_the_given_grid(tmp_path):
+    """Scenic's Model 1 fixture with a 37-row position table: 1 + 4×3×3 (8 frames, 24², tubelet
+    2×8×8), which the rows alone would guess as 1×6×6 (2 frames, 48²).
+
+    The reference: the fixture's weights in our Model 1 built at 4×3×3 with the 37-row table
+    placed verbatim. That is Scenic's forward on this checkpoint: our Model 1 equals Scenic's
+    to 1e-4 on the fixture's weights (test_scenic_logit_parity), and the only grid-dependent
+    parameter is the position table, which both add row by row to the CLS ⊕ tokens in the same
+    time-major (t, h, w) order; so nothing but the grid the rows are read as can differ."""
+    state = _restore(SCENIC / "model1_spatio_temporal.msgpack")
+    table = np.random.default_rng(0).standard_normal((1, 37, 16)).astype(np.float32)
+    state["optimizer"]["target"]["Transformer"]["posembed_input"]["pos_embedding"] = table
+    path = tmp_path / "checkpoint"
+    path.write_bytes(serialization.msgpack_serialize(state))
+    video = clip(np.load(SCENIC / "expected.npz"))[:, :8, :24, :24]
+
+    fixture_cfg, fixture = released.load_model(released.read(str(SCENIC /
+                                                                 "model1_spatio_temporal.msgpack")))
+    params = nnx.to_pure_dict(nnx.state(fixture, nnx.Param))
+    params["Transformer"]["posembed_input"]["pos_embedding"] = table
+    cfg = released.make_config(released.read(str(SCENIC / "model1_spatio_temporal.msgpack")),
+                               GIVEN_GRID)
+    graphdef, pstate, rest = nnx.split(transfer.abstract_model(cfg), nnx.Param, ...)
+    nnx.replace_by_pure_dict(pstate, params)
+    want = np.asarray(nnx.merge(graphdef, pstate, rest)(video)[0])
+
+    rel = released.read(str(path))
+    assert rel.guessed_grid.grid == (1, 6)  # The rows alone: 2 frames, 48².
+    got_cfg, model = released.load_model(rel, GIVEN_GRID)
+    assert (got_cfg.dataset.num_frames, got_cfg.dataset.image_size) == (8, 24)
+    np.testing.assert_allclose(np.asarray(model(video)[0]), want, atol=TOL, rtol=0)
+    # Resampling the guess instead (what the converter did before) misses the reference.
+    _, guessed = released.load_model(dataclasses.replace(rel, guessed_grid=None), GIVEN_GRID)
+    assert np.abs(np.asarray(guessed(video)[0]) - want).max() > 1e-2
+
+    # The note says which happened; the converter's workdir holds the table as it was.
+    lines = []
+    record = released.convert(str(path), str(tmp_path / "out"), overrides=GIVEN_GRID,
+                              log=lines.append)
+    assert any("read as 4×3×3" in line and "no resampling" in line for line in lines), lines
+    assert not any("pos_embedding" in a for a in record["adapted"])
+    note = released.fit_grid(rel, ["dataset.num_frames=16", "dataset.image_size=24"]).notes[-1]
+    assert "read as 4×3×3 (8 frames, 24² crop: the given 24² crop); resampled to 8×3×3" in note
+    note = released.fit_grid(rel, ["dataset.num_frames=8"]).notes[-1]
+    assert "read as 4×3×3 (8 frames, 24² crop: the given 8 frames), as given" in note
+    note = released.fit_grid(rel).notes[-1]
+    assert "read as 1×6×6 (2 frames, 48² crop" in note and "--config.dataset.num_frames" in note

@@ -255,3 +255,16 @@ def test_help_is_fast():
     assert proc.returncode == 0 and "--checkpoint" in proc.stdout, proc.stderr
     assert "heavy: []" in proc.stdout
     assert time.perf_counter() - t0 < 5
+
+
+def test_weights_are_arguments_not_constants(exported):
+    """What lets a 2.4 GB ViViT-L export (BENCHMARKS.md): no weight is a constant of the
+    graph (protobuf's 2 GB limit on saved_model.pb, flatbuffers' on .jax_exported); every
+    tensor of params.npz is an input of the StableHLO and a variable of the SavedModel."""
+    _, out = exported
+    params = list(np.load(f"{out}/params.npz").values())
+    exp = jax.export.deserialize(bytearray(open(f"{out}/clips.jax_exported", "rb").read()))
+    assert [tuple(a.shape) for a in exp.in_avals[:-1]] == [p.shape for p in params]
+    model = tf.saved_model.load(f"{out}/saved_model")
+    assert sorted(v.shape.as_list() for v in model.params) == sorted(
+        list(p.shape) for p in params)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,6 +47,18 @@ FORMATS = {
 
 
 @dataclasses.dataclass
+class GuessedGrid:
+    """A token grid a format could only guess from a position embedding's row count (Scenic
+    Models 1, 3, 4: `t·g²` rows fit several grids); `fit_grid` reads them as the grid the
+    user gives instead."""
+    tokens: int  # Grid rows of the position embedding (class-token rows excluded).
+    tubelet: int  # Frames per token.
+    patch: int  # Pixels per token side.
+    grid: tuple[int, int]  # The format's guess (t, g): t·g·g = tokens.
+    how: str  # Why that guess.
+
+
+@dataclasses.dataclass
 class Released:
     """A released checkpoint in our layout, with the config of the model it belongs to."""
     format: str
@@ -59,6 +72,7 @@ class Released:
     adapted: list[str] = dataclasses.field(default_factory=list)  # 'ours ← theirs: how'
     ignored: list[str] = dataclasses.field(default_factory=list)  # Source tensors not used.
     notes: list[str] = dataclasses.field(default_factory=list)  # For the user, printed.
+    guessed_grid: GuessedGrid | None = None  # Set where the token grid was a guess.
 
 
 class ReleasedError(ValueError):
@@ -193,6 +207,56 @@ def make_config(released: Released, overrides: Sequence[str] = ()):
     return config_lib.complete(cfg)
 
 
+def _file_grid(guess: GuessedGrid, frames: int | None, size: int | None
+               ) -> tuple[tuple[int, int], str]:
+    """The grid `(t, g)` the rows hold: the user's resolution if `guess.tokens` splits at it,
+    else their frame count if it does, else the format's guess."""
+    n = guess.tokens
+    if size and size % guess.patch == 0 and n % (size // guess.patch) ** 2 == 0:
+        return (n // (size // guess.patch) ** 2, size // guess.patch), f"the given {size}² crop"
+    if frames and frames % guess.tubelet == 0 and n % (frames // guess.tubelet) == 0:
+        t = frames // guess.tubelet
+        g = math.isqrt(n // t)
+        if g * g * t == n:
+            return (t, g), f"the given {frames} frames"
+    return guess.grid, guess.how
+
+
+def fit_grid(released: Released, overrides: Sequence[str] = ()) -> Released:
+    """`released` with its guessed token grid read as the frames / resolution the user gives
+    (`--config.dataset.num_frames` / `image_size`) where the rows fit them, and a note saying
+    whether the position embedding was read as that grid or resampled to it."""
+    from vivit_jax import config as config_lib
+    guess = released.guessed_grid
+    if guess is None:
+        return released
+    given = {config_lib.parse_override(o)[0] for o in overrides}
+    cfg = make_config(released, overrides)
+    frames = cfg.dataset.num_frames if "dataset.num_frames" in given else None
+    size = cfg.dataset.image_size if "dataset.image_size" in given else None
+    (t, g), how = _file_grid(guess, frames, size)
+    dataset = dict(released.config["dataset"])
+    ratio = dataset["min_resize"] / dataset["image_size"]
+    dataset.update(num_frames=t * guess.tubelet, image_size=g * guess.patch,
+                   min_resize=round(g * guess.patch * ratio))
+    rows = (f"the position embedding's {guess.tokens} grid rows read as {t}×{g}×{g} "
+            f"({t * guess.tubelet} frames, {g * guess.patch}² crop: {how})")
+    # What the model is built for: the given sizes, the rows' own where none is given.
+    frames, size = frames or t * guess.tubelet, size or g * guess.patch
+    want = (frames // guess.tubelet, size // guess.patch)
+    if not given & {"dataset.num_frames", "dataset.image_size"}:
+        note = (f"{rows}; if the checkpoint was trained on another grid, pass its "
+                f"--config.dataset.num_frames / image_size and the rows are read as that")
+    elif want == (t, g):
+        note = f"{rows}, as given: no resampling"
+    else:
+        note = (f"{rows}; resampled to {want[0]}×{want[1]}×{want[1]} ({frames} frames, "
+                f"{size}²) as asked (init_from.posemb="
+                f"{cfg.init_from.posemb!r})")
+    return dataclasses.replace(released, config={**released.config, "dataset": dataset},
+                               notes=[*released.notes, note])
+
+
 def to_params(released: Released, cfg, *, allow_fresh: Sequence[str] = ()):
     """`(params pure dict for cfg's model, report)`: every tensor of the released model
     moved in; position/time embeddings follow a changed frame count or resolution, the head
@@ -293,7 +357,7 @@ def convert(path: str, out: str, *, fmt: str | None = None, overrides: Sequence[
             log: Callable[[str], None] = print) -> dict:
     """Reads, checks and writes the workdir `out`; returns the record (`out/convert.json`)."""
     check_out_dir(out)
-    released = read(path, fmt)
+    released = fit_grid(read(path, fmt), overrides)
     log(f"read {released.format} checkpoint {path!r}: {len(released.params)} tensors")
     for note in released.notes:
         log(f"  note: {note}")
@@ -320,6 +384,7 @@ def load_model(released: Released, overrides: Sequence[str] = ()):
     from flax import nnx
 
     from vivit_jax.convert import transfer
+    released = fit_grid(released, overrides)
     cfg = make_config(released, overrides)
     params, _ = to_params(released, cfg)
     # Built abstractly and filled: no initialisation to compile (every Param is given).

@@ -15,7 +15,9 @@ Writes into DIR (which must not exist yet, or be empty):
 - `clips.jax_exported` (and `views.jax_exported`): `jax.export`'s serialized StableHLO of the
   same functions, batch-polymorphic, taking `(params, video)`; `params.npz` holds the
   parameters in the order `params` expects (`list(np.load(...).values())`). The weights are
-  an argument, not constants, because both formats stop at 2 GB and ViViT-L is 2.4 GB.
+  an argument, not constants, because both formats stop at 2 GB of graph (protobuf for
+  `saved_model.pb`, flatbuffers for `.jax_exported`) and Scenic's ViViT-L FE is 2.43 GB: it
+  exports with a 2.5 MB `saved_model.pb` (benchmarks/large_checkpoint.py).
 - `labels.txt` and `export.json` (input shape, normalisation, views, step, the config).
 
 The SavedModel is built the way `jax2tf` (native serialization, the only mode left in

@@ -14,7 +14,8 @@ ignored. The model is read from the tensors alone:
   is read as Model 1 with a note saying how to load it as Model 4.
 
 Sizes, tubelet, classes come from the shapes; the token grid from the position embedding
-(Model 2: exact; Models 1/3/4: the 224² crop of every Scenic recipe, else 32 frames).
+(Model 2: exact; Models 1/3/4: the frames / resolution the user gives where the rows fit them
+(`released.fit_grid`), else the 224² crop of every Scenic recipe, else 32 frames).
 Scenic's preprocessing goes into the config: pixels in [-1, 1] (`zero_centering`, no
 mean/std), short side 256, 224² crop, 4×3 test views (Epic-Kitchens: 32 frames at stride 1,
 4×1), and its tanh GELU (`nn.gelu`). Block names map to ours (`LayerNorm_0`,
@@ -28,7 +29,7 @@ import re
 
 import numpy as np
 
-from vivit_jax.convert.released import Released, ReleasedError
+from vivit_jax.convert.released import GuessedGrid, Released, ReleasedError
 
 DESCRIPTION = ("Scenic ViViT Flax msgpack checkpoint (Models 1-4; the Kinetics-400/600 and "
                "Epic-Kitchens releases)")
@@ -172,7 +173,7 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
     mlp = _shape(w, f"{encoder}/encoderblock_0/MlpBlock{'' if fsa else '_0'}/Dense_0/kernel",
                  path, 2)[1]
     classes = _shape(w, "output_projection/kernel", path, 2)[1]
-    notes, more = [], {}
+    notes, more, guessed = [], {}, None
     n_pos = _shape(w, f"{encoder}/posembed_input/pos_embedding", path, 3)[1]
     names = {}  # ours → Scenic's
     if fe:
@@ -207,6 +208,8 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
     else:
         with_cls = "cls" in w
         (t, g), grid_how = token_grid(n_pos - with_cls, patch, tubelet_t)
+        # Several grids fit the rows: `released.fit_grid` reads them as the user's grid.
+        guessed = GuessedGrid(n_pos - with_cls, tubelet_t, patch, (t, g), grid_how)
         names["cls"] = "cls"
         if fsa:
             model_type = "factorised_self_attention"
@@ -237,9 +240,6 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
         notes.append(f"2D patch embedding: Scenic's `temporal_sampling` tokenizer, which "
                      f"samples {t} frames uniformly from its input; ours embeds the "
                      f"{num_frames} frames the data pipeline gives (dataset.num_frames)")
-    if grid_how != "read from the position embeddings":
-        notes.append(f"token grid {t}×{g}×{g} ({num_frames} frames, {image}² crop) from the "
-                     f"position embedding's {n_pos} tokens: {grid_how}")
 
     # Tensors, renamed.
     params, source = {}, {}
@@ -313,4 +313,4 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
                                             and kernel.shape != w["embedding/kernel"].shape
                                             else "") for o in sorted(params)],
         ignored=[f"{g} ({n} tensors of training state)" for g, n in sorted(groups.items())],
-        notes=notes)
+        notes=notes, guessed_grid=guessed)
