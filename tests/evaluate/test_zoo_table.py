@@ -78,7 +78,9 @@ def measured(path: str, overrides=()) -> tuple[int, float]:
 @pytest.mark.parametrize("path,mparams,gmacs", ROWS, ids=[r[0].split("/")[-1] for r in ROWS])
 def test_readme_zoo_figures_are_vivit_profiles(path, mparams, gmacs):
     params, got = measured(path)
-    assert (round(params / 1e6, 2), round(got, 1)) == (mparams, gmacs), (
+    # The extrapolated GMACs are within 1e-5 of the whole profile, whose rounding the README
+    # shows: a figure on a rounding boundary (Table 5's 4000.85) may come out 0.1 lower here.
+    assert round(params / 1e6, 2) == mparams and abs(got - gmacs) <= 0.05 + 1e-5 * got, (
         f"README's model zoo says {mparams} M / {gmacs} GMACs for {path}; vivit-profile: "
         f"{params / 1e6:.2f} M / {got:.1f}")
 
