@@ -190,14 +190,17 @@ def eval_views(frames: tf.Tensor, idx: tf.Tensor, min_resize: int, size: int,
     """uint8 [C·S, F, size, size, 3] of the clips `idx` [C, F] (view v = clip v // S, crop
     v % S: the centre, or start/centre/end of the long side), each distinct frame decoded once."""
     c, f = idx.shape[0], idx.shape[1]
-    flat = tf.reshape(idx, [-1])
-    unique, where = tf.unique(flat)
+    unique, where = tf.unique(tf.reshape(idx, [-1]))
     video = decode_boxes(frames, unique)
     h, w = tf.shape(video)[1], tf.shape(video)[2]
     hw = tf.cast(_scaled(tf.cast(tf.stack([h, w]), tf.float32), min_resize), tf.int32)
     video = resize_uint8(video, hw)  # A no-op when the short side is `min_resize` already.
-    video = tf.gather(video, where)
+    # Crops of the distinct frames first, then one gather into view order [C, S, F]: the
+    # views (12× a clip at 4×3) are written once, not gathered, cut and transposed in turn.
     if num_crops == 3:
-        views = tf.reshape(video_ops.three_crops(video, size), [3, c, f, size, size, 3])
-        return tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [c * 3, f, size, size, 3])
-    return tf.reshape(video_ops.center_crop(video, size), [c, f, size, size, 3])
+        crops = tf.reshape(video_ops.three_crops(video, size), [-1, size, size, 3])  # [3·U]
+    else:
+        crops = video_ops.center_crop(video, size)  # [U]
+    where = tf.reshape(where, [c, 1, f])
+    views = where + tf.reshape(tf.range(num_crops) * tf.size(unique), [1, num_crops, 1])
+    return tf.reshape(tf.gather(crops, views), [c * num_crops, f, size, size, 3])
