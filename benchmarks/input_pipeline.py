@@ -5,8 +5,9 @@ share of a ViViT-B train step, and the trainer's overlap with a model that costs
 Writes its own DMVR shards into a temp dir (`--videos` synthetic 340×256 videos of
 `--video_frames` frames, JPEG q95 4:4:4 as `vivit-prepare --min_resize 256` writes them).
 The host figures run in a child process pinned to one core (its tf.data threads all share
-it): clips/s there *is* clips/s per core, measured beside the bound, `tf.io.decode_jpeg` of
-the same shards' frames on that core. Recipes: the distinct dataset recipes (train_pp,
+it) and are timed by that process's CPU time: clips per CPU-second *is* clips/s per core,
+whatever else loads the machine, measured beside the bound, `tf.io.decode_jpeg` of the same
+shards' frames on that core, timed the same way. Recipes: the distinct dataset recipes (train_pp,
 sampling, sizes) of configs/kinetics400 and configs/ssv2, each named by its first config.
 Eval: `multiview_iterator` with the ViViT K400 config's 4×3 views; its bound decodes each
 distinct frame of the 4 clips once.
@@ -37,6 +38,7 @@ import numpy as np  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 EVAL_CONFIG = "configs/kinetics400/vivit_b16x2_fe_32x2x1_k400.py"
+SSV2_CONFIG = "configs/ssv2/vivit_b16x2_fe_32x1x1_ssv2.py"
 STEP_CONFIG = EVAL_CONFIG  # The ViViT-B whose train step the device augmentation is set beside.
 
 
@@ -106,20 +108,22 @@ def _decode_fps(data_dir: str) -> float:
     ds = ds.with_options(opts)
     for _ in ds.take(64):
         pass
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     n = sum(1 for _ in ds)
-    return n / (time.perf_counter() - t0)
+    return n / (time.process_time() - t0)
 
 
-def _rate(it, batches: int, warmup: int, rows_of) -> tuple[float, dict]:
+def _rate(it, batches: int, warmup: int, rows_of, clock=time.perf_counter) -> tuple[float, dict]:
+    """Rows/s over `batches` after `warmup`, by `clock` (the host figures: this process's CPU
+    time, on its one core: what the work costs, whatever else runs on the machine)."""
     for _ in range(warmup):
         batch = next(it)
-    t0 = time.perf_counter()
+    t0 = clock()
     n = 0
     for _ in range(batches):
         batch = next(it)
         n += rows_of(batch)
-    return n / (time.perf_counter() - t0), batch
+    return n / (clock() - t0), batch
 
 
 def host_figures(data_dir: str, batches: int, batch_size: int, video_frames: int) -> list[dict]:
@@ -137,7 +141,7 @@ def host_figures(data_dir: str, batches: int, batch_size: int, video_frames: int
         for frames in (16, 32):
             cfg = _data_cfg(d, data_dir, frames)
             it = pipeline.train_iterator(cfg, global_batch_size=batch_size, seed=0, **extra)
-            rate, batch = _rate(it, batches, 2, lambda b: len(b["label"]))
+            rate, batch = _rate(it, batches, 2, lambda b: len(b["label"]), time.process_time)
             v = batch["video"]
             rows.append(dict(case=f"{name} {frames}f", recipe=cfg.train_pp or "(plain fields)",
                              sampling=cfg.sampling, clips_per_s=rate, bound=fps / frames,
@@ -150,7 +154,7 @@ def host_figures(data_dir: str, batches: int, batch_size: int, video_frames: int
     distinct = len(np.unique(idx))
     it = pipeline.multiview_iterator(cfg, "validation", num_clips=cfg.test_clips,
                                      num_crops=cfg.test_crops, global_batch_size=2)
-    rate, batch = _rate(it, batches, 1, lambda b: int(b["mask"].sum()))
+    rate, batch = _rate(it, batches, 1, lambda b: int(b["mask"].sum()), time.process_time)
     v = batch["video"]
     rows.append(dict(case=f"eval {cfg.test_clips}x{cfg.test_crops} {cfg.num_frames}f",
                      videos_per_s=rate, bound=fps / distinct, of_bound=rate * distinct / fps,
@@ -165,8 +169,9 @@ def _run_host(data_dir: str, args, pythonpath: str | None) -> list[dict]:
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
     core = min(os.sched_getaffinity(0))
-    cmd = ["taskset", "-c", str(core), sys.executable, __file__, "--host_only", data_dir, "--batches", str(args.batches),
-           "--batch_size", str(args.batch_size), "--video_frames", str(args.video_frames)]
+    cmd = ["taskset", "-c", str(core), sys.executable, __file__, "--host_only", data_dir,
+           "--batches", str(args.batches), "--batch_size", str(args.batch_size),
+           "--video_frames", str(args.video_frames)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
                          cwd=pythonpath or None)
     if out.returncode:
@@ -184,7 +189,7 @@ def device_share(args) -> dict:
     from vivit_jax.data import device_augment
 
     out = {}
-    for name, path in (("k400", EVAL_CONFIG), ("ssv2", "configs/ssv2/vivit_b16x2_fe_32x1x1_ssv2.py")):
+    for name, path in (("k400", EVAL_CONFIG), ("ssv2", SSV2_CONFIG)):
         d = config_lib.load(str(REPO / path)).dataset
         fn = jax.jit(device_augment.build(d))
         video = jnp.asarray(np.random.default_rng(0).integers(

@@ -87,25 +87,39 @@ def test_color_jitter_and_randaug_draws():
 
 def test_build_applies_the_recipe_per_clip_keyed_by_index():
     cfg = data_config.default_data_config()
-    cfg.train_pp = "random_crop(32)|color_jitter(0.4, 0.8)|randaug(2, 9)|random_erasing(0.25)"
+    cfg.train_pp = "random_crop(32)|randaug(2, 9)|color_jitter(0.4, 0.8)|random_erasing(0.25)"
     fn = jax.jit(da.build(cfg))
     video = jnp.asarray(np.stack([_clip(i) for i in range(4)]).astype(np.uint8))
     a, b = fn(video, jax.random.key(5)), fn(video, jax.random.key(5))
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # A function of the key.
-    c = fn(video, jax.random.key(6))
-    assert not np.array_equal(np.asarray(a), np.asarray(c))
-    # Clip i's result depends only on its pixels and fold_in(key, i): here, the reference
-    # chain of ops applied to clip 2 alone with its key.
-    k2 = jax.random.fold_in(jax.random.key(5), 2)
-    x = video[2].astype(jnp.float32)
-    x = da.color_jitter(x, jax.random.fold_in(k2, 1), 0.4, 0.8)
-    x = da.randaug(x, jax.random.fold_in(k2, 2), 2, 9)
-    x = da.random_erasing(x, jax.random.fold_in(k2, 3), 0.25)
-    x = da.normalize(x, cfg.normalization)
-    np.testing.assert_allclose(np.asarray(a[2]), np.asarray(x), atol=1e-5)
+    assert not np.array_equal(np.asarray(a), np.asarray(fn(video, jax.random.key(6))))
+    # Clip i's result depends on its pixels and (key, i) only: other clips changed, clip 2
+    # unchanged; the same clip at another index is augmented otherwise.
+    other = video.at[0].set(video[3]).at[1].set(0)
+    c = fn(other, jax.random.key(5))
+    np.testing.assert_array_equal(np.asarray(c[2]), np.asarray(a[2]))
+    assert not np.array_equal(np.asarray(c[0]), np.asarray(a[3]))
     # A float video is the model's input already: unchanged.
     f = jnp.zeros((2, 3, 4, 4, 3), jnp.float32)
-    assert fn(f, jax.random.key(0)) is not None and np.array_equal(fn(f, jax.random.key(0)), f)
+    np.testing.assert_array_equal(np.asarray(fn(f, jax.random.key(0))), np.asarray(f))
     cfg.train_pp = "random_crop(32)|randaug(2, 9, 3)"
     with pytest.raises(ValueError, match="bad arguments for 'randaug'"):
         da.build(cfg)
+
+
+def test_build_keys_each_op_by_its_recipe_position():
+    """Clip i, op at recipe position p: `fold_in(fold_in(key, i), p)`: the ops applied one
+    by one with those keys give the batched result (to round-off: another XLA fusion)."""
+    cfg = data_config.default_data_config()
+    cfg.train_pp = "random_crop(32)|color_jitter(0.4, 1.0)|random_erasing(1.0)"
+    video = jnp.asarray(np.stack([_clip(i) for i in range(3)]).astype(np.uint8))
+    got = jax.jit(da.build(cfg))(video, jax.random.key(5))
+
+    @jax.jit
+    def reference(x, k):
+        x = da.color_jitter(x.astype(jnp.float32), jax.random.fold_in(k, 1), 0.4, 1.0)
+        return da.normalize(da.random_erasing(x, jax.random.fold_in(k, 2), 1.0),
+                            cfg.normalization)
+
+    want = reference(video[2], jax.random.fold_in(jax.random.key(5), 2))
+    np.testing.assert_allclose(np.asarray(got[2]), np.asarray(want), atol=1e-4)

@@ -56,7 +56,10 @@ def adjust_hue(rgb: jax.Array, delta) -> jax.Array:
     lo = rgb.min(-1)
     c = v - lo
     safe = jnp.where(c > 0, c, 1.0)
-    h = jnp.where(v == r, (g - b) / safe, jnp.where(v == g, 2.0 + (b - r) / safe,
+    # The sector by argmax (first of ties: r, g, b as TF's `v == r` order), not by `v == r`:
+    # an equality XLA may evaluate on differently rounded copies of the same value.
+    top = jnp.argmax(rgb, axis=-1)
+    h = jnp.where(top == 0, (g - b) / safe, jnp.where(top == 1, 2.0 + (b - r) / safe,
                                                       4.0 + (r - g) / safe))
     h = jnp.where(c > 0, h / 6.0, 0.0)
     h = jnp.mod(h + delta, 1.0) * 6.0
