@@ -68,9 +68,12 @@ def test_training_learns_and_writes_outputs(repo, data_cache, tmp_path):
 
 
 def test_resume_after_stop_continues_the_same_run(repo, data_cache, tmp_path):
+    # Dropout, and the device-side augmentation and mixing, all keyed by (seed, step).
     overrides = ["--config.num_train_steps=8", "--config.checkpoint_every_steps=4",
                  "--config.model.dropout=0.1", "--config.model.drop_path=0.1",
-                 "--config.eval_test_split=false"]
+                 "--config.eval_test_split=false", "--config.dataset.mixup_alpha=0.3",
+                 "--config.dataset.train_pp=resize_small(36)|random_crop(32)|"
+                 "color_jitter(0.4, 0.8)|random_erasing(0.5)"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train.train_and_evaluate(small_config(repo, data_cache, *overrides), str(straight),
                              devices=ONE)

@@ -27,7 +27,7 @@ import optax
 from flax import nnx
 
 from vivit_jax import label_sets, optim, param_groups, sharding
-from vivit_jax.data import mix
+from vivit_jax.data import device_augment, mix, prefetch
 from vivit_jax.models import build_model
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -70,6 +70,15 @@ def model_input_shape(config) -> tuple[int, int, int]:
     return (d.num_frames, d.image_size, d.image_size)
 
 
+def model_input(video: jax.Array, config) -> jax.Array:
+    """The model's input from a batch's `video`: uint8 pixels (what the pipelines send) are
+    normalised as `dataset.normalization`; a float video is the model's input already."""
+    if video.dtype != jnp.uint8:
+        return video
+    d = config.dataset
+    return device_augment.normalize(video, d.normalization, tuple(d.mean), tuple(d.std))
+
+
 def create_model(config, rngs: nnx.Rngs) -> nnx.Module:
     if config.dtype not in DTYPES:
         raise ValueError(f"config.dtype={config.dtype!r}: expected one of {sorted(DTYPES)}")
@@ -98,6 +107,7 @@ def make_train_step(graphdef, tx, config, mesh=None):
     dtype = DTYPES[config.dtype]
     d = config.dataset
     mixing = d.mixup_alpha > 0 or d.cutmix_alpha > 0
+    augment = device_augment.build(d)
 
     def loss_fn(params, frozen, video, target, hard, rng):
         # Gradients are taken of the trainable parameters only: frozen ones cost no backward
@@ -118,7 +128,10 @@ def make_train_step(graphdef, tx, config, mesh=None):
         rng = jax.random.fold_in(rng, state["step"])
         params, frozen = param_groups.split(state["params"], config.optim)
         hard = targets(batch["label"], num_classes, multi_label, sets)
-        video, target = batch["video"], hard
+        # The recipe's photometric ops and normalisation on the uint8 clips, keyed by (seed,
+        # step) like everything else here: a resumed run draws what the uninterrupted one did.
+        video = augment(batch["video"], jax.random.fold_in(rng, 2**31 - 2))
+        target = hard
         if mixing:  # Mixup / CutMix on device; accuracy is still measured on the clean labels.
             video, target = mix.mixup_cutmix(
                 jax.random.fold_in(rng, 2**31 - 1), video, target, mixup_alpha=d.mixup_alpha,
@@ -168,7 +181,7 @@ def make_eval_step(graphdef, config, mesh=None):
     def eval_fn(params, batch):
         model = nnx.merge(graphdef, params)
         with activation_context(config, mesh):
-            logits, _ = model(batch["video"].astype(dtype), train=False)
+            logits, _ = model(model_input(batch["video"], config).astype(dtype), train=False)
         mask = batch["mask"]
         target = targets(batch["label"], num_classes, multi_label, sets)
         loss = classification_loss(logits, target, 0.0, multi_label, sets)
@@ -209,9 +222,7 @@ def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float
             "num_examples": totals.get("count", 0.0)}
 
 
-def to_global(local_batch: dict[str, np.ndarray], batch_sh) -> dict[str, jax.Array]:
-    return {k: jax.make_array_from_process_local_data(batch_sh, np.asarray(v))
-            for k, v in local_batch.items()}
+to_global = prefetch.to_global  # This process's rows of a batch → global arrays.
 
 
 @dataclasses.dataclass

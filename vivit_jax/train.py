@@ -21,6 +21,7 @@ from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import cluster, compile_cache, fileio, metric_writers, mfu, sharding
 from vivit_jax import state as state_lib
 from vivit_jax.convert.init_from import load_init
+from vivit_jax.data import prefetch
 
 
 class TrainingDiverged(RuntimeError):
@@ -189,10 +190,11 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
         # Train loop.
         # ------------------------------------------------------------------------------
         total = config.num_train_steps
-        train_iter = pipeline.train_iterator(
+        # uint8 clips, sent to the devices two batches ahead of the step that uses them.
+        train_iter = prefetch.to_device(pipeline.train_iterator(
             config.dataset, global_batch_size=config.batch_size, seed=config.seed,
             start_step=start_step, process_index=jax.process_index(),
-            process_count=jax.process_count())
+            process_count=jax.process_count()), batch_sh, depth=2)
         progress = metric_writers.Progress(total, start_step, config.batch_size, enabled=is_main)
         dropout_rng = jax.random.fold_in(root_rng, 1)
         _log(f"training steps {start_step}→{total}, global batch {config.batch_size}; "
@@ -206,7 +208,7 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
         for step in range(start_step + 1, last + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
                 try:
-                    local_batch = next(train_iter)
+                    batch = next(train_iter)
                 except pipeline.CorruptData as e:
                     # A damaged shard: keep the last completed step, then stop naming it.
                     if pending is not None and saved_step != step - 1:
@@ -218,8 +220,7 @@ def _train_and_evaluate(config, workdir, devices, stop_at_step) -> dict[str, Any
                         f"{e}; training stopped before step {step}, " + (
                             f"the last checkpoint is step {last_ckpt}" if last_ckpt is not None
                             else "no checkpoint was written")) from None
-                state, metrics = train_step(state, state_lib.to_global(local_batch, batch_sh),
-                                            dropout_rng)
+                state, metrics = train_step(state, batch, dropout_rng)
             ckpt.poll()  # A checkpoint that failed in the background stops the run here.
             if pending is not None:
                 _check_finite(*pending)

@@ -38,8 +38,8 @@ def _cfg(data_dir, **kw):
 
 
 def _frame_index(clip, video):
-    """Frame indices back from a minus_one_to_one clip [F, H, W, 3] of video `video`."""
-    level = (clip.mean(axis=(1, 2, 3)) + 1) * 127.5
+    """Frame indices back from a uint8 clip [F, H, W, 3] of video `video`."""
+    level = clip.mean(axis=(1, 2, 3))
     return np.round((level - video) / 20).astype(int).tolist()
 
 
@@ -124,7 +124,9 @@ def test_tfds_source_with_mock_data():
         video = np.stack([np.asarray(Image.open(io.BytesIO(frames[i])).convert("RGB"))
                           for i in idx])
         want = tf.image.resize(video.astype(np.float32), [16, 16], antialias=True)
-        np.testing.assert_allclose(batches[0]["video"][0], want.numpy() / 127.5 - 1, atol=0.02)
+        # uint8 pixels (normalised on the device); PIL's and TF's JPEG decoders differ by a
+        # level or two.
+        np.testing.assert_allclose(batches[0]["video"][0], want.numpy(), atol=2.55)
         assert batches[0]["label"][0] == ref["label"].numpy()
     with pytest.raises(ValueError, match="num_classes=7 but TFDS 'tfds:ucf101/ucf101_1_256'"):
         with tfds.testing.mock_data(num_examples=1):

@@ -133,15 +133,19 @@ def test_pp_string_parsing_defaults_and_errors():
     cfg = data_config.default_data_config()
     cfg.update(dict(num_frames=2, image_size=8, min_resize=10, random_flip=True))
     assert preprocess.default_train_pp(cfg) == "resize_small(10)|random_crop(8)|flip"
-    video = tf.constant(np.full((2, 12, 16, 3), 255.0, np.float32))
     cfg.train_pp = "random_resized_crop(8)|flip|color_jitter(0.4, p=0.0)|randaug(2, 5)"
-    out = preprocess.build_train_fn(cfg)(video, _seed(0)).numpy()
-    assert out.shape == (2, 8, 8, 3) and -1 <= out.min() and out.max() <= 1  # Normalised.
+    host, device = preprocess.split_recipe(cfg)
+    assert [(p, n) for p, n, _, _ in host] == [(0, "random_resized_crop"), (1, "flip")]
+    assert [(p, n) for p, n, _, _ in device] == [(2, "color_jitter"), (3, "randaug"),
+                                                 (4, "normalize")]  # The dataset's, appended.
     cfg.train_pp = "flip|normalize('imagenet')"
     with pytest.raises(ValueError, match="differs from dataset.normalization='minus_one_to_one'"):
-        preprocess.build_train_fn(cfg)
+        preprocess.split_recipe(cfg)
     cfg.train_pp = "blur(3)"
     with pytest.raises(ValueError, match="unknown op 'blur'"):
-        preprocess.build_train_fn(cfg)
+        preprocess.split_recipe(cfg)
+    cfg.train_pp = "random_crop(8)|color_jitter|flip"
+    with pytest.raises(ValueError, match="the geometric op 'flip' comes after 'color_jitter'"):
+        preprocess.split_recipe(cfg)
     with pytest.raises(ValueError, match=r"bad preprocessing op 'flip\('"):
         preprocess.parse("flip(|x")

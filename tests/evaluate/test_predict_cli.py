@@ -23,9 +23,11 @@ def test_views_match_the_eval_pipeline(repo):
     ex = {"frames": tf.stack([tf.io.encode_png(f) for f in frames]),
           "label_index": tf.constant([3], tf.int64), "video_id": tf.constant(b"v")}
     want = pipeline._eval_example(ex, cfg, num_clips=2, num_crops=3)["video"].numpy()
+    assert want.dtype == np.uint8  # Normalised on the device, as make_views does here.
+    np.testing.assert_array_equal(predict.make_views(frames, cfg, 2, 3, normalize=False), want)
     got = predict.make_views(frames, cfg, 2, 3)
     assert got.shape == (6, 8, 32, 32, 3)
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got, want / 127.5 - 1.0, atol=1e-6)  # minus_one_to_one
 
 
 def test_predict_good_and_undecodable_videos(vivit_dir, tmp_path, capsys):

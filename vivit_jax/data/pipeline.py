@@ -9,8 +9,8 @@ exactly the batches a run from step 0 yields from step k on. Resuming skips the 
 already consumed (read, not decoded).
 
 Eval: one ordered pass; one test clip (centred dense clip / TSN segment centres), short side
-→ `min_resize`, centre crop; the last batch is padded with `mask` = 0 and every process
-yields the same number of batches.
+→ `min_resize`, centre crop, uint8 (normalised on the device: `device_augment.normalize`);
+the last batch is padded with `mask` = 0 and every process yields the same number of batches.
 
 Multi-view eval (`multiview_iterator`): T temporal clips × S spatial crops per video, kept
 together: `video` [B, T·S, F, H, W, 3], view v = clip (v // S), crop (v % S).
@@ -28,7 +28,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vivit_jax import fileio, label_sets  # noqa: E402
-from vivit_jax.data import dmvr_format, preprocess, sources, synthetic, video_ops  # noqa: E402
+from vivit_jax.data import dmvr_format, host_ops, sources, synthetic, video_ops  # noqa: E402
 from vivit_jax.data.tf_quiet import tf  # noqa: E402
 
 KNOWN_DATASETS = ("synthetic_motion", "dmvr", "tfds:<name>")
@@ -184,24 +184,6 @@ def _check(cfg: ml_collections.ConfigDict) -> None:
         )
 
 
-def _decode_images(frames: tf.Tensor) -> tf.Tensor:
-    """JPEG/PNG strings [n] → uint8 [n, H, W, 3]."""
-    return tf.map_fn(
-        lambda x: tf.io.decode_image(x, channels=3, expand_animations=False),
-        frames,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-    )
-
-
-def decode_frames(frames: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    """Decodes `frames[idx]` (JPEG/PNG strings) → float32 [len(idx), H, W, 3]; frames decoded
-    already (uint8, `dataset.cache_decoded`) are only gathered."""
-    picked = tf.gather(frames, idx)
-    if frames.dtype != tf.uint8:
-        picked = _decode_images(picked)
-    return tf.cast(picked, tf.float32)
-
-
 def _label(ex: dict, cfg) -> tf.Tensor:
     """int32 [] (first label); with `dataset.multi_label` a multi-hot float32 [K]; with
     `dataset.label_sets` int32 [L], one class id per set."""
@@ -219,32 +201,23 @@ def _label(ex: dict, cfg) -> tf.Tensor:
 
 def _decoded(ex: dict) -> dict:
     """`ex` with every frame decoded (uint8 [n, H, W, 3]): what `dataset.cache_decoded` keeps."""
-    return {**ex, "frames": _decode_images(ex["frames"])}
+    frames = ex["frames"]
+    return {**ex, "frames": host_ops.decode_boxes(frames, tf.range(tf.shape(frames)[0]))}
 
 
-def _train_example(ex: dict, cfg, seed: tf.Tensor, train_fn) -> dict[str, tf.Tensor]:
+def _train_example(ex: dict, cfg, seed: tf.Tensor, clip_fn) -> dict[str, tf.Tensor]:
     seeds = tf.random.experimental.stateless_split(seed, 2)
     n = tf.shape(ex["frames"])[0]
     idx = video_ops.train_indices(n, cfg.sampling, cfg.num_frames, cfg.stride, seeds[0])
-    video = train_fn(decode_frames(ex["frames"], idx), seeds[1])
-    return {"video": video, "label": _label(ex, cfg)}
+    return {"video": clip_fn(ex["frames"], idx, seeds[1]), "label": _label(ex, cfg)}
 
 
 def _eval_example(ex: dict, cfg, num_clips: int = 0, num_crops: int = 1) -> dict[str, tf.Tensor]:
-    """One centred clip [F, s, s, 3] (num_clips=0) or views [C·S, F, s, s, 3]."""
+    """One centred clip uint8 [F, s, s, 3] (num_clips=0) or views [C·S, F, s, s, 3]."""
     n = tf.shape(ex["frames"])[0]
-    f, s = cfg.num_frames, cfg.image_size
-    c = max(num_clips, 1)
-    idx = video_ops.multi_clip_indices(n, cfg.sampling, c, f, cfg.stride)  # [C, F]
-    video = video_ops.resize_smallest(decode_frames(ex["frames"], tf.reshape(idx, [-1])),
-                                      cfg.min_resize)
-    if num_crops == 3:
-        views = video_ops.three_crops(video, s)  # [3, C·F, s, s, 3]
-        views = tf.reshape(views, [3, c, f, s, s, 3])
-        video = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [c * 3, f, s, s, 3])
-    else:
-        video = tf.reshape(video_ops.center_crop(video, s), [c, f, s, s, 3])
-    video = video_ops.normalize(video, cfg.normalization, tuple(cfg.mean), tuple(cfg.std))
+    idx = video_ops.multi_clip_indices(n, cfg.sampling, max(num_clips, 1), cfg.num_frames,
+                                       cfg.stride)  # [C, F]
+    video = host_ops.eval_views(ex["frames"], idx, cfg.min_resize, cfg.image_size, num_crops)
     if not num_clips:
         video = video[0]
     span = ex["video_span"] if "video_span" in ex else tf.constant([0, -1], tf.int64)
@@ -252,9 +225,11 @@ def _eval_example(ex: dict, cfg, num_clips: int = 0, num_crops: int = 1) -> dict
             "video_span": span}
 
 
-def _options() -> tf.data.Options:
+def _options(threads: int | None = None) -> tf.data.Options:
     opts = tf.data.Options()
     opts.deterministic = True
+    if threads:  # A private pool of that many threads (benchmarks: figures per core).
+        opts.threading.private_threadpool_size = threads
     # One thread per op; parallelism comes from parallel maps/interleave (tf.data's advice),
     # so TF does not oversubscribe the cores JAX also uses.
     opts.threading.max_intra_op_parallelism = 1
@@ -288,9 +263,12 @@ def train_iterator(
     start_step: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    threads: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Infinite train batches: `video` float32 [B_local, T, H, W, 3], `label` int32 [B_local]
-    (float32 [B_local, K] multi-hot with `dataset.multi_label`).
+    """Infinite train batches: `video` uint8 [B_local, T, H, W, 3] (the geometric part of the
+    recipe applied; the rest runs in the train step, `device_augment`), `label` int32
+    [B_local] (float32 [B_local, K] multi-hot with `dataset.multi_label`). `threads`: size of
+    a private tf.data thread pool (default: tf.data's shared one).
 
     Deterministic in (seed, start_step): `start_step=k` yields batch k, k+1, … of the run
     from step 0 (elements already consumed are skipped before decoding).
@@ -299,7 +277,7 @@ def train_iterator(
     _check(cfg_data)
     cfg = cfg_data
     b_local = _local_batch(global_batch_size, process_count)
-    train_fn = preprocess.build_train_fn(cfg)
+    clip_fn = host_ops.build_train_clip(cfg)
     if cfg.process_split not in ("files", "examples"):
         raise ValueError(f"dataset.process_split={cfg.process_split!r}: expected 'files' or "
                          f"'examples'")
@@ -362,11 +340,11 @@ def train_iterator(
 
     def augment(i: tf.Tensor, ex: dict) -> dict[str, tf.Tensor]:
         return _train_example(ex, cfg, tf.random.experimental.stateless_fold_in(base_seed, i),
-                              train_fn)
+                              clip_fn)
 
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(b_local, drop_remainder=True).prefetch(cfg.prefetch)
-    ds = ds.with_options(_options())
+    ds = ds.with_options(_options(threads))
     if sources.is_tfds(cfg.name):
         return iter(ds.as_numpy_iterator())
     return _named_errors(iter(ds.as_numpy_iterator()), files, cfg.train_split)
@@ -428,6 +406,9 @@ def _padded(batches, spec, b_local: int, num_batches: int):
     for _ in range(num_batches):
         batch = next(batches, None)
         n = 0 if batch is None else len(batch["label"])
+        if n == b_local:  # Full: as it is (a 4×3 batch is ~10⁸ bytes; no copy).
+            yield dict(batch), n
+            continue
         out = {}
         for k, s in spec.items():
             if s.dtype == tf.string:
@@ -480,7 +461,7 @@ def multiview_iterator(
 ) -> Iterator[dict[str, np.ndarray]]:
     """One ordered pass with all views of each video kept together.
 
-    Yields `video` float32 [B_local, C·S, F, s, s, 3] (view v = temporal clip v // S,
+    Yields `video` uint8 [B_local, C·S, F, s, s, 3] (view v = temporal clip v // S,
     spatial crop v % S; crops left/centre/right or top/centre/bottom of the long side after
     the short side is resized to `min_resize`; S=1 is the centre crop), `label`, `mask`
     (0 = padding) and `video_index` int32: the video's position in the split's evaluation

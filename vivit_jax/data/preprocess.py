@@ -4,7 +4,8 @@ Example (`dataset.train_pp`):
 
   "random_resized_crop(224)|flip|color_jitter(0.4)|randaug(2, 9)|normalize('imagenet')"
 
-Ops act on a sampled, decoded clip, float32 [T, H, W, 3] in [0, 255] (until `normalize`):
+Ops act on a sampled clip in [0, 255] (until `normalize`); the geometric ones run on the host on
+uint8 frames before the clip is sent (`host_ops`), the rest in the train step (`device_augment`):
 
   resize_small(s)                       short side → s
   scale_jitter(lo, hi)                  short side → random size in [lo, hi]
@@ -16,8 +17,9 @@ Ops act on a sampled, decoded clip, float32 [T, H, W, 3] in [0, 255] (until `nor
   normalize(mode) | normalize(mean=(…), std=(…))   mode as `dataset.normalization`
   random_erasing(p=0.25)                after normalize
 
-Arguments are Python literals. Each op gets its own stateless seed (the element seed folded
-with the op's position), so the stream stays a pure function of (seed, element index).
+Arguments are Python literals. Each op gets its own seed: on the host the element seed folded
+with the op's position (the stream stays a pure function of (seed, element index)); on the
+device the step key folded with the clip's index in the batch and the op's position.
 When the string has no `normalize`, the dataset's normalisation is appended (evaluation
 uses `dataset.normalization`, so a different `normalize` in the string is refused).
 """
@@ -25,41 +27,32 @@ uses `dataset.normalization`, so a different `normalize` in the string is refuse
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 
-from vivit_jax.data import video_ops
-from vivit_jax.data.tf_quiet import tf
+import numpy as np
 
-Op = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (video, seed[2]) -> video
+# Where each op runs: the geometric ones on the host, in uint8 (`host_ops`, planned into one
+# box per clip); the photometric ones in the jitted train step (`device_augment`).
+HOST_OPS = ("resize_small", "scale_jitter", "random_crop", "center_crop", "random_resized_crop",
+            "flip")
+DEVICE_OPS = ("color_jitter", "randaug", "normalize", "random_erasing")
+NORMALIZATIONS = ("minus_one_to_one", "imagenet", "zero_one", "mean_std")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _op_builders(cfg) -> dict[str, Callable[..., Op]]:
-    norm_kw = dict(mean=tuple(cfg.mean), std=tuple(cfg.std))
-
-    def normalize(mode: str = "mean_std", mean=None, std=None) -> Op:
-        if mode not in video_ops.NORMALIZATIONS:
-            raise ValueError(f"normalize({mode!r}): expected one of {video_ops.NORMALIZATIONS}")
-        kw = dict(mean=tuple(mean or norm_kw["mean"]), std=tuple(std or norm_kw["std"]))
-        return lambda v, s: video_ops.normalize(v, mode, **kw)
-
-    return {
-        "resize_small": lambda size: lambda v, s: video_ops.resize_smallest(v, size),
-        "scale_jitter": lambda lo, hi: lambda v, s: video_ops.scale_jitter(v, lo, hi, s),
-        "random_crop": lambda size: lambda v, s: video_ops.random_crop(v, size, s),
-        "center_crop": lambda size: lambda v, s: video_ops.center_crop(v, size),
-        "random_resized_crop": lambda size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3): (
-            lambda v, s: video_ops.random_resized_crop(v, size, s, scale, ratio)
-        ),
-        "flip": lambda p=0.5: lambda v, s: video_ops.flip(v, s, p),
-        "color_jitter": lambda strength=0.4, p=0.8: (
-            lambda v, s: video_ops.color_jitter(v, s, strength, p)
-        ),
-        "randaug": lambda num_layers=2, magnitude=9: (
-            lambda v, s: video_ops.randaug(v, s, num_layers, magnitude)
-        ),
-        "random_erasing": lambda p=0.25: lambda v, s: video_ops.random_erasing(v, s, p),
-        "normalize": normalize,
-    }
+def normalize(video, mode: str, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """Float [0, 255] pixels (a tf or a jax array: the host's reference ops and the device
+    share this) → 'minus_one_to_one' (x/127.5 - 1), 'zero_one', 'imagenet' or 'mean_std'
+    (per-channel `mean`/`std` on the [0, 1] scale; 'imagenet' fixes them)."""
+    if mode == "minus_one_to_one":
+        return video / 127.5 - 1.0
+    if mode == "zero_one":
+        return video / 255.0
+    if mode == "imagenet":
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    elif mode != "mean_std":
+        raise ValueError(f"unknown normalization {mode!r}; expected one of {NORMALIZATIONS}")
+    return (video / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
 def parse(pp: str) -> list[tuple[str, tuple, dict]]:
@@ -92,45 +85,48 @@ def default_train_pp(cfg) -> str:
     return "|".join(ops)
 
 
-def _same_normalize(args: tuple, kwargs: dict, cfg) -> bool:
-    mode = args[0] if args else kwargs.get("mode", "mean_std")
-    if mode != cfg.normalization:
-        return False
-    if mode != "mean_std":
-        return True
-    mean, std = kwargs.get("mean", tuple(cfg.mean)), kwargs.get("std", tuple(cfg.std))
-    return tuple(mean) == tuple(cfg.mean) and tuple(std) == tuple(cfg.std)
+def normalize_args(args: tuple, kwargs: dict, cfg) -> tuple[str, tuple, tuple]:
+    """(mode, mean, std) of a recipe's `normalize(mode, mean=…, std=…)` entry."""
+    try:
+        def bind(mode: str = "mean_std", mean=None, std=None):
+            return mode, tuple(mean or cfg.mean), tuple(std or cfg.std)
+
+        mode, mean, std = bind(*args, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad arguments for 'normalize' in dataset.train_pp="
+                         f"{cfg.train_pp!r}: {e}") from None
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalize({mode!r}): expected one of {NORMALIZATIONS}")
+    return mode, mean, std
 
 
-def build_train_fn(cfg) -> Op:
-    """The train clip function of `cfg.train_pp` (or of the plain fields when it is empty)."""
+Entry = tuple[int, str, tuple, dict]  # (position in the recipe: its seed, name, args, kwargs)
+
+
+def split_recipe(cfg) -> tuple[list[Entry], list[Entry]]:
+    """(host entries, device entries) of `cfg.train_pp` (or of the plain fields when empty).
+
+    The geometric ops must come first (they run on the host, before the clip crosses to the
+    device); a `normalize` other than `dataset.normalization` is refused (evaluation uses the
+    latter); without one, the dataset's normalisation is appended.
+    """
     pp = cfg.train_pp or default_train_pp(cfg)
-    builders = _op_builders(cfg)
-    ops, has_norm = [], False
-    for name, args, kwargs in parse(pp):
-        if name not in builders:
-            raise ValueError(
-                f"unknown op {name!r} in dataset.train_pp={pp!r}; expected one of "
-                f"{sorted(builders)}"
-            )
-        if name == "normalize":
-            if not _same_normalize(args, kwargs, cfg):
-                raise ValueError(
-                    f"dataset.train_pp normalize{args or ''}{kwargs or ''} differs from "
-                    f"dataset.normalization={cfg.normalization!r} (used at evaluation)"
-                )
-            has_norm = True
-        try:
-            ops.append(builders[name](*args, **kwargs))
-        except TypeError as e:
-            raise ValueError(f"bad arguments for {name!r} in dataset.train_pp={pp!r}: {e}") from e
-    if not has_norm:
-        ops.append(builders["normalize"](cfg.normalization))
-    size = cfg.image_size
-
-    def fn(video: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        for i, op in enumerate(ops):
-            video = op(video, tf.random.experimental.stateless_fold_in(seed, i))
-        return tf.ensure_shape(video, [cfg.num_frames, size, size, 3])
-
-    return fn
+    host: list[Entry] = []
+    device: list[Entry] = []
+    ops = parse(pp)
+    for pos, (name, args, kwargs) in enumerate(ops):
+        if name not in HOST_OPS + DEVICE_OPS:
+            raise ValueError(f"unknown op {name!r} in dataset.train_pp={pp!r}; expected one of "
+                             f"{sorted(HOST_OPS + DEVICE_OPS)}")
+        if name in HOST_OPS and device:
+            raise ValueError(f"dataset.train_pp={pp!r}: the geometric op {name!r} comes after "
+                             f"{device[-1][1]!r}; put {list(HOST_OPS)} first (they run on the "
+                             f"host, the others on the device)")
+        if name == "normalize" and normalize_args(args, kwargs, cfg) != normalize_args(
+                (cfg.normalization,), {}, cfg):
+            raise ValueError(f"dataset.train_pp normalize{args or ''}{kwargs or ''} differs from "
+                             f"dataset.normalization={cfg.normalization!r} (used at evaluation)")
+        (host if name in HOST_OPS else device).append((pos, name, args, kwargs))
+    if not any(name == "normalize" for _, name, _, _ in device):
+        device.append((len(ops), "normalize", (cfg.normalization,), {}))
+    return host, device

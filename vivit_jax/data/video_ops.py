@@ -1,5 +1,9 @@
 """Per-clip tf ops: frame sampling (dense / TSN), crops, flips, colour, RandAugment, erasing.
 
+The pipelines use the sampling, crops and resizes (through `host_ops`); colour, RandAugment,
+erasing and normalisation now run on the device (`device_augment`), and the tf versions here
+are their reference: the tests apply both with the same random parameters.
+
 Every random op is *stateless* (`tf.random.stateless_*` with an explicit [2] int seed) and
 draws its parameters once per clip, so all frames of a clip get the same crop, flip, colour
 change and RandAugment ops (a per-frame draw would add flicker that is not in the data).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+from vivit_jax.data import preprocess
 from vivit_jax.data.tf_quiet import tf
 
 # --- Sampling ------------------------------------------------------------------------
@@ -200,18 +205,20 @@ def color_jitter(video: tf.Tensor, seed, strength: float = 0.4, prob: float = 0.
     SimCLR/ mmaction `ColorJitter` ranges; one draw per clip, applied with probability `prob`.
     """
     s = tf.random.experimental.stateless_split(seed, 5)
-    f = lambda i: tf.random.stateless_uniform([], s[i], 1 - strength, 1 + strength)  # noqa: E731
-
-    def jitter():
-        x = _blend(video, 0.0, f(0))
-        mean = tf.reduce_mean(_grey(x), axis=[-3, -2, -1], keepdims=True)
-        x = _blend(x, mean, f(1))
-        x = _blend(x, _grey(x), f(2))
-        hue = tf.random.stateless_uniform([], s[3], -strength / 4, strength / 4)
-        return tf.clip_by_value(tf.image.adjust_hue(x / 255.0, hue) * 255.0, 0.0, 255.0)
-
+    factors = tf.stack([tf.random.stateless_uniform([], s[i], 1 - strength, 1 + strength)
+                        for i in range(3)])
+    hue = tf.random.stateless_uniform([], s[3], -strength / 4, strength / 4)
     do = tf.random.stateless_uniform([], s[4]) < prob
-    return tf.cond(do, jitter, lambda: video)
+    return tf.cond(do, lambda: color_jitter_apply(video, factors, hue), lambda: video)
+
+
+def color_jitter_apply(video: tf.Tensor, factors: tf.Tensor, hue) -> tf.Tensor:
+    """Brightness, contrast, saturation by `factors` [3] (PIL enhance), then hue by `hue`."""
+    x = _blend(video, 0.0, factors[0])
+    mean = tf.reduce_mean(_grey(x), axis=[-3, -2, -1], keepdims=True)
+    x = _blend(x, mean, factors[1])
+    x = _blend(x, _grey(x), factors[2])
+    return tf.clip_by_value(tf.image.adjust_hue(x / 255.0, hue) * 255.0, 0.0, 255.0)
 
 
 # --- RandAugment (Cubuk et al. 2020), one op sequence per clip ---------------------------
@@ -260,6 +267,28 @@ RANDAUG_OPS = (
 )
 
 
+def randaug_ops(x: tf.Tensor, sign, m: float) -> list:
+    """The ops of `RANDAUG_OPS` (thunks) on clip `x` at strength m ∈ [0, 1], direction sign."""
+    h = tf.cast(tf.shape(x)[1], tf.float32)
+    w = tf.cast(tf.shape(x)[2], tf.float32)
+    enhance = 1.0 + sign * 0.9 * m
+    return [
+        lambda: x,
+        lambda: _autocontrast(x),
+        lambda: _rotate(x, sign * 30.0 * m),
+        lambda: tf.where(x >= 256.0 * (1 - m), 255.0 - x, x),
+        lambda: _blend(x, _grey(x), enhance),
+        lambda: tf.floor(x / 2.0 ** int(round(4 * m))) * 2.0 ** int(round(4 * m)),
+        lambda: _blend(x, tf.reduce_mean(_grey(x), axis=[1, 2, 3], keepdims=True), enhance),
+        lambda: _blend(x, 0.0, enhance),
+        lambda: _sharpness(x, enhance),
+        lambda: _affine(x, tf.stack([1.0, sign * 0.3 * m, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])),
+        lambda: _affine(x, tf.stack([1.0, 0.0, 0.0, sign * 0.3 * m, 1.0, 0.0, 0.0, 0.0])),
+        lambda: _affine(x, tf.stack([1.0, 0.0, sign * 0.45 * m * w, 0.0, 1.0, 0.0, 0.0, 0.0])),
+        lambda: _affine(x, tf.stack([1.0, 0.0, 0.0, 0.0, 1.0, sign * 0.45 * m * h, 0.0, 0.0])),
+    ]
+
+
 def randaug(video: tf.Tensor, seed, num_layers: int = 2, magnitude: float = 9.0) -> tf.Tensor:
     """RandAugment with `num_layers` ops of strength `magnitude` (0..10), same for all frames.
 
@@ -273,25 +302,8 @@ def randaug(video: tf.Tensor, seed, num_layers: int = 2, magnitude: float = 9.0)
         op = tf.random.stateless_uniform(
             [], seeds[3 * i], 0, len(RANDAUG_OPS), dtype=tf.int32)
         sign = tf.where(tf.random.stateless_uniform([], seeds[3 * i + 1]) < 0.5, -1.0, 1.0)
-        h = tf.cast(tf.shape(video)[1], tf.float32)
-        w = tf.cast(tf.shape(video)[2], tf.float32)
         x = video
-        enhance = 1.0 + sign * 0.9 * m
-        branches = [
-            lambda: x,
-            lambda: _autocontrast(x),
-            lambda: _rotate(x, sign * 30.0 * m),
-            lambda: tf.where(x >= 256.0 * (1 - m), 255.0 - x, x),
-            lambda: _blend(x, _grey(x), enhance),
-            lambda: tf.floor(x / 2.0 ** int(round(4 * m))) * 2.0 ** int(round(4 * m)),
-            lambda: _blend(x, tf.reduce_mean(_grey(x), axis=[1, 2, 3], keepdims=True), enhance),
-            lambda: _blend(x, 0.0, enhance),
-            lambda: _sharpness(x, enhance),
-            lambda: _affine(x, tf.stack([1.0, sign * 0.3 * m, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])),
-            lambda: _affine(x, tf.stack([1.0, 0.0, 0.0, sign * 0.3 * m, 1.0, 0.0, 0.0, 0.0])),
-            lambda: _affine(x, tf.stack([1.0, 0.0, sign * 0.45 * m * w, 0.0, 1.0, 0.0, 0.0, 0.0])),
-            lambda: _affine(x, tf.stack([1.0, 0.0, 0.0, 0.0, 1.0, sign * 0.45 * m * h, 0.0, 0.0])),
-        ]
+        branches = randaug_ops(x, sign, m)
         video = tf.ensure_shape(tf.switch_case(op, branches), x.shape)
     return video
 
@@ -322,22 +334,10 @@ def random_erasing(video, seed, prob=0.25, area=(0.02, 1 / 3), ratio=(0.3, 3.3))
     return tf.where(tf.logical_and(do, box), noise, video)
 
 
-NORMALIZATIONS = ("minus_one_to_one", "imagenet", "zero_one", "mean_std")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALIZATIONS = preprocess.NORMALIZATIONS
+IMAGENET_MEAN, IMAGENET_STD = preprocess.IMAGENET_MEAN, preprocess.IMAGENET_STD
 
 
 def normalize(video: tf.Tensor, mode: str, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> tf.Tensor:
-    """[0, 255] → 'minus_one_to_one' (x/127.5 - 1), 'zero_one', 'imagenet' or 'mean_std'.
-
-    `mean`/`std` are per channel on the [0, 1] scale ('mean_std'; 'imagenet' fixes them).
-    """
-    if mode == "minus_one_to_one":
-        return video / 127.5 - 1.0
-    if mode == "zero_one":
-        return video / 255.0
-    if mode == "imagenet":
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-    elif mode != "mean_std":
-        raise ValueError(f"unknown normalization {mode!r}; expected one of {NORMALIZATIONS}")
-    return (video / 255.0 - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+    """`preprocess.normalize` of a float32 tf clip in [0, 255]."""
+    return preprocess.normalize(video, mode, mean, std)

@@ -43,25 +43,6 @@ PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
 
 # ------------------------------------------------------------------ the exported functions
 
-def normalize_jnp(video, mode: str, mean, std):
-    """`video_ops.normalize` in jnp: uint8/float [0, 255] → the model's input scale."""
-    import jax.numpy as jnp
-
-    from vivit_jax.data import video_ops
-
-    x = video.astype(jnp.float32)
-    if mode == "minus_one_to_one":
-        return x / 127.5 - 1.0
-    if mode == "zero_one":
-        return x / 255.0
-    if mode == "imagenet":
-        mean, std = video_ops.IMAGENET_MEAN, video_ops.IMAGENET_STD
-    elif mode != "mean_std":
-        raise ValueError(f"unknown normalization {mode!r}; expected one of "
-                         f"{video_ops.NORMALIZATIONS}")
-    return (x / 255.0 - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
-
-
 def serving_functions(cfg, model):
     """`(params [leaves], clips_fn, views_fn)`: pure functions of `(params, uint8 video)`."""
     import jax
@@ -69,6 +50,7 @@ def serving_functions(cfg, model):
     from flax import nnx
 
     from vivit_jax import state as state_lib
+    from vivit_jax.data import device_augment
 
     graphdef, state = nnx.split(model)
     leaves, treedef = jax.tree.flatten(state)
@@ -81,7 +63,8 @@ def serving_functions(cfg, model):
 
     def logits_of(params, video):
         m = nnx.merge(graphdef, jax.tree.unflatten(treedef, list(params)))
-        x = normalize_jnp(video, d.normalization, tuple(d.mean), tuple(d.std)).astype(dtype)
+        x = device_augment.normalize(video, d.normalization, tuple(d.mean),
+                                     tuple(d.std)).astype(dtype)
         logits, _ = m(x, train=False)
         return logits.astype(jnp.float32)
 

@@ -83,7 +83,8 @@ def _make_forward(graphdef, cfg, param_sh, batch_sh, repl):
     def forward(params, video, label, index):
         model = nnx.merge(graphdef, params)
         b, v = video.shape[:2]
-        logits, _ = model(video.reshape((b * v,) + video.shape[2:]).astype(dtype), train=False)
+        x = state_lib.model_input(video.reshape((b * v,) + video.shape[2:]), cfg)
+        logits, _ = model(x.astype(dtype), train=False)
         return logits.astype(jnp.float32).reshape(b, v, -1), label, index
 
     return jax.jit(forward, in_shardings=(param_sh, batch_sh, batch_sh, batch_sh),

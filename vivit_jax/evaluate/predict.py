@@ -49,25 +49,20 @@ def decode(path: str, min_resize: int, fps: float = 10.0) -> np.ndarray:
 
 def make_views(frames: np.ndarray, cfg_data, num_clips: int, num_crops: int,
                normalize: bool = True) -> np.ndarray:
-    """float32 [C·S, F, s, s, 3] test views of uint8 frames, as `pipeline._eval_example` makes
-    them (view v = clip v // S, crop v % S); `normalize=False` keeps [0, 255] for display."""
-    from vivit_jax.data import video_ops
+    """float32 [C·S, F, s, s, 3] test views of uint8 frames, the pixels `pipeline`'s eval
+    views have (view v = clip v // S, crop v % S), normalised as the eval step does;
+    `normalize=False` keeps [0, 255] for display."""
+    from vivit_jax.data import device_augment, host_ops, video_ops
     from vivit_jax.data.tf_quiet import tf
 
-    f, s = cfg_data.num_frames, cfg_data.image_size
-    idx = video_ops.multi_clip_indices(len(frames), cfg_data.sampling, num_clips, f,
-                                       cfg_data.stride)
-    video = tf.gather(tf.convert_to_tensor(frames, tf.float32), tf.reshape(idx, [-1]))
-    video = video_ops.resize_smallest(video, cfg_data.min_resize)
-    if num_crops == 3:
-        views = tf.reshape(video_ops.three_crops(video, s), [3, num_clips, f, s, s, 3])
-        video = tf.reshape(tf.transpose(views, [1, 0, 2, 3, 4, 5]), [num_clips * 3, f, s, s, 3])
-    else:
-        video = tf.reshape(video_ops.center_crop(video, s), [num_clips, f, s, s, 3])
-    if normalize:
-        video = video_ops.normalize(video, cfg_data.normalization, tuple(cfg_data.mean),
-                                    tuple(cfg_data.std))
-    return video.numpy()
+    idx = video_ops.multi_clip_indices(len(frames), cfg_data.sampling, num_clips,
+                                       cfg_data.num_frames, cfg_data.stride)
+    views = host_ops.eval_views(tf.convert_to_tensor(frames, tf.uint8), idx,
+                                cfg_data.min_resize, cfg_data.image_size, num_crops).numpy()
+    if not normalize:
+        return views.astype(np.float32)
+    return np.asarray(device_augment.normalize(views, cfg_data.normalization,
+                                               tuple(cfg_data.mean), tuple(cfg_data.std)))
 
 
 def load(checkpoint: str, config: str | None = None, overrides: list[str] = ()):
