@@ -164,19 +164,22 @@ def host_figures(data_dir: str, batches: int, batch_size: int, video_frames: int
     return rows
 
 
-def _run_host(data_dir: str, args, pythonpath: str | None) -> list[dict]:
-    """`host_figures` in a child process pinned to one core (of `pythonpath`'s vivit_jax)."""
+def _run_host(data_dir: str, args, pythonpath: str | None, script: str = __file__
+              ) -> list[dict]:
+    """`script --host_only` (default: `host_figures`) in a child process pinned to one core
+    (of `pythonpath`'s vivit_jax): its JSON lines."""
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
     core = min(os.sched_getaffinity(0))
-    cmd = ["taskset", "-c", str(core), sys.executable, __file__, "--host_only", data_dir,
+    cmd = ["taskset", "-c", str(core), sys.executable, script, "--host_only", data_dir,
            "--batches", str(args.batches), "--batch_size", str(args.batch_size),
            "--video_frames", str(args.video_frames)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
                          cwd=pythonpath or None)
     if out.returncode:
-        raise SystemExit(f"input_pipeline: error: host measurement failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{pathlib.Path(script).stem}: error: host measurement failed:\n"
+                         f"{out.stderr[-3000:]}")
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
@@ -259,13 +262,21 @@ def _print_host(rows: list[dict], label: str) -> None:
               f"{r['of_bound']:5.0%}  {r['dtype']} {r['batch_mb']:.1f} MB/batch")
 
 
-def main(argv=None) -> int:
-    """Generates shards, measures, prints a table and JSON lines."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=common.HelpFormatter)
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The flags of the shards and the timed batches (`_run_host` passes them to the child);
+    `--host_only DIR`: the child's run."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=common.HelpFormatter)
     p.add_argument("--videos", type=int, default=16, help="synthetic videos to write")
     p.add_argument("--video_frames", type=int, default=80, help="frames each")
     p.add_argument("--batch_size", type=int, default=8, help="clips per batch")
     p.add_argument("--batches", type=int, default=4, help="timed batches per case")
+    p.add_argument("--host_only", default="", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None) -> int:
+    """Generates shards, measures, prints a table and JSON lines."""
+    p = parser(__doc__)
     p.add_argument("--before", default="", help="a tree with an older vivit_jax to set beside")
     p.add_argument("--host", default="true", choices=("true", "false"),
                    help="the host figures (one pinned core) and --before")
@@ -273,7 +284,6 @@ def main(argv=None) -> int:
                    help="also the device augmentation's share and the trainer overlap")
     p.add_argument("--layers", type=int, default=0,
                    help="ViViT-B depth override for the step (0: the paper's; smoke tests)")
-    p.add_argument("--host_only", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.host_only:
         import vivit_jax

@@ -27,7 +27,7 @@ def _json_rows(out: str, script: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("script", ["model_throughput", "memory", "scaling", "peers",
-                                    "train_step", "input_pipeline", "conv",
+                                    "train_step", "input_pipeline", "input_pipeline_torch", "conv",
                                     "optimizer_update", "prepare_throughput"])
 def test_help(script, capsys):
     with pytest.raises(SystemExit) as e:
