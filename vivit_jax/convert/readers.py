@@ -1,4 +1,5 @@
-"""Readers: ViT files (`.npz`, `.safetensors`) → the canonical form; Orbax params → numpy.
+"""Readers: the one raw-tensor loader (`.npz`, `.safetensors`, Flax msgpack); ViT files →
+the canonical form; Orbax params → numpy.
 
 Nothing here unpickles: `.npz` is read with `allow_pickle=False`, torch pickles
 (`.bin`/`.pth`/`.pt`) are refused with the one-line command that turns them into safetensors.
@@ -53,49 +54,92 @@ class ViTCheckpoint:
         return int(self.params["embedding/kernel"].shape[-1])
 
 
-def read_tensors(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Raw name → array of a `.npz` or `.safetensors` file (local, or `gs://…` read through a
-    local copy: safetensors maps files); never unpickles."""
+def read_tensors(path: str | pathlib.Path, *, msgpack: bool = False,
+                 error: type[ValueError] = ValueError) -> dict[str, np.ndarray]:
+    """Raw name → array of a `.npz` or `.safetensors` file, or with `msgpack` of any other
+    file read as a Flax msgpack state (names '/'-joined); local or `gs://…` (safetensors maps
+    files: a remote one is read through a local copy).
+
+    Never unpickles: a torch pickle gets the one-line command that makes safetensors of it.
+    A file that cannot be read raises `error` (one line naming it).
+    """
     shown = str(path)
-    suffix = os.path.splitext(shown)[1]
-    if suffix in PICKLE_SUFFIXES:
-        raise ValueError(
+    if shown.lower().endswith(PICKLE_SUFFIXES):
+        raise error(
             f"{shown!r} is a pickled torch checkpoint, which is never unpickled here (it can "
             f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
             + to_safetensors_command(shown))
-    if not fileio.isfile(shown):
-        raise FileNotFoundError(f"ViT checkpoint {shown!r} does not exist")
+    if not fileio.exists(shown):
+        raise FileNotFoundError(f"checkpoint {shown!r} does not exist")
+    if fileio.isdir(shown):
+        raise error(f"{shown!r} is a directory; pass the checkpoint file (a .safetensors or "
+                    f".npz file, or a Scenic 'checkpoint' msgpack file)")
+    suffix = os.path.splitext(shown)[1].lower()
+    if suffix not in (".npz", ".safetensors"):
+        if msgpack:
+            return _msgpack(fileio.read_bytes(shown), shown, error)
+        raise error(f"{shown!r}: unsupported checkpoint file type {suffix!r}; expected .npz "
+                    f"(vision_transformer, big_vision) or .safetensors (timm, Hugging Face)")
     if not fileio.is_remote(shown):
-        return _load_tensors(shown, suffix, shown)
+        return _load_tensors(shown, suffix, shown, error)
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="vivit_vit_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vivit_ckpt_") as tmp:
         local = os.path.join(tmp, f"checkpoint{suffix}")
         fileio.copy(shown, local)
-        return _load_tensors(local, suffix, shown)
+        return _load_tensors(local, suffix, shown, error)
 
 
-def _load_tensors(local: str, suffix: str, shown: str) -> dict[str, np.ndarray]:
-    """The arrays of the local file `local`; messages name `shown`."""
+def _load_tensors(local: str, suffix: str, shown: str, error: type[ValueError]
+                  ) -> dict[str, np.ndarray]:
+    """The arrays of the local `.npz` / `.safetensors` file `local`; messages name `shown`."""
     try:
         if suffix == ".npz":
             with np.load(local, allow_pickle=False) as f:
                 return {k: np.asarray(f[k]) for k in f.files}
-        if suffix == ".safetensors":
-            from safetensors import safe_open
-            out = {}
-            # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 below.
-            with safe_open(local, framework="flax") as f:
-                for k in f.keys():
-                    out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
-            return out
+        from safetensors import safe_open
+        out = {}
+        # 'flax' reads bfloat16 too (numpy has no bf16); arrays become float32 here.
+        with safe_open(local, framework="flax") as f:
+            for k in f.keys():
+                out[k] = np.asarray(f.get_tensor(k), dtype=np.float32)
+        return out
     except Exception as e:  # BadZipFile, SafetensorError, EOFError, …: one line naming it.
-        why = str(e).splitlines()[0][:200] if str(e) else "truncated or corrupt"
-        raise ValueError(f"{shown!r} is not a readable {suffix} checkpoint "
-                         f"({type(e).__name__}: {why})") from None
-    raise ValueError(f"{shown!r}: unsupported checkpoint file type {suffix!r}; "
-                     f"expected .npz (vision_transformer, big_vision) or .safetensors (timm, "
-                     f"Hugging Face)")
+        raise error(f"{shown!r} is not a readable {suffix} checkpoint ({_why(e)})") from None
+
+
+def _why(e: Exception) -> str:
+    return f"{type(e).__name__}: " + (str(e).splitlines()[0][:200] if str(e)
+                                      else "truncated or corrupt")
+
+
+def flatten_nested(tree, prefix: str = "") -> dict[str, np.ndarray]:
+    """Nested dicts (msgpack state) → `{'a/b/c': array}`; non-array leaves are dropped."""
+    out = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(flatten_nested(v, f"{prefix}{k}/"))
+    elif isinstance(tree, (np.ndarray, np.generic)) or hasattr(tree, "__array__"):
+        out[prefix[:-1]] = np.asarray(tree)
+    return out
+
+
+def _msgpack(data: bytes, shown: str, error: type[ValueError]) -> dict[str, np.ndarray]:
+    """A Flax msgpack state's arrays (floating ones as float32) with '/'-joined names."""
+    if data[:2] == b"PK" or data[:1] == b"\x80":  # zip (torch.save) or pickle protocol 2+.
+        raise error(f"{shown!r} looks like a pickle or zip file (torch.save), not a Flax "
+                    f"msgpack checkpoint; convert it to .safetensors:\n  "
+                    + to_safetensors_command(shown))
+    from flax import serialization
+    try:
+        tree = serialization.msgpack_restore(data)
+    except Exception as e:  # msgpack's ExtraData / OutOfData / ValueError: one line.
+        raise error(f"{shown!r} is not a readable Flax msgpack checkpoint ({_why(e)})") from None
+    if not isinstance(tree, dict):
+        raise error(f"{shown!r}: msgpack content is a {type(tree).__name__}, not the state "
+                    f"dict of a Flax checkpoint")
+    return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+            for k, v in flatten_nested(tree).items()}
 
 
 def _infer_heads(tensors: dict[str, np.ndarray], layout: vit_layouts.Layout,

@@ -26,17 +26,19 @@ import dataclasses
 import importlib
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from vivit_jax import fileio
+
 # format name → module under vivit_jax.convert.formats. Each module has
 #   DESCRIPTION: str
 #   matches(tensors: dict[str, np.ndarray], path: str) -> bool
 #   read(tensors: dict[str, np.ndarray], path: str) -> Released
-# `tensors` is the raw file content with '/'-joined names (see `load_raw`).
+# `tensors` is the raw file content with '/'-joined names (see `load_raw`); the modules
+# stand on `formats/common.py`.
 FORMATS = {
     "scenic": "vivit_jax.convert.formats.scenic",
     "hf_vivit": "vivit_jax.convert.formats.hf_vivit",
@@ -79,90 +81,11 @@ class ReleasedError(ValueError):
     """A released checkpoint that cannot be read or does not fit; names file and tensor."""
 
 
-# ---------------------------------------------------------------------------------------
-# Reading files (any path tf.io.gfile opens: local, gs://, …).
-# ---------------------------------------------------------------------------------------
-def _is_remote(path: str) -> bool:
-    return "://" in str(path)
-
-
-def read_bytes(path: str) -> bytes:
-    """The whole file; local paths with `open`, others through tf.io.gfile."""
-    path = str(path)
-    if _is_remote(path):
-        from vivit_jax.data.tf_quiet import tf
-        if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read()
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    if os.path.isdir(path):
-        raise ReleasedError(f"{path!r} is a directory; pass the checkpoint file (a Scenic "
-                            f"'checkpoint' msgpack file or a .safetensors file)")
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def flatten_nested(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
-    """Nested dicts (msgpack state) → `{'a/b/c': array}`; non-array leaves are dropped."""
-    out = {}
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            out.update(flatten_nested(v, f"{prefix}{k}/"))
-    elif isinstance(tree, (np.ndarray, np.generic)) or hasattr(tree, "__array__"):
-        out[prefix[:-1]] = np.asarray(tree)
-    return out
-
-
-def load_raw(path: str) -> tuple[str, dict[str, np.ndarray]]:
-    """`(container, tensors)`: 'safetensors' or 'msgpack', with '/'-joined tensor names.
-
-    Pickles are never opened: they get the one-line command that makes safetensors of them.
-    A truncated or corrupt file raises ReleasedError naming it.
-    """
+def load_raw(path: str) -> dict[str, np.ndarray]:
+    """The file's tensors with '/'-joined names (`readers.read_tensors`: safetensors, npz or
+    a Flax msgpack state; pickles refused); an unreadable file is a ReleasedError naming it."""
     from vivit_jax.convert import readers
-
-    path = str(path)
-    lower = path.lower()
-    if lower.endswith(readers.PICKLE_SUFFIXES):
-        raise ReleasedError(
-            f"{path!r} is a pickled torch checkpoint, which is never unpickled here (it can "
-            f"run arbitrary code). Convert it to safetensors once, where torch is installed:\n  "
-            + readers.to_safetensors_command(path))
-    data = read_bytes(path)
-    if lower.endswith(".safetensors"):
-        return "safetensors", _safetensors(data, path)
-    if data[:2] == b"PK" or data[:1] == b"\x80":  # zip (torch.save) or pickle protocol 2+.
-        raise ReleasedError(f"{path!r} looks like a pickle or zip file (torch.save), not a "
-                            f"Flax msgpack checkpoint; convert it to .safetensors:\n  "
-                            + readers.to_safetensors_command(path))
-    return "msgpack", _msgpack(data, path)
-
-
-def _safetensors(data: bytes, path: str) -> dict[str, np.ndarray]:
-    try:
-        from safetensors.flax import load
-        tensors = load(data)  # 'flax' reads bfloat16 too; arrays become float32 below.
-    except Exception as e:  # SafetensorError, a truncated header, …: one line.
-        raise ReleasedError(f"{path!r} is not a readable safetensors file "
-                            f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    return {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
-
-
-def _msgpack(data: bytes, path: str) -> dict[str, np.ndarray]:
-    from flax import serialization
-    try:
-        tree = serialization.msgpack_restore(data)
-    except Exception as e:  # msgpack's ExtraData / OutOfData / ValueError: one line.
-        why = str(e).splitlines()[0][:200] if str(e) else "truncated or corrupt"
-        raise ReleasedError(f"{path!r} is not a readable Flax msgpack checkpoint "
-                            f"({type(e).__name__}: {why})") from None
-    if not isinstance(tree, dict):
-        raise ReleasedError(f"{path!r}: msgpack content is a {type(tree).__name__}, not the "
-                            f"state dict of a Flax checkpoint")
-    return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
-            for k, v in flatten_nested(tree).items()}
+    return readers.read_tensors(path, msgpack=True, error=ReleasedError)
 
 
 def _format_module(name: str):
@@ -173,7 +96,7 @@ def _format_module(name: str):
 
 def read(path: str, fmt: str | None = None) -> Released:
     """Reads a released checkpoint (format detected unless `fmt` is given)."""
-    _, tensors = load_raw(path)
+    tensors = load_raw(path)
     if fmt is None:
         found = [n for n in FORMATS if _format_module(n).matches(tensors, str(path))]
         if not found:
@@ -190,7 +113,7 @@ def read(path: str, fmt: str | None = None) -> Released:
 
 def detect(path: str) -> list[str]:
     """The formats whose `matches` accepts the file (exactly one for a known checkpoint)."""
-    _, tensors = load_raw(path)
+    tensors = load_raw(path)
     return [n for n in FORMATS if _format_module(n).matches(tensors, str(path))]
 
 
@@ -312,21 +235,16 @@ def _fill_fresh(params: dict, fresh: dict, names: Sequence[str]) -> dict:
 # ---------------------------------------------------------------------------------------
 # The workdir.
 # ---------------------------------------------------------------------------------------
-def _join(*parts: str) -> str:
-    return "/".join(p.rstrip("/") for p in parts) if _is_remote(parts[0]) else os.path.join(*parts)
-
-
 def check_out_dir(out: str) -> None:
     """Refuses an output that holds a run (config.json or checkpoints/) or cannot be written;
     creates nothing."""
     from vivit_jax import outputs
     from vivit_jax.checkpoint import orbax_path
-    from vivit_jax.data.tf_quiet import tf
-    orbax_path(_join(out, "checkpoints"))  # A URL scheme Orbax cannot write: refused now.
+    orbax_path(fileio.join(out, "checkpoints"))  # A URL scheme Orbax cannot write: refused.
     for name in ("config.json", "checkpoints"):
-        if tf.io.gfile.exists(_join(out, name)):
-            raise FileExistsError(f"{_join(out, name)!r} already exists; choose another --out "
-                                  f"(nothing was overwritten)")
+        if fileio.exists(fileio.join(out, name)):
+            raise FileExistsError(f"{fileio.join(out, name)!r} already exists; choose another "
+                                  f"--out (nothing was overwritten)")
     outputs.creatable_dir(out, "--out")
 
 
@@ -336,21 +254,18 @@ def write_workdir(out: str, cfg, params: dict, record: dict,
     import jax
 
     from vivit_jax.checkpoint import Checkpointer
-    from vivit_jax.data.tf_quiet import tf
-    gfile = tf.io.gfile
-    gfile.makedirs(out)
+    fileio.makedirs(out)
     ckpt = Checkpointer(out, every_steps=1, keep=1, async_save=False)
     try:
         ckpt.save(0, {"params": jax.tree.map(jax.numpy.asarray, params)}, force=True)
     finally:
         ckpt.close()
     if label_names:
-        with gfile.GFile(_join(out, "label_map.json"), "w") as f:
-            f.write(json.dumps({"labels": list(label_names)}, indent=1))
-    with gfile.GFile(_join(out, "convert.json"), "w") as f:
-        f.write(json.dumps(record, indent=2))
-    with gfile.GFile(_join(out, "config.json"), "w") as f:  # Last: marks a complete workdir.
-        f.write(cfg.to_json_best_effort(indent=2))
+        fileio.write_text(fileio.join(out, "label_map.json"),
+                          json.dumps({"labels": list(label_names)}, indent=1))
+    fileio.write_text(fileio.join(out, "convert.json"), json.dumps(record, indent=2))
+    # Last: marks a complete workdir.
+    fileio.write_text(fileio.join(out, "config.json"), cfg.to_json_best_effort(indent=2))
 
 
 def convert(path: str, out: str, *, fmt: str | None = None, overrides: Sequence[str] = (),

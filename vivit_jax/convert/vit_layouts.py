@@ -15,7 +15,7 @@ attention kernels `[D, heads, head_dim]`), which is also the naming of our video
 A layout is one `Layout` row: how to recognise it, the prefixes to strip, and a table of
 `(source regex, canonical target(s), hook)`. Hooks are small per-tensor functions (transpose
 a torch Linear, split a fused qkv, reshape into heads). Adding a layout = adding one table
-(STYLE.md: MaxText-style declarative map). Sources of the names: vision_transformer
+(../shared/STYLE.md: MaxText-style declarative map). Sources of the names: vision_transformer
 `checkpoint.py`/`models_vit.py`, big_vision `models/vit.py`, timm `vision_transformer.py`
 (`_convert_openai_clip`/`checkpoint_filter_fn`, `_load_weights` for npz) and Hugging Face
 `convert_vit_timm_to_pytorch.py`.
@@ -79,14 +79,24 @@ def split_qkv_bias(x: np.ndarray, heads: int) -> tuple[np.ndarray, ...]:
 Row = tuple[str, "str | tuple[str, ...]", "Hook | None"]
 
 
-def _ln(src: str, dst: str) -> list[Row]:
+def ln_rows(src: str, dst: str) -> list[Row]:
+    """torch LayerNorm `{src}.weight/bias` → `{dst}/scale, bias`."""
     return [(src + r"\.weight", dst + "/scale", None), (src + r"\.bias", dst + "/bias", None)]
 
 
-def _dense(src: str, dst: str, kernel_hook: Hook = transpose, bias_hook: Hook | None = None
-           ) -> list[Row]:
+def dense_rows(src: str, dst: str, kernel_hook: Hook = transpose, bias_hook: Hook | None = None
+               ) -> list[Row]:
+    """torch Linear `{src}.weight/bias` → `{dst}/kernel` (transposed by default), `bias`."""
     return [(src + r"\.weight", dst + "/kernel", kernel_hook),
             (src + r"\.bias", dst + "/bias", bias_hook)]
+
+
+def qkv_rows(weight: str, bias: str, dst: str) -> list[Row]:
+    """A fused torch q/k/v projection (`weight` `[3·D, D]`, `bias` patterns) → `{dst}/
+    {query,key,value}/{kernel,bias}`."""
+    kernels, biases = (tuple(f"{dst}/{n}/{leaf}" for n in ("query", "key", "value"))
+                       for leaf in ("kernel", "bias"))
+    return [(weight, kernels, split_qkv_kernel), (bias, biases, split_qkv_bias)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,18 +143,15 @@ TIMM = Layout(
         (r"patch_embed\.proj\.bias", "embedding/bias", None),
         (r"cls_token", "cls", None),
         (r"pos_embed", "Transformer/posembed_input/pos_embedding", None),
-        *_ln(r"blocks\.(\d+)\.norm1", BLOCK + "/LayerNorm_0"),
-        (r"blocks\.(\d+)\.attn\.qkv\.weight",
-         tuple(ATTN + f"/{n}/kernel" for n in ("query", "key", "value")), split_qkv_kernel),
-        (r"blocks\.(\d+)\.attn\.qkv\.bias",
-         tuple(ATTN + f"/{n}/bias" for n in ("query", "key", "value")), split_qkv_bias),
-        *_dense(r"blocks\.(\d+)\.attn\.proj", ATTN + "/out", out_kernel),
-        *_ln(r"blocks\.(\d+)\.norm2", BLOCK + "/LayerNorm_2"),
-        *_dense(r"blocks\.(\d+)\.mlp\.fc1", BLOCK + "/MlpBlock_3/Dense_0"),
-        *_dense(r"blocks\.(\d+)\.mlp\.fc2", BLOCK + "/MlpBlock_3/Dense_1"),
-        *_ln(r"norm", "Transformer/encoder_norm"),
-        *_dense(r"head", "head"),
-        *_dense(r"pre_logits\.fc", "pre_logits"),
+        *ln_rows(r"blocks\.(\d+)\.norm1", BLOCK + "/LayerNorm_0"),
+        *qkv_rows(r"blocks\.(\d+)\.attn\.qkv\.weight", r"blocks\.(\d+)\.attn\.qkv\.bias", ATTN),
+        *dense_rows(r"blocks\.(\d+)\.attn\.proj", ATTN + "/out", out_kernel),
+        *ln_rows(r"blocks\.(\d+)\.norm2", BLOCK + "/LayerNorm_2"),
+        *dense_rows(r"blocks\.(\d+)\.mlp\.fc1", BLOCK + "/MlpBlock_3/Dense_0"),
+        *dense_rows(r"blocks\.(\d+)\.mlp\.fc2", BLOCK + "/MlpBlock_3/Dense_1"),
+        *ln_rows(r"norm", "Transformer/encoder_norm"),
+        *dense_rows(r"head", "head"),
+        *dense_rows(r"pre_logits\.fc", "pre_logits"),
     ))
 
 HUGGING_FACE = Layout(
@@ -156,17 +163,17 @@ HUGGING_FACE = Layout(
         (r"embeddings\.patch_embeddings\.projection\.bias", "embedding/bias", None),
         (r"embeddings\.cls_token", "cls", None),
         (r"embeddings\.position_embeddings", "Transformer/posembed_input/pos_embedding", None),
-        *_ln(r"encoder\.layer\.(\d+)\.layernorm_before", BLOCK + "/LayerNorm_0"),
-        *[row for n in ("query", "key", "value") for row in _dense(
+        *ln_rows(r"encoder\.layer\.(\d+)\.layernorm_before", BLOCK + "/LayerNorm_0"),
+        *[row for n in ("query", "key", "value") for row in dense_rows(
             rf"encoder\.layer\.(\d+)\.attention\.attention\.{n}", ATTN + f"/{n}",
             to_heads_kernel, to_heads_bias)],
-        *_dense(r"encoder\.layer\.(\d+)\.attention\.output\.dense", ATTN + "/out", out_kernel),
-        *_ln(r"encoder\.layer\.(\d+)\.layernorm_after", BLOCK + "/LayerNorm_2"),
-        *_dense(r"encoder\.layer\.(\d+)\.intermediate\.dense", BLOCK + "/MlpBlock_3/Dense_0"),
-        *_dense(r"encoder\.layer\.(\d+)\.output\.dense", BLOCK + "/MlpBlock_3/Dense_1"),
-        *_ln(r"layernorm", "Transformer/encoder_norm"),
-        *_dense(r"classifier", "head"),
-        *_dense(r"pooler\.dense", "pre_logits"),  # ViTModel's tanh pooler = pre_logits.
+        *dense_rows(r"encoder\.layer\.(\d+)\.attention\.output\.dense", ATTN + "/out", out_kernel),
+        *ln_rows(r"encoder\.layer\.(\d+)\.layernorm_after", BLOCK + "/LayerNorm_2"),
+        *dense_rows(r"encoder\.layer\.(\d+)\.intermediate\.dense", BLOCK + "/MlpBlock_3/Dense_0"),
+        *dense_rows(r"encoder\.layer\.(\d+)\.output\.dense", BLOCK + "/MlpBlock_3/Dense_1"),
+        *ln_rows(r"layernorm", "Transformer/encoder_norm"),
+        *dense_rows(r"classifier", "head"),
+        *dense_rows(r"pooler\.dense", "pre_logits"),  # ViTModel's tanh pooler = pre_logits.
     ))
 
 # Checked in this order; the first whose marker matches a key wins.
@@ -202,9 +209,10 @@ def detect(keys: Sequence[str]) -> Layout:
         f"(timm), '(vit.)encoder.layer.0.attention…' (Hugging Face))")
 
 
-def rename(tensors: dict[str, np.ndarray], layout: Layout, heads: int
-           ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Applies a layout's table: `(canonical tensors, source keys no row matched)`."""
+def rename(tensors: dict[str, np.ndarray], layout: Layout, heads: int,
+           sources: dict[str, str] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Applies a layout's table: `(canonical tensors, source keys no row matched)`; `sources`,
+    when given, is filled with canonical name → source key."""
     out, ignored = {}, []
     for key, src in strip_prefix(list(tensors), layout.prefixes).items():
         for pattern, target, hook in layout.rows:
@@ -217,6 +225,8 @@ def rename(tensors: dict[str, np.ndarray], layout: Layout, heads: int
             for t, v in zip(target, value):
                 name = m.expand(t) if "\\" in t else t.format(*m.groups())
                 out[name] = np.asarray(v)
+                if sources is not None:
+                    sources[name] = key
             break
         else:
             ignored.append(key)
