@@ -138,3 +138,30 @@ def test_the_checks_can_fail(tmp_path):
     assert ("vivit_jax.train", ["_check_finite"], 4) in edges
     assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
     assert _cycles({"a": ["b"], "b": [], "c": ["a"]}) == []
+
+
+# Every released-checkpoint format module must define these (`released.FORMATS`' contract).
+FORMAT_ENTRY_POINTS = {"matches", "read"}
+FORMAT_SHARED_LAYER = {"__init__.py", "common.py"}
+
+
+def _format_function_names() -> dict[str, list[str]]:
+    """Module-level function name → the format readers that define it."""
+    owners: dict[str, list[str]] = {}
+    for path in sorted((ROOT / PACKAGE / "convert" / "formats").glob("*.py")):
+        if path.name in FORMAT_SHARED_LAYER:
+            continue
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                owners.setdefault(node.name, []).append(path.name)
+    return owners
+
+
+def test_no_function_name_is_defined_in_two_format_readers():
+    """What two readers both need lives once in `formats/common.py`; only the entry points the
+    registry calls are defined by every reader."""
+    owners = _format_function_names()
+    assert all(owners.get(name) and len(owners[name]) > 1 for name in FORMAT_ENTRY_POINTS)
+    twice = {n: files for n, files in owners.items()
+             if len(files) > 1 and n not in FORMAT_ENTRY_POINTS}
+    assert not twice, f"defined in several format readers (move them to common.py): {twice}"

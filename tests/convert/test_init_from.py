@@ -106,7 +106,7 @@ def _load(cfg):
 
 def test_scanned_models_load_what_unscanned_ones_do_both_ways(repo, tmp_path):
     # model.scan stacks the blocks as `encoderblock [L, …]`; a ViT, a converted ViT and an
-    # unscanned run's checkpoint all load into it per layer (issue 20: nothing was loaded).
+    # unscanned run's checkpoint all load into it per layer (none of them is left fresh).
     p = vf.make_vit(classes=8)
     vf.write_big_vision(p, tmp_path / "vit.npz", scanned=True)  # A scanned source too.
     vit = [f"--config.init_from.checkpoint={tmp_path / 'vit.npz'}"]

@@ -324,7 +324,7 @@ def test_scenic_ambiguous_grid_read_as_the_given_grid(tmp_path):
     got_cfg, model = released.load_model(rel, GIVEN_GRID)
     assert (got_cfg.dataset.num_frames, got_cfg.dataset.image_size) == (8, 24)
     np.testing.assert_allclose(np.asarray(model(video)[0]), want, atol=TOL, rtol=0)
-    # Resampling the guess instead (what the converter did before) misses the reference.
+    # Resampling the guess to the given grid instead misses the reference.
     _, guessed = released.load_model(dataclasses.replace(rel, guessed_grid=None), GIVEN_GRID)
     assert np.abs(np.asarray(guessed(video)[0]) - want).max() > 1e-2
 

@@ -50,6 +50,16 @@ def conv_oihw(x: np.ndarray, heads: int) -> np.ndarray:
     return x.transpose(2, 3, 1, 0)
 
 
+def frame_kernel(x: np.ndarray, heads: int) -> np.ndarray:
+    """torch Conv2d `[D, 3, p, p]` → our video models' frame-patch kernel `[1, p, p, 3, D]`."""
+    return conv_oihw(x, heads)[None]
+
+
+def tubelet_kernel(x: np.ndarray, heads: int) -> np.ndarray:
+    """torch Conv3d `[D, 3, t, p, p]` → our tubelet kernel `[t, p, p, 3, D]`."""
+    return x.transpose(2, 3, 4, 1, 0)
+
+
 def to_heads_kernel(x: np.ndarray, heads: int) -> np.ndarray:
     """torch q/k/v Linear `[D_out, D_in]` → `[D_in, H, Dh]`."""
     return x.T.reshape(x.shape[1], heads, -1)

@@ -2,9 +2,10 @@
 
 A format is a `vit_layouts.Layout` table (source regex → our name, with per-tensor hooks)
 plus a function that infers the model's sizes from the tensors, or from the Hugging Face
-`config.json` saved beside them (`hf_config`). This module gives it the rest: `strip` the
-file's prefixes, `need` one tensor, `check_shapes` (every misfit and missing tensor in one
-message), `rename` by the table, `depth`, `default_heads`, `size_name`, `zero_qkv_bias`.
+`config.json` saved beside them (`hf_config`). Here is the rest: `strip` the file's
+prefixes, `need` one tensor, `check_shapes` (misfits and missing tensors in one message),
+`rename` by the table, `depth`, `default_heads`, `zero_qkv_bias`. The `model` and
+`dataset` sections each reference builds are `convert/protocols.py`'s.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from vivit_jax import fileio
 from vivit_jax.convert import vit_layouts
 from vivit_jax.convert.released import ReleasedError
-from vivit_jax.convert.vit_layouts import Layout, conv_oihw
+from vivit_jax.convert.vit_layouts import Layout
 
 Shape = "tuple[int, ...] | None"
 SHOWN = 6  # Misfits named in one message; the rest counted.
@@ -80,13 +81,18 @@ def check_shapes(tensors: Mapping[str, np.ndarray], expected: Mapping[str, Shape
 
 
 def rename(tensors: Mapping[str, np.ndarray], layout: Layout, heads: int, path: str,
-           sources: dict[str, str] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
-    """`vit_layouts.rename` into float32 arrays; a tensor its hook cannot reshape is named."""
+           shown: Mapping[str, str] | None = None
+           ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """`(float32 params, source names no row matched, 'ours ← theirs' for each param)` by
+    `layout`'s table (`vit_layouts.rename`); a tensor its hook cannot reshape is named."""
+    sources: dict[str, str] = {}
     try:
         params, ignored = vit_layouts.rename(dict(tensors), layout, heads, sources)
     except ValueError as e:  # A reshape into heads that does not divide.
         raise ReleasedError(f"{path!r}: {e}") from None
-    return {k: np.asarray(v, np.float32) for k, v in params.items()}, ignored
+    shown = shown or {}
+    return ({k: np.asarray(v, np.float32) for k, v in params.items()}, ignored,
+            [f"{ours} ← {shown.get(src, src)}" for ours, src in sources.items()])
 
 
 def depth(names: Sequence[str], block: str) -> int:
@@ -94,30 +100,16 @@ def depth(names: Sequence[str], block: str) -> int:
     return 1 + max((int(m[1]) for k in names if (m := re.match(block, k))), default=-1)
 
 
-def frame_kernel(x: np.ndarray, heads: int) -> np.ndarray:
-    """torch Conv2d `[D, 3, p, p]` → our frame-patch kernel `[1, p, p, 3, D]`."""
-    return conv_oihw(x, heads)[None]
-
-
-def tubelet_kernel(x: np.ndarray, heads: int) -> np.ndarray:
-    """torch Conv3d `[D, 3, t, p, p]` → our tubelet kernel `[t, p, p, 3, D]`."""
-    return x.transpose(2, 3, 4, 1, 0)
-
-
 # ---------------------------------------------------------------------------------------
 # Sizes the file does not store.
 # ---------------------------------------------------------------------------------------
-def default_heads(hidden: int) -> int:
-    """ViT's head count for a standard width, else 64-wide heads (1 when D < 64)."""
-    return vit_layouts.DEFAULT_HEADS.get(hidden) or max(1, hidden // 64)
-
-
-def size_name(*, hidden: int, layers: int, mlp: int, heads: int) -> str:
-    """The ViT size (`'B'`, `'L'`, …) with these widths; 'B' when none has them (the config
-    then carries the explicit sizes)."""
-    from vivit_jax.models import tokenizers
-    sizes = dict(hidden_size=hidden, num_layers=layers, mlp_dim=mlp, num_heads=heads)
-    return next((k for k, v in tokenizers.SIZES.items() if v == sizes), "B")
+def default_heads(hidden: int) -> tuple[int, str]:
+    """`(heads, note)` where fused q/k/v do not store the head count: ViT's for a standard
+    width, else 64-wide heads (1 when D < 64)."""
+    heads = vit_layouts.DEFAULT_HEADS.get(hidden) or max(1, hidden // 64)
+    return heads, (f"the checkpoint does not store the head count (fused q/k/v): {heads} heads "
+                   f"of {hidden // heads} for width {hidden} assumed (--config.model.num_heads "
+                   f"changes it)")
 
 
 def zero_qkv_bias(params: dict[str, np.ndarray], heads: int) -> None:

@@ -2,50 +2,48 @@
 
 The released `{vidtr_s_8x8,vidtr_m_16x4,vidtr_l_32x2,cvidtr_s_8x8,cvidtr_m_16x4}_patch16_224_k400
 .pth` files are a dict whose `model` holds the DDP state dict (`module.` prefix, stripped
-here); `readers.TO_SAFETENSORS` makes a `.safetensors` file of it. Names (D = 768):
+here); `readers.TO_SAFETENSORS` makes a `.safetensors` file of it. Names: `LAYOUT`
+(`conv_stem` a Conv3d, `in_proj` fused q, k, v rows), and the class tokens (D = 768):
 
-    conv_stem.{weight [D, 3, 1, 16, 16], bias}      fc.{weight [K, D], bias}
     VidTr:   cls_t [1, HW+1, D] (temporal class-token row), cls_s [T, 1, D] (spatial column),
              pos_embedding [1, (T+1)·(HW+1), D] (the whole grid, row-major)
     C-VidTr: cls [1, 1, D], pos_embedding [1, 1 + T·HW, D]
-    encoder.layers.{i}.norm1 / self_attn.in_proj_{weight [3D, D], bias} / self_attn.out_proj /
-        norm2 / linear1 / linear2           encoder.norm
 
 They load into `model.reference='gluonmm'` (`models/vidtr_gluonmm.py`, logit parity). The
 file does not say everything: VidTr vs C-VidTr follows from the class tokens, frames from
 them and the position embedding (the official code hard-codes a 14×14 patch grid, so the
 resolution is 14 × the patch), classes from `fc`. Not stored: the head count (fused
 `in_proj`: ViT's for standard widths, 12 for 768, else `D / 64`) and C-VidTr's pool schedule
-(pooling and joint layers hold the same tensors): the released configs' — 8 frames
-(C-VidTr-S): layers 1, 3, 5 dropping 2 each; 16 frames (C-VidTr-M): layers 1, 2, 4 dropping
-8, 4, 2; other frame counts get layers 1, 3, 5 dropping T/4 each, named in a note
-(`--config.model.pool_layers/pool_drop/num_heads` change them). Data (the yaml configs and
-`kinetics_datasets.py`): 8×8, 16×4, 32×2 frames × stride, ImageNet mean/std on [0, 1], test
-= short side 224, 10 clips × 3 crops (the reference averages the softmax of the 30 views).
+(the released configs', `protocols.vidtr_gluonmm`, which also holds the data settings);
+`--config.model.pool_layers/pool_drop/num_heads` change them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from vivit_jax.convert import released
+from vivit_jax.convert import protocols, released
 from vivit_jax.convert.formats import common
-from vivit_jax.convert.vit_layouts import BLOCK, Layout, dense_rows, ln_rows, out_kernel, qkv_rows
+from vivit_jax.convert.vit_layouts import (
+    BLOCK,
+    Layout,
+    dense_rows,
+    ln_rows,
+    out_kernel,
+    qkv_rows,
+    tubelet_kernel,
+)
 
 DESCRIPTION = ("gluonmm VidTr / C-VidTr (amazon-science/gluonmm) .pth state dict, converted "
                "to .safetensors: conv_stem, encoder.layers.N.self_attn.in_proj_weight, …")
 
 GRID = 14  # The official code's hard-coded patch grid side (`14 * 14` in vidtr_*.py).
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # timm IMAGENET_DEFAULT_*.
-# Released C-VidTr schedules (scripts/action_recognition/config/cvidtr_*.yaml).
-POOL_SCHEDULES = {8: ((1, 3, 5), (2, 2, 2)), 16: ((1, 2, 4), (8, 4, 2))}
-STRIDES = {8: 8, 16: 4, 32: 2}  # vidtr_{s_8x8, m_16x4, l_32x2}.
 LAYER, ATTN = r"encoder\.layers\.(\d+)\.", BLOCK + "/MultiHeadDotProductAttention_1"
 POSEMBED = "Transformer/posembed_input/pos_embedding"
 LAYOUT = Layout(
     name="gluonmm", gelu="erf", heads_in_shapes=False, prefixes=("module.",),
     marker=r"encoder\.layers\.0\.self_attn\.in_proj_weight",
     rows=(
-        (r"conv_stem\.weight", "embedding/conv/kernel", common.tubelet_kernel),
+        (r"conv_stem\.weight", "embedding/conv/kernel", tubelet_kernel),
         (r"conv_stem\.bias", "embedding/conv/bias", None),
         (r"cls", "cls", None),  # C-VidTr's; VidTr's class tokens: `_class_token_grid`.
         (r"pos_embedding", POSEMBED, None),
@@ -78,15 +76,12 @@ def expected_shapes(*, d: int, mlp: int, depth: int, classes: int, frames: int, 
     else:
         shapes.update({"cls_t": (1, s + 1, d), "cls_s": (frames, 1, d),
                        "pos_embedding": (1, (frames + 1) * (s + 1), d)})
-    for i in range(depth):
-        p = f"encoder.layers.{i}."
-        shapes.update({p + "self_attn.in_proj_weight": (3 * d, d),
-                       p + "self_attn.in_proj_bias": (3 * d,),
-                       p + "self_attn.out_proj.weight": (d, d), p + "self_attn.out_proj.bias": (d,),
-                       p + "linear1.weight": (mlp, d), p + "linear1.bias": (mlp,),
-                       p + "linear2.weight": (d, mlp), p + "linear2.bias": (d,)})
-        for norm in ("norm1", "norm2"):
-            shapes.update({p + norm + ".weight": (d,), p + norm + ".bias": (d,)})
+    layer = {"self_attn.in_proj_weight": (3 * d, d), "self_attn.in_proj_bias": (3 * d,),
+             "self_attn.out_proj.weight": (d, d), "linear1.weight": (mlp, d),
+             "linear1.bias": (mlp,), "linear2.weight": (d, mlp),
+             **{n: (d,) for n in ("self_attn.out_proj.bias", "linear2.bias", "norm1.weight",
+                                  "norm1.bias", "norm2.weight", "norm2.bias")}}
+    shapes.update({f"encoder.layers.{i}.{n}": v for i in range(depth) for n, v in layer.items()})
     return shapes
 
 
@@ -101,7 +96,7 @@ def _class_token_grid(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "posembed_row": grid[None, 0, 1:], "posembed_col": grid[None, 1:, 0]}
 
 
-def _sizes(t: dict[str, np.ndarray], path: str) -> dict:
+def _vidtr_sizes(t: dict[str, np.ndarray], path: str) -> dict:
     """The keyword arguments of `expected_shapes`, from the shapes."""
     stem = common.need(t, "conv_stem.weight", path, 5)
     patch = tuple(stem.shape[2:])
@@ -126,38 +121,24 @@ def _sizes(t: dict[str, np.ndarray], path: str) -> dict:
 def read(tensors: dict[str, np.ndarray], path: str) -> released.Released:
     """A gluonmm VidTr / C-VidTr state dict → `model.reference='gluonmm'` and its protocol."""
     t = common.strip(tensors, LAYOUT.prefixes)[0]
-    s = _sizes(t, path)
+    s = _vidtr_sizes(t, path)
     d, frames, patch, compact = s["d"], s["frames"], s["patch"], s["compact"]
     shapes = expected_shapes(**s)
     common.check_shapes(t, shapes, path, required=True)
-    heads = common.default_heads(d)
-    params, _ = common.rename(t, LAYOUT, heads, path)
+    heads, heads_note = common.default_heads(d)
+    params, _, adapted = common.rename(t, LAYOUT, heads, path)
+    kind, image = "C-VidTr" if compact else "VidTr", GRID * patch[1]
     if not compact:
         params.update({k: np.asarray(v, np.float32) for k, v in _class_token_grid(t).items()})
-    notes = [f"the head count is not stored (fused in_proj_weight): {heads} assumed "
-             f"(--config.model.num_heads changes it)"]
-    model = dict(family="vidtr", reference="gluonmm", variant=f"B/{patch[1]}"
-                 + (f"x{patch[0]}" if patch[0] > 1 else ""), hidden_size=d, num_layers=s["depth"],
-                 mlp_dim=s["mlp"], num_heads=heads, classifier="token")
-    if compact:
-        default = ((1, 3, 5), (max(1, frames // 4),) * 3)
-        layers, drops = POOL_SCHEDULES.get(frames, default)
-        if frames not in POOL_SCHEDULES:
-            notes.append(f"C-VidTr pool schedule not stored and no released one for {frames} "
-                         f"frames: layers {layers} dropping {drops} assumed "
-                         f"(--config.model.pool_layers / pool_drop change it)")
-        model.update(pool_layers=layers, pool_drop=drops, pool_type="topk_std")
-    image = GRID * patch[1]
-    dataset = dict(name="dmvr", num_classes=s["classes"], num_frames=frames * patch[0],
-                   stride=STRIDES.get(frames, 1), image_size=image, min_resize=image,
-                   normalization="mean_std", mean=MEAN, std=STD, test_clips=10, test_crops=3,
-                   test_aggregate="probs")
-    kind = "C-VidTr" if compact else "VidTr"
-    notes.append(f"{kind}: {frames} frames at stride {dataset['stride']}, {image}², width {d}, "
-                 f"{s['depth']} layers, {s['classes']} classes")
+        adapted.append("cls, cls_row, cls_col, posembed_{input,row,col} ← cls_t, cls_s, "
+                       "pos_embedding: the (T+1) × (HW+1) grid split")
+    model, dataset, notes = protocols.vidtr_gluonmm(
+        d=d, depth=s["depth"], mlp=s["mlp"], heads=heads, patch=patch, frames=frames,
+        classes=s["classes"], image=image, compact=compact)
+    notes = [heads_note, *notes,
+             f"{kind}: {frames} frames at stride {dataset['stride']}, {image}², width {d}, "
+             f"{s['depth']} layers, {s['classes']} classes"]
     return released.Released(
         format="gluonmm", source=str(path), params=params,
-        config=dict(model=model, dataset=dataset), notes=notes,
-        adapted=[f"{kind} official names → vivit_jax (in_proj split into query/key/value, "
-                 f"class tokens and position table split into cls/cls_row/cls_col/posembed_*)"],
+        config=dict(model=model, dataset=dataset), notes=notes, adapted=adapted,
         ignored=sorted(k for k in t if k not in shapes))

@@ -23,7 +23,7 @@ otherwise what the weights were trained with — the official TimeSformer's mean
 0.225, short side 224, centre crop of the model's size — which is neither HF's
 `TimesformerVideoProcessor` class default (ImageNet's mean/std, close to it) nor the 0.5 / 0.5
 its conversion script used (2.2× the scale: the note names both). Frames and test
-views: as the official configs (`timesformer_official.timesformer_dataset`).
+views: as the official configs (`protocols.timesformer_dataset`).
 
 HF cannot run another frame count than its config's (transformers#38027); ours can:
 `--config.dataset.num_frames=16` resizes `time_embed` (`transfer`, 'resize_tile').
@@ -34,15 +34,13 @@ import re
 
 import numpy as np
 
-from vivit_jax.convert import released
+from vivit_jax.convert import protocols, released
 from vivit_jax.convert.formats import common
 from vivit_jax.convert.formats import timesformer_official as official
 
 DESCRIPTION = ("Hugging Face TimesformerForVideoClassification / TimesformerModel "
                "model.safetensors + config.json beside it")
 
-# What the facebook/timesformer-* weights were trained with (official DATA.MEAN / DATA.STD).
-HF_MEAN, HF_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
 PREFIXES = ("timesformer.",)
 MARKER = r"encoder\.layer\.0\.attention\.attention\.qkv\.weight"
 # HF's names → the official ones (`timesformer_official.LAYOUT`), applied in this order.
@@ -92,11 +90,10 @@ def read(tensors: dict[str, np.ndarray], path: str) -> released.Released:
     labels, head = cfg.labels, src.get("head.weight")
     patch = cfg.square("patch_size", cfg.raw.get("patch_size", 16))
     classes = head.shape[0] if head is not None else (len(labels) if labels else 400)
-    common.check_shapes(src, official.expected_shapes(
-        d=cfg.hidden, mlp=cfg.mlp, n_tokens=1 + (cfg.image // patch) ** 2, frames=cfg.frames,
-        patch=patch, classes=classes), path, shown=names)
+    sizes = dict(d=cfg.hidden, mlp=cfg.mlp, n_tokens=1 + (cfg.image // patch) ** 2,
+                 frames=cfg.frames, patch=patch, classes=classes)
+    params, ignored, adapted = official.load(src, names, path, sizes, cfg.heads)
     cfg.check_layers(common.depth(list(src), r"blocks\.(\d+)\."), path, "encoder.layer.N")
-    params, ignored = common.rename(src, official.LAYOUT, cfg.heads, path)
     if not cfg.qkv_bias:  # No q/k/v biases in the file: ours are zero.
         common.zero_qkv_bias(params, cfg.heads)
     notes, mean, std, min_resize, crop = _preprocessing(path, cfg.image)
@@ -104,17 +101,16 @@ def read(tensors: dict[str, np.ndarray], path: str) -> released.Released:
         notes.append("no classifier in the checkpoint (TimesformerModel): the head stays "
                      "freshly initialised")
     config = dict(
-        model=official.timesformer_model(
+        model=protocols.timesformer_model(
             hidden=cfg.hidden, layers=cfg.layers, mlp=cfg.mlp, heads=cfg.heads, patch=patch,
             attention_type=attention_type, approximate_gelu=cfg.approximate_gelu),
-        dataset=official.timesformer_dataset(
+        dataset=protocols.timesformer_dataset(
             num_classes=classes, num_frames=cfg.frames, image_size=crop, min_resize=min_resize,
             mean=mean, std=std))
     return released.Released(
         format="hf_timesformer", source=path, params=params, config=config,
         label_names=labels if labels and len(labels) == classes else None,
-        adapted=official.adapted_names(tensors), ignored=[names[k] for k in ignored],
-        notes=notes)
+        adapted=adapted, ignored=[names[k] for k in ignored], notes=notes)
 
 
 def _preprocessing(path: str, size: int):
@@ -127,9 +123,9 @@ def _preprocessing(path: str, size: int):
                  f"normalisation (mean 0.45, std 0.225), short side {size}, centre crop "
                  f"{size}; HF's processor class defaults to ImageNet's mean/std and its "
                  f"conversion script used 0.5 / 0.5 (--config.dataset.mean / std)"],
-                HF_MEAN, HF_STD, size, size)
-    mean = tuple(pp.get("image_mean", HF_MEAN))
-    std = tuple(pp.get("image_std", HF_STD))
+                protocols.TIMESFORMER_MEAN, protocols.TIMESFORMER_STD, size, size)
+    mean = tuple(pp.get("image_mean", protocols.TIMESFORMER_MEAN))
+    std = tuple(pp.get("image_std", protocols.TIMESFORMER_STD))
     short = (pp.get("size") or {}).get("shortest_edge", size)
     crop = pp.get("crop_size") or {}
     crop = crop.get("height", size) if isinstance(crop, dict) else int(crop)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from vivit_jax.convert.formats import common, scenic
+from vivit_jax.convert import protocols
+from vivit_jax.convert.formats import common
 from vivit_jax.convert.released import Released, ReleasedError
-from vivit_jax.convert.vit_layouts import HUGGING_FACE, Layout
+from vivit_jax.convert.vit_layouts import HUGGING_FACE, Layout, tubelet_kernel
 
 DESCRIPTION = ("Hugging Face ViViT model.safetensors (VivitForVideoClassification / "
                "VivitModel) with its config.json")
@@ -32,7 +33,7 @@ LAYOUT = Layout(
     name="hf_vivit", gelu="tanh", heads_in_shapes=False, prefixes=("vivit.",),
     marker=r"embeddings\.patch_embeddings\.projection\.weight",
     rows=((r"embeddings\.patch_embeddings\.projection\.weight", "embedding/conv/kernel",
-           common.tubelet_kernel),
+           tubelet_kernel),
           (r"embeddings\.patch_embeddings\.projection\.bias", "embedding/conv/bias", None),
           *(row for row in HUGGING_FACE.rows
             if not row[0].startswith((r"embeddings\.patch_embeddings", r"pooler")))))
@@ -53,7 +54,7 @@ def matches(tensors: dict[str, np.ndarray], path: str) -> bool:
             and "embeddings.time_embeddings" not in names)
 
 
-def _tubelet(cfg: common.HFConfig) -> tuple[int, int]:
+def _tubelet_size(cfg: common.HFConfig) -> tuple[int, int]:
     """`(frames, pixels)` per tubelet from config.json, which must tile its clip."""
     tubelet = list(cfg.raw.get("tubelet_size", [2, 16, 16]))
     if len(tubelet) != 3:
@@ -69,7 +70,7 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
     """A Hugging Face ViViT checkpoint + its config.json → our Model 1 and Scenic's protocol."""
     cfg = common.hf_config(path, "ViViT", "the hidden_act, layer_norm_eps and label names",
                            hidden_act="gelu_fast", num_frames=32)
-    (tt, p), d, mlp = _tubelet(cfg), cfg.hidden, cfg.mlp
+    (tt, p), d, mlp = _tubelet_size(cfg), cfg.hidden, cfg.mlp
     src, names = common.strip(tensors, LAYOUT.prefixes, HUB_NAMES)
     head = src.get("classifier.weight")
     if head is not None:
@@ -85,12 +86,9 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
         r"classifier\.weight": (classes, d), r"classifier\.bias": (classes,),
         r"pooler\..*": None, r".*\.(weight|bias)": (d,),
     }, path, shown=names, context=f" does not fit its config.json ({cfg.path!r})")
-    sources: dict[str, str] = {}
-    params, ignored = common.rename(src, LAYOUT, cfg.heads, path, sources)
-    unknown = [names[k] for k in ignored if not k.startswith("pooler.")]
-    if unknown:
-        raise ReleasedError(f"{path!r}: tensor {unknown[0]!r} is not part of a Hugging Face "
-                            f"ViViT model")
+    params, ignored, adapted = common.rename(src, LAYOUT, cfg.heads, path, names)
+    common.refuse(path, [f"tensor {names[k]!r} is not part of a Hugging Face ViViT model"
+                         for k in ignored if not k.startswith("pooler.")])
     cfg.check_layers(common.depth(list(src), r"encoder\.layer\.(\d+)\."), path, "encoder.layer.N")
     notes = []
     if not cfg.qkv_bias:
@@ -105,13 +103,14 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
                  "VivitImageProcessor defaults (offset, then mean = std = 0.5) feed [-3, 1]; "
                  "to reproduce them pass --config.dataset.normalization=mean_std "
                  "--config.dataset.mean=0.75,0.75,0.75 --config.dataset.std=0.25,0.25,0.25")
-    model = scenic.vivit_model(hidden=d, layers=cfg.layers, mlp=mlp, heads=cfg.heads, patch=p,
-                               tubelet_t=tt, model_type="spatio_temporal", classifier="token")
+    model = protocols.vivit_model(hidden=d, layers=cfg.layers, mlp=mlp, heads=cfg.heads,
+                                  patch=p, tubelet_t=tt, model_type="spatio_temporal",
+                                  classifier="token")
     model["approximate_gelu"] = cfg.approximate_gelu
-    dataset = scenic.vivit_dataset(num_classes=classes, num_frames=cfg.frames,
-                                   image_size=cfg.image, stride=2, test_views=(4, 3))
+    dataset = protocols.vivit_dataset(num_classes=classes, num_frames=cfg.frames,
+                                      image_size=cfg.image, stride=2, test_views=(4, 3))
     return Released(format="hf_vivit", source=path, params=params,
                     config={"model": model, "dataset": dataset}, label_names=cfg.labels,
-                    adapted=[f"{o} ← {names[k]}" for o, k in sources.items()],
+                    adapted=adapted,
                     ignored=[f"{names[k]} (VivitModel's pooler: not used by the classifier)"
                              for k in ignored], notes=notes)

@@ -16,11 +16,8 @@ ignored. The model is read from the tensors alone:
 Sizes, tubelet, classes come from the shapes; the token grid from the position embedding
 (Model 2: exact; Models 1/3/4: the frames / resolution the user gives where the rows fit them
 (`released.fit_grid`), else the 224² crop of every Scenic recipe, else 32 frames).
-Scenic's preprocessing goes into the config: pixels in [-1, 1] (`zero_centering`, no
-mean/std), short side 256, 224² crop, 4×3 test views (Epic-Kitchens: 32 frames at stride 1,
-4×1), and its tanh GELU (`nn.gelu`). Block names map to ours (`LayerNorm_0`,
-`MultiHeadDotProductAttention_0`, `LayerNorm_1`, `MlpBlock_0` → `LayerNorm_0`,
-`MultiHeadDotProductAttention_1`, `LayerNorm_2`, `MlpBlock_3`; `output_projection` → `head`).
+Scenic's preprocessing and test views go into the config (`protocols.scenic_dataset`), and
+its tanh GELU (`nn.gelu`). Names: `_layout`.
 """
 from __future__ import annotations
 
@@ -29,6 +26,7 @@ import re
 
 import numpy as np
 
+from vivit_jax.convert import protocols
 from vivit_jax.convert.formats import common
 from vivit_jax.convert.released import GuessedGrid, Released, ReleasedError
 from vivit_jax.convert.vit_layouts import Layout
@@ -37,8 +35,6 @@ DESCRIPTION = ("Scenic ViViT Flax msgpack checkpoint (Models 1-4; the Kinetics-4
                "Epic-Kitchens releases)")
 
 _PREFIXES = ("optimizer/target/", "params/")
-# Epic-Kitchens: one 397-way `output_projection`, split by Scenic into nouns then verbs.
-EPIC_KITCHENS_SPLITS = {"noun": 300, "verb": 97}
 
 # Scenic block sub-module → ours.
 _BLOCK = {"LayerNorm_0": "LayerNorm_0", "MultiHeadDotProductAttention_0":
@@ -51,7 +47,7 @@ _BLOCK_FSA = {"LayerNorm_space": "LayerNorm_0", "MultiHeadDotProductAttention_sp
 _SPATIAL = r"(?:Spatial)?Transformer"  # Model 2's spatial encoder is our `Transformer`.
 
 
-def _tubelet(x: np.ndarray, heads: int) -> np.ndarray:
+def _as_tubelet(x: np.ndarray, heads: int) -> np.ndarray:
     """A 2D patch kernel (Scenic's `temporal_sampling`) as a one-frame tubelet."""
     return x if x.ndim == 5 else x[None]
 
@@ -64,7 +60,7 @@ def _layout(fe: bool, fsa: bool) -> Layout:
               ("TemporalTransformer", "TemporalTransformer", _BLOCK))
     return Layout(name="scenic", gelu="tanh", heads_in_shapes=True, marker="embedding/kernel",
                   prefixes=(), rows=(
-        ("embedding/kernel", "embedding/conv/kernel", _tubelet),
+        ("embedding/kernel", "embedding/conv/kernel", _as_tubelet),
         ("embedding/bias", "embedding/conv/bias", None),
         ("output_projection/(.*)", r"head/\1", None),
         *((theirs, ours, None) for theirs, ours in cls.items()),
@@ -74,13 +70,13 @@ def _layout(fe: bool, fsa: bool) -> Layout:
           for src, top, block in stacks for theirs, ours in block.items())))
 
 
-def _expected(prefix: str, s: dict) -> dict[str, tuple[int, ...]]:
+def _expected(s: dict) -> dict[str, tuple[int, ...]]:
     """Source regex → shape in a ViViT of these widths (Model 2's temporal encoder has the
     spatial one's: checked in `_factorised_encoder`)."""
     d, heads, mlp, classes = s["d"], s["heads"], s["mlp"], s["classes"]
     blk = r"(?:Spatial|Temporal)?Transformer/encoderblock_\d+/"
     mha, dense = blk + r"MultiHeadDotProductAttention_[^/]+/", blk + r"MlpBlock[^/]*/Dense_"
-    return {re.escape(prefix) + k: v for k, v in {
+    return {
         r"cls(_SpatialTransformer|_TemporalTransformer)?": (1, 1, d),
         r"embedding/bias|(?:Spatial|Temporal)?Transformer/encoder_norm/(scale|bias)": (d,),
         r"output_projection/kernel": (d, classes), r"output_projection/bias": (classes,),
@@ -89,23 +85,20 @@ def _expected(prefix: str, s: dict) -> dict[str, tuple[int, ...]]:
         mha + r"(query|key|value)/bias": (heads, d // heads),
         mha + r"out/kernel": (heads, d // heads, d), mha + r"out/bias": (d,),
         dense + r"0/kernel": (d, mlp), dense + r"0/bias": (mlp,),
-        dense + r"1/kernel": (mlp, d), dense + r"1/bias": (d,)}.items()}
+        dense + r"1/kernel": (mlp, d), dense + r"1/bias": (d,)}
 
 
-def _weights(tensors: dict[str, np.ndarray]) -> tuple[str, dict[str, np.ndarray]] | None:
-    """`(prefix, the weights under it)` for the first of `_PREFIXES` the file uses."""
-    for prefix in _PREFIXES:
-        w = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if w:
-            return prefix, w
-    return None
+def _weights(tensors: dict[str, np.ndarray]):
+    """`(prefix, the weights under it, name → the file's)` for the first of `_PREFIXES` the
+    file uses, else None."""
+    prefix = next((p for p in _PREFIXES if any(k.startswith(p) for k in tensors)), None)
+    if prefix is not None:
+        return prefix, *common.strip(
+            {k: v for k, v in tensors.items() if k.startswith(prefix)}, (prefix,))
 
 
 def matches(tensors: dict[str, np.ndarray], path: str) -> bool:
-    found = _weights(tensors)
-    if found is None:
-        return False
-    w = found[1]
+    w = (_weights(tensors) or ("", {}))[1]
     return "embedding/kernel" in w and any(
         f"{t}/posembed_input/pos_embedding" in w for t in ("Transformer", "SpatialTransformer"))
 
@@ -124,27 +117,7 @@ def token_grid(n: int, patch: int, tubelet_t: int) -> tuple[tuple[int, int], str
     return (t, g), "the finest square spatial grid (neither 224² nor 32 frames fits)"
 
 
-def vivit_dataset(*, num_classes: int, num_frames: int, image_size: int, stride: int,
-                  test_views: tuple[int, int]) -> dict:
-    """Scenic's evaluation preprocessing as our `dataset` section: [-1, 1] pixels (Scenic's
-    `zero_centering`, no mean/std), short side 256 for a 224 crop, `test_views` clips × crops."""
-    return dict(name="dmvr", num_classes=num_classes, num_frames=num_frames, stride=stride,
-                image_size=image_size, min_resize=round(image_size * 256 / 224),
-                normalization="minus_one_to_one", test_clips=test_views[0],
-                test_crops=test_views[1])
-
-
-def vivit_model(*, hidden: int, layers: int, mlp: int, heads: int, patch: int,
-                tubelet_t: int, **more) -> dict:
-    """`model` section: the named ViT size when the widths are one, else explicit sizes."""
-    size = common.size_name(hidden=hidden, layers=layers, mlp=mlp, heads=heads)
-    return dict(family="vivit", variant=f"{size}/{patch}x{tubelet_t}", hidden_size=hidden,
-                num_layers=layers, mlp_dim=mlp, num_heads=heads,
-                tokenizer="tubelet" if tubelet_t > 1 else "frame", approximate_gelu=True,
-                **more)
-
-
-def _sizes(w: dict[str, np.ndarray], path: str) -> dict:
+def _vivit_sizes(w: dict[str, np.ndarray], path: str) -> dict:
     """Widths, tubelet, depth, classes and model kind, from the shapes."""
     if any(k.startswith("pre_logits/") for k in w):
         raise ReleasedError(f"{path!r}: Scenic `pre_logits` (representation_size: a dense + "
@@ -154,7 +127,7 @@ def _sizes(w: dict[str, np.ndarray], path: str) -> dict:
         raise ReleasedError(f"{path!r}: Scenic tensor 'output_projection/kernel' (the "
                             f"classifier) is missing; a backbone without a head is not a "
                             f"released classifier")
-    kernel = _tubelet(common.need(w, "embedding/kernel", path), 0)
+    kernel = _as_tubelet(common.need(w, "embedding/kernel", path), 0)
     if kernel.ndim != 5 or kernel.shape[1] != kernel.shape[2] or kernel.shape[3] != 3:
         raise ReleasedError(f"{path!r}: tensor 'embedding/kernel' has shape "
                             f"{w['embedding/kernel'].shape}; expected [t, p, p, 3, D] (a 3D "
@@ -227,21 +200,6 @@ def _joint(w: dict, s: dict, notes: list[str]):
     return "spatio_temporal", t, g, with_cls, more, guessed
 
 
-def _dataset(classes: int, num_frames: int, image: int, notes: list[str]) -> dict:
-    """Scenic's test protocol; Epic-Kitchens' 397 classes are its noun and verb sets."""
-    dataset = vivit_dataset(num_classes=classes, num_frames=num_frames, image_size=image,
-                            stride=2, test_views=(4, 3))
-    if classes == sum(EPIC_KITCHENS_SPLITS.values()):
-        dataset.update(stride=1, test_crops=1, label_sets=",".join(
-            f"{k}:{v}" for k, v in EPIC_KITCHENS_SPLITS.items()))
-        notes.append("397 classes: Scenic's Epic-Kitchens model (one output_projection whose "
-                     "logits are nouns [0:300] then verbs [300:397], each its own softmax; "
-                     "32 frames at stride 1, 4×1 views): dataset.label_sets="
-                     f"{dataset['label_sets']!r}, so vivit-eval reports noun, verb and action "
-                     "accuracy (another split: --config.dataset.label_sets=NAME:N,…)")
-    return dataset
-
-
 def _training_state(tensors: dict[str, np.ndarray], prefix: str) -> list[str]:
     """What the file holds besides the weights, counted per group (optimizer moments, …)."""
     groups: dict[str, int] = {}
@@ -258,8 +216,8 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
     if found is None:
         raise ReleasedError(f"{path!r}: no Scenic weights (expected them under "
                             f"{' or '.join(p[:-1] for p in _PREFIXES)})")
-    prefix, w = found
-    s, notes, guessed = _sizes(w, path), [], None
+    prefix, w, names = found
+    s, notes, guessed = _vivit_sizes(w, path), [], None
     if s["fe"]:
         model_type = "factorised_encoder"
         t, g, with_cls, more = _factorised_encoder(w, s, path, notes)
@@ -278,19 +236,16 @@ def read(tensors: dict[str, np.ndarray], path: str) -> Released:
         notes.append(f"2D patch embedding: Scenic's `temporal_sampling` tokenizer, which "
                      f"samples {t} frames uniformly from its input; ours embeds the "
                      f"{num_frames} frames the data pipeline gives (dataset.num_frames)")
-    sources: dict[str, str] = {}
-    params, unknown = common.rename(w, _layout(s["fe"], s["fsa"]), s["heads"], path, sources)
-    if unknown:
-        raise ReleasedError(f"{path!r}: Scenic tensors that no ViViT model of ours has: "
-                            f"{', '.join(prefix + u for u in unknown[:6])}"
-                            f"{' …' if len(unknown) > 6 else ''}")
-    common.check_shapes(tensors, _expected(prefix, s), path)
-    model = vivit_model(hidden=s["d"], layers=s["layers"], mlp=s["mlp"], heads=s["heads"],
-                        patch=s["patch"], tubelet_t=s["tubelet_t"], model_type=model_type,
-                        classifier="token" if with_cls else "gap", **more)
-    dataset = _dataset(s["classes"], num_frames, image, notes)
-    reshaped = {"embedding/conv/kernel": " (reshaped)"} if frames_2d else {}
+    params, unknown, adapted = common.rename(w, _layout(s["fe"], s["fsa"]), s["heads"], path,
+                                             names)
+    common.refuse(path, [f"tensor {names[u]!r} is in no ViViT model of ours" for u in unknown])
+    common.check_shapes(w, _expected(s), path, shown=names)
+    model = protocols.vivit_model(
+        hidden=s["d"], layers=s["layers"], mlp=s["mlp"], heads=s["heads"], patch=s["patch"],
+        tubelet_t=s["tubelet_t"], model_type=model_type,
+        classifier="token" if with_cls else "gap", **more)
+    dataset = protocols.scenic_dataset(s["classes"], num_frames, image, notes)
     return Released(
         format="scenic", source=path, params=params, config={"model": model, "dataset": dataset},
-        adapted=[f"{o} ← {prefix}{sources[o]}{reshaped.get(o, '')}" for o in sorted(params)],
+        adapted=adapted,
         ignored=_training_state(tensors, prefix), notes=notes, guessed_grid=guessed)
