@@ -19,7 +19,7 @@ from vivit_jax import fileio
 from vivit_jax.data import config as data_config
 from vivit_jax.data import dmvr_format as dm
 from vivit_jax.data import pipeline, prepare
-from vivit_jax.evaluate import multiview
+from vivit_jax.evaluate import multiview, predictions
 from vivit_jax.main import run_train
 
 TINY = "configs/synthetic/vivit_tiny.py:runlocal"
@@ -251,7 +251,7 @@ def test_prepare_train_eval_with_data_and_workdir_on_ram(repo, tmp_path, monkeyp
     assert summary["metrics"]["top5"] == pytest.approx(final["validation"]["top5"], abs=1e-6)
     saved = json.loads(fileio.read_text(f"{out}/summary.json"))
     assert saved["metrics"] == summary["metrics"]
-    pred = multiview.read_predictions(f"{out}/predictions.npz")
+    pred = predictions.read(f"{out}/predictions.npz")
     assert sorted(pred["video_id"]) == sorted(f"v{i}.mp4" for i in range(8, 12))  # CSV ids.
     assert pred["labels"].tolist() == [
         int(v[1:].split(".")[0]) % 2 for v in pred["video_id"]]  # Odd videos: "light".

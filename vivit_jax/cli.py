@@ -1,5 +1,6 @@
 """Command-line pieces every CLI shares, light enough for an instant `--help` (no jax, no
-TensorFlow): `--config.FIELD=VALUE` overrides set apart from a command's own arguments."""
+TensorFlow at import): `--config.FIELD=VALUE` overrides set apart from a command's own
+arguments, the one way a command loads its config, and the exit code of a refusal."""
 from __future__ import annotations
 
 
@@ -15,6 +16,24 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return rest, overrides
+
+
+def load_config(config: str | None, workdir: str | None = None, overrides=()):
+    """The config of a command: `--config FILE[:ARG]`, or without one the resolved config a
+    training run saved as `WORKDIR/config.json`, with `--config.FIELD=VALUE` overrides;
+    validated and locked."""
+    from vivit_jax import config as config_lib
+
+    if config:
+        return config_lib.load(config, list(overrides))
+    from vivit_jax.evaluate import restore
+
+    cfg = restore.load_workdir_config(workdir)
+    cfg.unlock()
+    config_lib.apply_overrides(cfg, list(overrides))
+    cfg = config_lib.complete(cfg)
+    cfg.lock()
+    return cfg
 
 
 def exit_code(error: BaseException) -> int:

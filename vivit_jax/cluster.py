@@ -1,11 +1,12 @@
 """The process side of a run on many hosts: joining a multi-process job from the
-environment, and a SIGTERM stop that every process agrees on.
+environment, a SIGTERM stop that every process agrees on, and host-side rows (numbers or
+byte strings) gathered from every process.
 """
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
@@ -100,3 +101,25 @@ class PreemptionWatcher:
     def restore(self) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
+
+
+def allgather_rows(x: np.ndarray) -> np.ndarray:
+    """This process's rows of `x` → every process's rows, concatenated in process order
+    (the processes may hold different numbers of rows)."""
+    from jax.experimental import multihost_utils
+
+    counts = np.asarray(multihost_utils.process_allgather(np.int32(len(x)))).reshape(-1)
+    padded = np.zeros((max(int(counts.max()), 1),) + x.shape[1:], x.dtype)
+    padded[:len(x)] = x
+    rows = np.asarray(multihost_utils.process_allgather(padded))
+    return np.concatenate([r[:c] for r, c in zip(rows, counts)])
+
+
+def allgather_bytes(items: Sequence[bytes]) -> list[bytes]:
+    """This process's byte strings → every process's, in process order (gathered as
+    NUL-padded fixed-width rows, so a string's trailing NULs are not kept)."""
+    width = int(allgather_rows(np.int32([max([len(b) for b in items], default=0)])).max())
+    raw = np.zeros((len(items), max(width, 1)), np.uint8)
+    for r, b in enumerate(items):
+        raw[r, :len(b)] = np.frombuffer(b, np.uint8)
+    return [bytes(r).rstrip(b"\0") for r in allgather_rows(raw)]

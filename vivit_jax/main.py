@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 
-from vivit_jax.cli import exit_code, split_args
+from vivit_jax.cli import exit_code, load_config, split_args
 
 # glibc's malloc with transparent huge pages for its mmap'd chunks (glibc >= 2.35).
 _HUGEPAGES_TUNABLE = "glibc.malloc.hugetlb=1"
@@ -85,7 +85,7 @@ def run_train(argv: list[str] | None = None) -> int:
     from vivit_jax import config as config_lib
 
     try:
-        cfg = config_lib.load(args.config, overrides)
+        cfg = load_config(args.config, overrides=overrides)
         cluster.maybe_initialize_distributed()
         train.train_and_evaluate(cfg, args.workdir)
     except (config_lib.ConfigError, OSError, ValueError, train.TrainingDiverged) as e:

@@ -17,7 +17,7 @@ from vivit_jax import config as config_lib
 from vivit_jax import train
 from vivit_jax.convert import convert, readers, released, transfer
 from vivit_jax.data import synthetic
-from vivit_jax.evaluate import multiview, predict
+from vivit_jax.evaluate import multiview, predict, predictions
 
 FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures/hf_vivit/gelu_fast"
 # The runlocal-sized synthetic set (the cache other tests of the session share).
@@ -83,7 +83,7 @@ def test_eval_and_predict_work_on_the_converted_workdir(checkpoint, workdir, dat
     s = json.loads(capsys.readouterr().out)
     assert s["counts"]["views_per_video"] == 6 and s["checkpoint_step"] == 0
     assert set(s["single_view"]) >= {"top1", "top5"}
-    pred = multiview.read_predictions(workdir / "eval_test_2x3" / "predictions.npz")
+    pred = predictions.read(workdir / "eval_test_2x3" / "predictions.npz")
     assert pred["label_names"] == list(synthetic.CLASSES[:8])  # From the checkpoint.
     assert s["aggregate"] == "logits"  # hf_vivit's protocol (Scenic's): the config's default.
     # The official TimeSformer / VidTr protocol averages the softmax: the config says so.

@@ -16,7 +16,7 @@ from vivit_jax import train
 from vivit_jax.convert import released
 from vivit_jax.data import dmvr_format as dm
 from vivit_jax.data import prepare
-from vivit_jax.evaluate import multiview
+from vivit_jax.evaluate import multiview, predictions
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
@@ -125,7 +125,7 @@ def _check_eval(workdir, argv, capsys):
     capsys.readouterr()  # What ran before (training's log).
     assert multiview.main(["--workdir", str(workdir), "--json", *argv]) == 0
     s = json.loads(capsys.readouterr().out)
-    pred = multiview.read_predictions(pathlib.Path(s["outdir"]) / "predictions.npz")
+    pred = predictions.read(pathlib.Path(s["outdir"]) / "predictions.npz")
     assert s["counts"]["videos"] == 3
     assert sorted(map(tuple, pred["labels"].tolist())) == [(0, 1), (1, 0), (2, 1)]
     sets = s["metrics"]["label_sets"]

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from vivit_jax.evaluate import compare, ensemble, metrics, multiview
+from vivit_jax.evaluate import compare, ensemble, metrics, predictions
 
 NAMES = ["a", "b"]
 
 
 def write(path, probs, labels, names=NAMES, ids=None):
     probs = np.asarray(probs, float)
-    multiview.write_predictions(
+    predictions.write(
         path, video_index=np.arange(len(probs)), labels=np.asarray(labels),
         logits=np.log(probs), probs=probs, aggregate="probs", names=names, num_views=1,
         multi_label=False, video_ids=ids or [f"v{i}.mp4" for i in range(len(probs))])
@@ -37,7 +37,7 @@ def test_ensemble_of_two_files(two_files, tmp_path, capsys):
     assert s["members"][a]["top1"] == pytest.approx(1 / 3)
     assert s["members"][b]["top1"] == pytest.approx(2 / 3)
     assert s["metrics"]["top1"] == 1.0 and s["metrics"]["mean_class_accuracy"] == 1.0
-    saved = multiview.read_predictions(tmp_path / "ens" / "predictions.npz")
+    saved = predictions.read(tmp_path / "ens" / "predictions.npz")
     np.testing.assert_allclose(saved["probs"], [[.6, .4], [.35, .65], [.525, .475]], atol=1e-6)
     s13 = ensemble.run([a, b], weights="1,3")
     assert s13["weights"] == [0.25, 0.75] and s13["metrics"]["top1"] == pytest.approx(2 / 3)
@@ -101,12 +101,12 @@ def test_one_file_is_its_own_eval_figure_and_members_keep_their_aggregate(tmp_pa
     labels = np.array([0, 1])
 
     def eval_file(name, aggregate, views=view_logits):
-        pred = multiview.predictions(views, aggregate, False)
+        pred = predictions.per_video(views, aggregate, False)
         path = tmp_path / name
-        multiview.write_predictions(path, video_index=np.arange(2), labels=labels,
-                                    logits=pred["logits"], probs=pred["probs"],
-                                    aggregate=aggregate, names=NAMES, num_views=3,
-                                    multi_label=False, video_ids=["v0", "v1"])
+        predictions.write(path, video_index=np.arange(2), labels=labels,
+                          logits=pred["logits"], probs=pred["probs"],
+                          aggregate=aggregate, names=NAMES, num_views=3,
+                          multi_label=False, video_ids=["v0", "v1"])
         return str(path)
 
     logits_run, probs_run = eval_file("l.npz", "logits"), eval_file("p.npz", "probs")
@@ -119,7 +119,7 @@ def test_one_file_is_its_own_eval_figure_and_members_keep_their_aggregate(tmp_pa
     other = eval_file("l2.npz", "logits", view_logits[::-1] * np.array([1.0, 3.0])[:, None, None])
     s = ensemble.run([logits_run, other], weights="1,1")
     assert s["aggregate"] == "logits"
-    saved = {k: multiview.read_predictions(p)["logits"] for k, p in
+    saved = {k: predictions.read(p)["logits"] for k, p in
              (("a", logits_run), ("b", other))}
     assert s["metrics"]["top1"] == metrics.topk_accuracy((saved["a"] + saved["b"]) / 2, labels)
     # A `logits` run and a `probs` run: probabilities, each member ranked as vivit-eval did.

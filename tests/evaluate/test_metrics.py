@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vivit_jax.evaluate import metrics, multiview
+from vivit_jax.evaluate import metrics, multiview, predictions
 
 
 def test_logits_and_probs_aggregation_disagree():
@@ -94,7 +94,7 @@ def test_multi_label_report_writes_ap_per_class(tmp_path):
     # The mAP example above: the CSV lists AP 5/6, 7/12 and no value for class 2.
     labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
     scores = np.array([[.9, .2, .5], [.8, .4, .1], [.3, .6, .7], [.1, .8, .3]])
-    s = multiview.write_report(tmp_path, scores, labels, ["p", "q", "r"], True, {"split": "t"})
+    s = predictions.write_report(tmp_path, scores, labels, ["p", "q", "r"], True, {"split": "t"})
     assert s["metrics"]["mAP"] == pytest.approx(17 / 24)
     rows = (tmp_path / "per_class.csv").read_text().splitlines()
     assert rows[0] == "class_index,class_name,num_positives,average_precision"

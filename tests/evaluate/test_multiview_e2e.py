@@ -7,7 +7,7 @@ import pytest
 
 from vivit_jax import config as config_lib
 from vivit_jax import train
-from vivit_jax.evaluate import multiview, restore
+from vivit_jax.evaluate import multiview, predictions, restore
 
 TINY = "configs/synthetic/vivit_tiny.py:runlocal"
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_eval_1x1_matches_trainer_and_2x3_counts(repo, data_cache, trained, caps
     assert s["counts"] == {"videos": 32, "views_per_video": 6, "views": 32 * 6}
     saved = json.loads((out / "summary.json").read_text())
     assert saved["metrics"] == s["metrics"] and saved["single_view"] == s["single_view"]
-    pred = multiview.read_predictions(out / "predictions.npz")
+    pred = predictions.read(out / "predictions.npz")
     np.testing.assert_array_equal(pred["video_index"], np.arange(32))
     assert pred["label_names"][:2] == restore.label_names(
         config_lib.load(str(repo / TINY), overrides(data_cache)))[:2]
@@ -162,7 +162,7 @@ def test_single_view_metrics_score_every_view_alone():
     v[1, 0, 0] = v[1, 1, 1] = 1.0
     v[1, 2, 2] = 5.0
     labels = np.array([0, 2])
-    sv = multiview.single_view_metrics(v, labels, False)
+    sv = predictions.single_view_metrics(v, labels, False)
     assert sv["top1"] == pytest.approx(0.5) and sv["top5"] == pytest.approx(1.0)
-    video = multiview.predictions(v, "logits", False)["scores"]
+    video = predictions.per_video(v, "logits", False)["scores"]
     assert (video.argmax(-1) == labels).mean() == 1.0

@@ -9,7 +9,7 @@ import pytest
 from tests.evaluate.helpers import SMALL, make_workdir, moving_square, write_video
 from vivit_jax import config as config_lib
 from vivit_jax.data import pipeline
-from vivit_jax.evaluate import compare, ensemble, multiview, predict, rollout
+from vivit_jax.evaluate import compare, ensemble, multiview, predict, predictions, rollout
 
 TINY = "configs/synthetic/vivit_tiny.py:runlocal"
 
@@ -26,7 +26,7 @@ def test_ids_round_trip_from_shards_to_predictions_to_ensemble(repo, data_cache,
     multiview.run(cfg, workdir=str(wd), checkpoint=None, split="test", num_clips=1,
                   num_crops=1, aggregate="logits", log=None)
     path = wd / "eval_test_1x1" / "predictions.npz"
-    pred = multiview.read_predictions(path)
+    pred = predictions.read(path)
     # The ids are the shards' `video/filename`, each row with the label its record holds.
     shard_labels = {}
     for b in pipeline.eval_iterator(cfg.dataset, "test", global_batch_size=8,
@@ -41,21 +41,21 @@ def test_ids_round_trip_from_shards_to_predictions_to_ensemble(repo, data_cache,
     # The same predictions stored in another order: matched by id, not by position.
     flip = slice(None, None, -1)
     shuffled = tmp_path / "shuffled.npz"
-    multiview.write_predictions(
+    predictions.write(
         shuffled, video_index=pred["video_index"][flip], labels=pred["labels"][flip],
         logits=pred["logits"][flip], probs=pred["probs"][flip], aggregate="logits",
         names=pred["label_names"], num_views=1, multi_label=False,
         video_ids=pred["video_id"][::-1])
     s = ensemble.run([str(path), str(shuffled)], out=str(tmp_path / "ens"))
     assert s["metrics"] == pytest.approx(s["members"][str(path)])
-    ens = multiview.read_predictions(tmp_path / "ens" / "predictions.npz")
+    ens = predictions.read(tmp_path / "ens" / "predictions.npz")
     assert ens["video_id"] == pred["video_id"]
     np.testing.assert_allclose(ens["probs"], pred["probs"], atol=1e-6)
 
     # A file without one of the videos: refused, naming it.
     partial = tmp_path / "partial.npz"
     keep = slice(1, None)
-    multiview.write_predictions(
+    predictions.write(
         partial, video_index=pred["video_index"][keep], labels=pred["labels"][keep],
         logits=pred["logits"][keep], probs=pred["probs"][keep], aggregate="logits",
         names=pred["label_names"], num_views=1, multi_label=False,
@@ -137,3 +137,24 @@ def test_rollout_decode_error_names_the_file(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"vivit-rollout: error: {broken}: cannot decode")
     assert not (tmp_path / "r.png").exists()
+
+
+
+def test_ids_gathered_from_every_process_keep_their_rows(monkeypatch):
+    # Two processes faked as two copies of this one: every gather returns its input twice.
+    from jax.experimental import multihost_utils
+
+    from vivit_jax import cluster
+
+    monkeypatch.setattr(multihost_utils, "process_allgather",
+                        lambda x: np.stack([np.asarray(x)] * 2))
+    assert cluster.allgather_rows(np.array([[1, 2], [3, 4]])).tolist() == [[1, 2], [3, 4]] * 2
+    assert cluster.allgather_rows(np.zeros((0, 2), np.int64)).shape == (0, 2)
+    # Names are NUL-padded to the longest and come back whole, in process order.
+    names = [b"a.mp4", b"long/name.mp4", b""]
+    assert cluster.allgather_bytes(names) == names * 2
+    monkeypatch.setattr("jax.process_count", lambda: 2)
+    local = [(np.array([1, 0, -1]), np.array([b"b.mp4", b"a.mp4", b""], object),
+              np.array([[0, 1_000_000], [0, 400_000], [0, 0]]))]
+    # Process 1 sends the same two rows: each video index twice, the later row kept.
+    assert multiview.video_ids(local, 2) == ["a.mp4", "b.mp4"]

@@ -126,7 +126,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point for `vivit-convert`."""
-    from vivit_jax.cli import exit_code, split_args
+    from vivit_jax.cli import exit_code, load_config, split_args
     rest, overrides = split_args(sys.argv[1:] if argv is None else list(argv))
     parser = _parser()
     args = parser.parse_args(rest)
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoint:
         return _main_released(args, overrides)
     try:
-        cfg = config_lib.load(args.config, overrides)
+        cfg = load_config(args.config, overrides=overrides)
         convert(args.vit, cfg, args.out, init=args.init, posemb=args.posemb,
                 keep_head=args.keep_head)
     except (config_lib.ConfigError, FileNotFoundError, FileExistsError, ValueError) as e:

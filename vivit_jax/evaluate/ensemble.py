@@ -11,8 +11,13 @@ Scenic's rule), members evaluated with `probs` as mean probabilities (VidTr's "r
 ensemble); members of both kinds are averaged as probabilities, each a softmax of its own
 scores. One file is its own `vivit-eval` figure. `--aggregate` re-scores every member from
 its mean logits or mean view probabilities instead. Files must hold the same videos (matched
-by video id, the shards' `video/filename`, in any order) with the same labels and label map;
-a video that one file lacks, or the first other disagreement, is named.
+by video id, the shards' `video/filename`, in any order) with the same labels, label map and
+label sets; a video that one file lacks, or the first other disagreement, is named.
+
+Files with label sets (Epic-Kitchens' `noun:300,verb:97`) are averaged the same way over the
+joint head: logits as logits, probabilities as each set's probabilities (a member of the
+other kind: each set's softmax of its slice); the report gives each set's and the action's
+top-1 / top-5, and `per_class.csv` one row per class of each set.
 """
 from __future__ import annotations
 
@@ -24,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from vivit_jax import fileio
+from vivit_jax import fileio, label_sets
 from vivit_jax.evaluate import metrics as metrics_lib
-from vivit_jax.evaluate import multiview
+from vivit_jax.evaluate import predictions
 
 PER_VIDEO = ("video_index", "video_id", "labels", "logits", "probs", "scores")
 
@@ -35,7 +40,7 @@ def align(preds: Sequence[dict[str, Any]], paths: Sequence[str]) -> list[dict[st
     """The files' per-video rows in the first file's video order, matched by video id.
 
     Raises ValueError naming the first video id that is in one file and not the other (or
-    twice in one), the first class name or label that disagrees."""
+    twice in one), label sets, the first class name or label that disagrees."""
     ref, ref_path = preds[0], paths[0]
     out = []
     for p, path in zip(preds, paths):
@@ -57,6 +62,11 @@ def align(preds: Sequence[dict[str, Any]], paths: Sequence[str]) -> list[dict[st
         for k in PER_VIDEO:
             if k in q:
                 q[k] = [q[k][i] for i in order] if isinstance(q[k], list) else q[k][order]
+        if q.get("sets", ()) != ref.get("sets", ()):
+            sets_q, sets_ref = (label_sets.to_string(x.get("sets", ())) or "none"
+                                for x in (q, ref))
+            raise ValueError(f"label sets disagree: {path} has {sets_q}, {ref_path} has "
+                             f"{sets_ref}")
         if q["label_names"] != ref["label_names"]:
             if len(q["label_names"]) != len(ref["label_names"]):
                 raise ValueError(f"label maps disagree: {path} has {len(q['label_names'])} "
@@ -104,9 +114,8 @@ def member_scores(preds: Sequence[dict[str, Any]], aggregate: str | None = None
     if len(set(own)) == 1:
         return scores, own[0]
     # Members of both kinds: each as probabilities (ranked as its own scores rank).
-    multi = bool(preds[0]["multi_label"])
-    return [x if a == "probs" else metrics_lib.probabilities(x, multi)
-            for x, a in zip(scores, own)], "probs"
+    multi, sets = bool(preds[0]["multi_label"]), preds[0].get("sets", ())
+    return [predictions.probabilities(x, a, multi, sets) for x, a in zip(scores, own)], "probs"
 
 
 def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str | None = None,
@@ -118,29 +127,32 @@ def run(paths: Sequence[str], *, weights: str | None = None, aggregate: str | No
         raise ValueError("no prediction file given")
     if out:  # Checked before any file is read, and nothing created if a file is refused.
         outputs.creatable_dir(fileio.native(out))
-    preds = align([multiview.read_predictions(p) for p in paths], [str(p) for p in paths])
+    preds = align([predictions.read(p) for p in paths], [str(p) for p in paths])
     w = parse_weights(weights, len(preds))
     members, aggregate = member_scores(preds, aggregate)
     scores = sum(x * wi for wi, x in zip(w, members))
     ref = preds[0]
-    multi = ref["multi_label"]
+    multi, sets = ref["multi_label"], ref.get("sets", ())
+
+    def scored(x: np.ndarray) -> dict[str, Any]:
+        return predictions.compute(x, ref["labels"], multi, sets, aggregate)
+
     summary = {"files": [str(p) for p in paths], "weights": w.tolist(), "aggregate": aggregate,
                "counts": {"videos": int(len(ref["video_index"]))},
-               "members": {str(p): metrics_lib.compute_metrics(x, ref["labels"], multi)
-                           for p, x in zip(paths, members)},
-               "metrics": metrics_lib.compute_metrics(scores, ref["labels"], multi)}
+               "members": {str(p): scored(x) for p, x in zip(paths, members)},
+               "metrics": scored(scores)}
     if out:
         outdir = fileio.native(out)  # Local or `gs://…`.
-        summary = multiview.write_report(outdir, scores, ref["labels"], ref["label_names"],
-                                         multi, summary, "ensemble")
-        probs = scores if aggregate == "probs" else metrics_lib.probabilities(scores, multi)
-        multiview.write_predictions(
+        summary = predictions.write_report(outdir, scores, ref["labels"], ref["label_names"],
+                                           multi, summary, "ensemble", sets)
+        probs = predictions.probabilities(scores, aggregate, multi, sets)
+        predictions.write(
             fileio.join(outdir, "predictions.npz"), video_index=ref["video_index"],
             labels=ref["labels"],
             logits=scores if aggregate == "logits" else np.log(np.maximum(scores, 1e-12)),
             probs=probs, aggregate=aggregate, names=ref["label_names"],
             num_views=int(ref.get("num_views", 0)), multi_label=multi,
-            video_ids=ref["video_id"])
+            video_ids=ref["video_id"], sets=sets)
     return summary
 
 
@@ -165,9 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for path, m in s["members"].items():
         print(f"  {path}: top1 {m['top1']:.4f}  top5 {m['top5']:.4f}")
+        for line in predictions.label_set_lines(m, "    "):
+            print(line)
     m = s["metrics"]
     print(f"ensemble ({s['aggregate']}, weights {[round(x, 3) for x in s['weights']]}): "
           f"top1 {m['top1']:.4f}  top5 {m['top5']:.4f}  ({s['counts']['videos']} videos)")
+    for line in predictions.label_set_lines(m):
+        print(line)
     return 0
 
 

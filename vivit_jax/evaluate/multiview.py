@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import os
 import pathlib
@@ -33,6 +31,7 @@ import numpy as np
 
 from vivit_jax import fileio, label_sets
 from vivit_jax.evaluate import metrics as metrics_lib
+from vivit_jax.evaluate import predictions
 
 
 def parse_views(text: str) -> tuple[int, int]:
@@ -140,17 +139,6 @@ def evaluate(cfg, step_dir: pathlib.Path, *, split: str, num_clips: int, num_cro
             "seconds": time.perf_counter() - t0, "batch_size": batch_size}
 
 
-def _allgather(x: np.ndarray) -> np.ndarray:
-    """This process's rows of `x` → every process's rows, concatenated in process order."""
-    from jax.experimental import multihost_utils
-
-    counts = np.asarray(multihost_utils.process_allgather(np.int32(len(x)))).reshape(-1)
-    padded = np.zeros((max(int(counts.max()), 1),) + x.shape[1:], x.dtype)
-    padded[:len(x)] = x
-    rows = np.asarray(multihost_utils.process_allgather(padded))
-    return np.concatenate([r[:c] for r, c in zip(rows, counts)])
-
-
 def video_ids(local: list, num_videos: int) -> list[str]:
     """The shards' video ids (`video/filename`) by video index, from every process's
     `(video_index, video_id, video_span)` batches. A file cut into several clips (DMVR CSV
@@ -163,14 +151,12 @@ def video_ids(local: list, num_videos: int) -> list[str]:
     names = np.concatenate([n for _, n, _ in local])[keep] if local else np.zeros(0, object)
     spans = np.concatenate([s for _, _, s in local])[keep] if local else np.zeros((0, 2))
     index = index[keep]
-    if jax.process_count() > 1:  # Ids are strings: gathered as fixed-width byte rows.
-        width = int(_allgather(np.int32([max([len(n) for n in names], default=0)])).max())
-        raw = np.zeros((len(names), max(width, 1)), np.uint8)
-        for r, n in enumerate(names):
-            raw[r, :len(n)] = np.frombuffer(n, np.uint8)
-        index, spans, raw = _allgather(index), _allgather(np.asarray(spans, np.int64)), \
-            _allgather(raw)
-        names = [bytes(r).rstrip(b"\0") for r in raw]
+    if jax.process_count() > 1:
+        from vivit_jax import cluster
+
+        index, spans = cluster.allgather_rows(index), cluster.allgather_rows(
+            np.asarray(spans, np.int64))
+        names = cluster.allgather_bytes(names)
     ids = [""] * num_videos
     span_of = [(0, -1)] * num_videos
     for i, n, sp in zip(index, names, spans):
@@ -190,113 +176,6 @@ def video_ids(local: list, num_videos: int) -> list[str]:
         if seen[v] > 1:
             out[k] = f"{v}#{seen[v]}"
     return out
-
-
-def predictions(view_logits: np.ndarray, aggregate: str, multi_label: bool, sets=()) -> dict:
-    """Per-video mean logits, mean probabilities and the scores of `aggregate` (with label
-    `sets`, each set's softmax over its own slice)."""
-    logits = metrics_lib.aggregate_views(view_logits, "logits", multi_label)
-    probs = (label_sets.aggregate_probs(view_logits, sets) if sets
-             else metrics_lib.aggregate_views(view_logits, "probs", multi_label))
-    return {"logits": logits, "probs": probs, "scores": probs if aggregate == "probs" else logits}
-
-
-def video_metrics(scores: np.ndarray, labels: np.ndarray, multi_label: bool, sets=(),
-                  aggregate: str = "logits") -> dict[str, Any]:
-    """`metrics_lib.compute_metrics`, or with label `sets` `label_sets.metrics` (each set's
-    and the action's top-1/5; top1/top5 are the action's)."""
-    if sets:
-        return label_sets.metrics(scores, labels, sets, aggregate)
-    return metrics_lib.compute_metrics(scores, labels, multi_label)
-
-
-def single_view_metrics(view_logits: np.ndarray, labels: np.ndarray,
-                        multi_label: bool, sets=()) -> dict[str, Any]:
-    """Clip-level metrics: every view scored on its own, as one clip (the number papers call
-    "single view" or "clip-level"; the aggregated ones are video-level)."""
-    n, v = view_logits.shape[:2]
-    labels = np.asarray(labels)
-    per_view = np.repeat(labels, v, axis=0)  # Row i*v + j is view j of video i.
-    return video_metrics(view_logits.reshape(n * v, -1), per_view, multi_label, sets)
-
-
-def write_predictions(path: pathlib.Path, *, video_index, labels, logits, probs, aggregate: str,
-                      names, num_views: int, multi_label: bool, video_ids=None,
-                      sets=()) -> None:
-    """The npz `vivit-ensemble` and `vivit-compare` read: per video (rows in video-index
-    order) its id (the shards' `video/filename`), label(s), mean logits and probabilities;
-    the class names; with label `sets`, `label_sets` ('noun:300,verb:97') and `labels` [N, L]
-    the per-set class ids."""
-    ids = [str(i) for i in video_index] if video_ids is None else [str(v) for v in video_ids]
-    if fileio.is_remote(path):  # np.savez seeks: written in memory, stored in one write.
-        buf = io.BytesIO()
-        _savez(buf, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-               multi_label, sets)
-        fileio.write_bytes(path, buf.getvalue())
-        return
-    _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-           multi_label, sets)
-
-
-def _savez(path, video_index, ids, labels, logits, probs, aggregate, names, num_views,
-           multi_label, sets=()) -> None:
-    np.savez(path, label_sets=np.asarray(label_sets.to_string(sets)),
-             video_index=np.asarray(video_index, np.int64),
-             video_id=np.asarray(ids, dtype=str), labels=np.asarray(labels),
-             logits=np.asarray(logits, np.float32), probs=np.asarray(probs, np.float32),
-             scores=np.asarray(probs if aggregate == "probs" else logits, np.float32),
-             aggregate=np.asarray(aggregate), label_names=np.asarray(list(names)),
-             num_views=np.asarray(num_views), multi_label=np.asarray(bool(multi_label)))
-
-
-def read_predictions(path: str | pathlib.Path) -> dict[str, Any]:
-    """A predictions npz as a dict (refusing files without the expected arrays)."""
-    path = fileio.native(path)
-    if not fileio.isfile(path):
-        raise FileNotFoundError(f"prediction file {str(path)!r} does not exist")
-    source = io.BytesIO(fileio.read_bytes(path)) if fileio.is_remote(path) else path
-    with np.load(source, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-    need = {"video_index", "labels", "logits", "probs", "label_names"}
-    if not need <= set(data):
-        raise ValueError(f"{path} is not a predictions file: missing {sorted(need - set(data))}")
-    data["label_names"] = [str(x) for x in data["label_names"]]
-    # Files written before ids were stored: the video index stands in (match by position).
-    data["video_id"] = ([str(x) for x in data["video_id"]] if "video_id" in data
-                        else [str(int(i)) for i in data["video_index"]])
-    data["multi_label"] = bool(data.get("multi_label", np.asarray(False)))
-    return data
-
-
-def write_report(outdir: pathlib.Path, scores: np.ndarray, labels: np.ndarray, names,
-                 multi_label: bool, summary: dict[str, Any], title: str = "",
-                 sets=()) -> dict[str, Any]:
-    """summary.json (with metrics), per_class.csv and confusion.png (single label set only)
-    into `outdir`."""
-    from vivit_jax.evaluate import plots
-
-    fileio.makedirs(outdir)
-    summary = dict(summary, metrics=video_metrics(scores, labels, multi_label, sets,
-                                                  summary.get("aggregate", "logits")))
-    with fileio.open(fileio.join(outdir, "per_class.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        if sets:
-            w.writerows(label_sets.per_class_rows(scores, labels, names, sets))
-        elif multi_label:
-            ap = metrics_lib.per_class_ap(scores, labels)
-            w.writerow(["class_index", "class_name", "num_positives", "average_precision"])
-            for c, (name, a) in enumerate(zip(names, ap)):
-                w.writerow([c, name, int((np.asarray(labels)[:, c] > 0).sum()), f"{a:.6f}"])
-        else:
-            acc, counts = metrics_lib.per_class_accuracy(scores, labels)
-            w.writerow(["class_index", "class_name", "num_videos", "top1_accuracy"])
-            for c, (name, a, n) in enumerate(zip(names, acc, counts)):
-                w.writerow([c, name, int(n), "" if np.isnan(a) else f"{a:.6f}"])
-    if not multi_label and not sets:
-        plots.confusion_png(metrics_lib.confusion_matrix(scores, labels), names,
-                            fileio.join(outdir, "confusion.png"), title)
-    fileio.write_text(fileio.join(outdir, "summary.json"), json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int,
@@ -321,7 +200,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         restore.dataset_label_names(cfg), str(workdir))
     # The non-default aggregate gets its own directory: it never replaces the logits run's.
     suffix = "" if aggregate == "logits" else f"_{aggregate}"
-    # A local directory as a pathlib.Path (as before), a remote one as its URL.
+    # A local directory as a pathlib.Path, a remote one as its URL.
     default_out = fileio.join(workdir, f"eval_{split}_{num_clips}x{num_crops}{suffix}")
     outdir = fileio.native(out or default_out)
     created = not fileio.exists(outdir)
@@ -342,7 +221,7 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
         log("the checkpoint's classes are reordered to the data's label map")
         res["view_logits"] = res["view_logits"][..., order]
         names = restore.dataset_label_names(cfg)
-    pred = predictions(res["view_logits"], aggregate, multi, sets)
+    pred = predictions.per_video(res["view_logits"], aggregate, multi, sets)
     n, v = res["view_logits"].shape[:2]
     summary = {"split": split, "checkpoint": str(step_dir), "checkpoint_step": step,
                "views": f"{num_clips}x{num_crops}", "num_clips": num_clips,
@@ -351,14 +230,15 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
                "model": {"family": cfg.model.family, "variant": cfg.model.get("variant", "")},
                "seconds": round(res["seconds"], 2), "batch_size_videos": res["batch_size"],
                "processes": jax.process_count(), "devices": jax.device_count()}
-    summary = dict(summary, metrics=video_metrics(pred["scores"], res["labels"], multi, sets,
-                                                  aggregate),
-                   single_view=single_view_metrics(res["view_logits"], res["labels"], multi,
-                                                   sets))
+    summary = dict(summary, metrics=predictions.compute(pred["scores"], res["labels"], multi,
+                                                        sets, aggregate),
+                   single_view=predictions.single_view_metrics(res["view_logits"],
+                                                               res["labels"], multi, sets))
     if jax.process_index() == 0:
-        summary = write_report(outdir, pred["scores"], res["labels"], names, multi, summary,
-                               f"{cfg.model.family} {split} {num_clips}x{num_crops}", sets)
-        write_predictions(fileio.join(outdir, "predictions.npz"), video_index=res["video_index"],
+        summary = predictions.write_report(
+            outdir, pred["scores"], res["labels"], names, multi, summary,
+            f"{cfg.model.family} {split} {num_clips}x{num_crops}", sets)
+        predictions.write(fileio.join(outdir, "predictions.npz"), video_index=res["video_index"],
                           labels=res["labels"], logits=pred["logits"], probs=pred["probs"],
                           aggregate=aggregate, names=names, num_views=v, multi_label=multi,
                           video_ids=res["video_id"], sets=sets)
@@ -385,24 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_config(config: str | None, workdir: str | None, overrides: list[str]):
-    """`--config FILE` (or the workdir's config.json) with `--config.FIELD=VALUE` overrides."""
-    from vivit_jax import config as config_lib
-    from vivit_jax.evaluate import restore
-
-    if config:
-        return config_lib.load(config, overrides)
-    cfg = restore.load_workdir_config(workdir)
-    cfg.unlock()
-    config_lib.apply_overrides(cfg, overrides)
-    cfg = config_lib.complete(cfg)
-    cfg.lock()
-    return cfg
-
-
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-eval`; user errors print one line and return non-zero."""
-    from vivit_jax.cli import exit_code, split_args
+    from vivit_jax.cli import exit_code, load_config, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)
@@ -439,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{summary['checkpoint_step']}: video-level top1 {m['top1']:.4f}  top5 "
               f"{m['top5']:.4f}  {extra}  ({summary['counts']['videos']} videos × "
               f"{summary['counts']['views_per_video']} views) → {summary['outdir']}")
-        for name, s in m.get("label_sets", {}).items():
-            print(f"  {name}: top1 {s['top1']:.4f}  top5 {s['top5']:.4f}")
+        for line in predictions.label_set_lines(m):
+            print(line)
         print(f"  single view (clip-level, each view on its own): top1 {sv['top1']:.4f}  "
               f"top5 {sv['top5']:.4f}" + (f"  mAP {sv['mAP']:.4f}" if "mAP" in sv else ""))
     return 0

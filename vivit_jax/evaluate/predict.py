@@ -72,11 +72,12 @@ def load(checkpoint: str, config: str | None = None, overrides: list[str] = ()):
     from flax import nnx
 
     from vivit_jax import sharding
-    from vivit_jax.evaluate import multiview, restore
+    from vivit_jax.cli import load_config
+    from vivit_jax.evaluate import restore
 
     step_dir, step = restore.resolve_checkpoint(None, checkpoint)
     workdir = step_dir.parent.parent
-    cfg = multiview.load_config(config, str(workdir), list(overrides))
+    cfg = load_config(config, str(workdir), list(overrides))
     mesh = sharding.make_mesh((("data", 1), ("fsdp", 1), ("model", 1)), jax.devices()[:1])
     graphdef, params, _, _ = restore.load_model(cfg, step_dir, mesh)
     return cfg, nnx.merge(graphdef, params), step, workdir

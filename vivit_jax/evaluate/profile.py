@@ -148,7 +148,7 @@ def _text(spec: str, r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point for `vivit-profile`."""
-    from vivit_jax.cli import exit_code, split_args
+    from vivit_jax.cli import exit_code, load_config, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch < 1 or args.repeats < 1 or args.train_batch < 0:
             raise ValueError(f"--batch={args.batch}, --repeats={args.repeats} must be >= 1 and "
                              f"--train-batch={args.train_batch} >= 0")
-        cfg = config_lib.load(args.config, overrides)
+        cfg = load_config(args.config, overrides=overrides)
         result = profile(cfg)
         if args.latency or args.memory:
             import jax
