@@ -165,3 +165,85 @@ def test_no_function_name_is_defined_in_two_format_readers():
     twice = {n: files for n, files in owners.items()
              if len(files) > 1 and n not in FORMAT_ENTRY_POINTS}
     assert not twice, f"defined in several format readers (move them to common.py): {twice}"
+
+# --- Files only through fileio; checkpoints found in one module ----------------------------
+
+
+def _gfile_uses(path: pathlib.Path) -> list[int]:
+    """Lines of `path` that reach tf.io.gfile: a `….gfile` attribute, an import of gfile."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and node.attr == "gfile":
+            lines.append(node.lineno)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any("gfile" in n.split(".") for n in names):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_only_fileio_touches_tf_io_gfile():
+    offences = [f"{p.relative_to(ROOT)}:{line}" for m, p in MODULES.items()
+                if m != f"{PACKAGE}.fileio" for line in sorted(_gfile_uses(p))]
+    assert not offences, ("tf.io.gfile outside fileio.py (go through vivit_jax.fileio): "
+                          + ", ".join(offences))
+
+
+_LISTING = {"listdir", "iterdir", "scandir", "glob", "walk"}
+
+
+def _named_as_resolver(name: str) -> bool:
+    """A name for finding a checkpoint or its step: `resolve_checkpoint`, `latest_step`,
+    `find_ckpt_dir`, `resolve_params_dir`, …"""
+    name = name.lower().lstrip("_")
+    return name.startswith(("resolve", "find", "locate", "latest", "last")) and any(
+        w in name for w in ("checkpoint", "ckpt", "step", "params_dir", "orbax"))
+
+
+def _checkpoint_finding(path: pathlib.Path) -> list[str]:
+    """What in `path` finds or reads checkpoints by itself: an import of Orbax (its managers,
+    step lookups and metadata), a function named as a resolver, or a function that picks
+    the numbered entries of a directory listing (the steps of a `checkpoints/` directory)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "orbax"
+                                                for a in node.names):
+            found.append(f"{node.lineno}: imports orbax")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "orbax":
+            found.append(f"{node.lineno}: imports orbax")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if _named_as_resolver(node.name):
+                found.append(f"{node.lineno}: defines {node.name}()")
+            called = {n.func.attr if isinstance(n.func, ast.Attribute) else
+                      getattr(n.func, "id", "") for n in ast.walk(node)
+                      if isinstance(n, ast.Call)}
+            if called & _LISTING and "isdigit" in called:
+                found.append(f"{node.lineno}: {node.name}() picks numbered entries of a listing")
+    return found
+
+
+def test_checkpoints_are_found_and_read_only_in_checkpoint_py():
+    """One resolver: `vivit_jax.checkpoint.resolve` (and its Orbax reads and writes)."""
+    offences = [f"{p.relative_to(ROOT)}:{what}" for m, p in MODULES.items()
+                if m != f"{PACKAGE}.checkpoint" for what in _checkpoint_finding(p)]
+    assert not offences, ("checkpoints found or read outside vivit_jax/checkpoint.py "
+                          "(use checkpoint.resolve / restore_params): " + "; ".join(offences))
+
+
+def test_the_file_and_checkpoint_checks_can_fail(tmp_path):
+    """A planted gfile call and planted second resolvers are found."""
+    a = tmp_path / "a.py"
+    a.write_text("from vivit_jax.data.tf_quiet import tf\nfrom tensorflow.io import gfile\n"
+                 "def f(p):\n    return tf.io.gfile.exists(p)\n")
+    assert _gfile_uses(a) == [2, 4]
+    b = tmp_path / "b.py"
+    b.write_text("import os\n"
+                 "def pick(workdir):\n"
+                 "    d = os.path.join(workdir, 'checkpoints')\n"
+                 "    return max(int(n) for n in os.listdir(d) if n.isdigit())\n"
+                 "def resolve_checkpoint(p):\n    return p\n"
+                 "def g(p):\n    import orbax.checkpoint as ocp\n"
+                 "    return ocp.CheckpointManager(p).latest_step()\n")
+    assert _checkpoint_finding(b) == ["2: pick() picks numbered entries of a listing",
+                                      "5: defines resolve_checkpoint()", "8: imports orbax"]

@@ -175,3 +175,14 @@ def test_damaged_eval_shard_is_named(repo, data_cache, damaged_shards):
                        f"--config.dataset.data_dir={shards}")
     with pytest.raises(pipeline.CorruptData, match=f"^shard {val} is truncated or corrupt"):
         list(pipeline.eval_iterator(cfg.dataset, "validation", global_batch_size=8))
+
+
+@pytest.mark.parametrize("mode", [["--mode", "train"], ["--mode=train"], ["--mode=eval"]])
+def test_the_removed_mode_option_is_refused_in_one_line(tmp_path, capsys, mode):
+    """`--mode` had one value and changed nothing; it is refused before anything is written."""
+    wd = tmp_path / "wd"
+    assert main.run_train(["--config", "configs/nope.py", "--workdir", str(wd), *mode]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "vivit-train: error: --mode is no option (vivit-train always trains, resuming from "
+        "--workdir, then evaluates): drop it; vivit-eval evaluates a workdir's checkpoint"]
+    assert not wd.exists()

@@ -1,18 +1,24 @@
-"""Orbax checkpoints of the train state: save every N steps, keep the last k, resume.
+"""Orbax checkpoints: save every N steps, keep the last k, resume; which checkpoint a user
+means (`resolve`); its parameters alone (`restore_params`). The only module that reads or
+writes Orbax checkpoints.
 
-The state is a plain pytree `{"params": …, "opt": …, "step": …}`. Restoring takes an
+The train state is a plain pytree `{"params": …, "opt": …, "step": …}`. Restoring takes an
 abstract target whose leaves carry the shardings of the *current* mesh, so a checkpoint
 written on one mesh (or process count) restores on another.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
 import pathlib
 import sys
 import warnings
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from vivit_jax import fileio
@@ -50,15 +56,10 @@ def _no_replica_parallel_on_cpu() -> None:
         return
     _REPLICA_PARALLEL_CHECKED = True
     if jax.default_backend() == "cpu":
-        absl = logging.getLogger("absl")  # Orbax warns that it overrides its default handler.
-        level = absl.level
-        absl.setLevel(logging.ERROR)
-        try:
+        with _absl_errors_only():
             ocp.type_handlers.register_type_handler(
                 jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False),
                 override=True)
-        finally:
-            absl.setLevel(level)
 
 
 _REPLICA_PARALLEL_CHECKED = False
@@ -216,13 +217,26 @@ def abstract_with_shardings(tree, shardings):
 def saved_tree(step_dir) -> Any:
     """The array metadata tree (shapes, dtypes) of a train-state checkpoint step directory."""
     step_dir = orbax_path(step_dir) if isinstance(step_dir, str) else step_dir
+    return _item_tree(step_dir / "default")
+
+
+@contextlib.contextmanager
+def _absl_errors_only():
+    """Orbax's warnings held back: that an item has no step metadata (a step's `default/`
+    keeps it a level up), that it overrides absl's default handler."""
     absl_log = logging.getLogger("absl")
     level = absl_log.level
-    absl_log.setLevel(logging.ERROR)  # Orbax warns that the item has no step metadata: fine.
+    absl_log.setLevel(logging.ERROR)
     try:
-        meta = ocp.StandardCheckpointer().metadata(step_dir / "default")
+        yield
     finally:
         absl_log.setLevel(level)
+
+
+def _item_tree(item) -> Any:
+    """The array metadata tree of one Orbax item directory."""
+    with _absl_errors_only():
+        meta = ocp.StandardCheckpointer().metadata(item)
     tree = getattr(meta, "item_metadata", meta)
     return getattr(tree, "tree", tree)
 
@@ -247,3 +261,136 @@ def check_shapes(saved: Any, expected: Any, where: str) -> None:
     if extra:
         raise CheckpointMismatch(f"checkpoint {where} does not fit the config: parameter "
                                  f"{extra[0]!r} {saved_l[extra[0]]} is not in the model")
+
+
+# ---------------------------------------------------------------------------------------
+# Which checkpoint a user means, and its parameters.
+# ---------------------------------------------------------------------------------------
+# Files only an Orbax item directory holds (a step's `default/`, vivit-convert's `params/`).
+_ITEM_MARKERS = ("_CHECKPOINT_METADATA", "_METADATA", "_sharding")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A checkpoint `resolve` found.
+
+    `item`: the Orbax directory of the arrays (`…/checkpoints/N/default`, or a vivit-convert
+    output's `params/`), as Orbax reads it (`orbax_path`). `step`: the training step (None
+    for a vivit-convert output). `workdir`: the directory of the run or conversion it belongs
+    to, spelt as the user's path (local, or a URL: its config and label map live there even
+    when `item` is elsewhere). `config`: that directory's `config.json`, or None.
+    """
+    item: Any
+    step: int | None
+    workdir: str
+    config: str | None
+
+    @property
+    def step_dir(self) -> Any:
+        """The step directory (`…/checkpoints/N`), or `item` when it is no step's."""
+        return self.item.parent if self.item.name == "default" else self.item
+
+
+def resolve(checkpoint: str | os.PathLike | Resolved | None = None,
+            workdir: str | os.PathLike | None = None) -> Resolved:
+    """The checkpoint `checkpoint` names; every command that reads one resolves it here.
+
+    `checkpoint` is a step number of `workdir` (None: its latest step) or a path, local or
+    `gs://…`: a workdir (its latest step), its `checkpoints/` directory, a step directory
+    `…/checkpoints/N`, an Orbax item directory (`…/N/default`), a vivit-convert output (its
+    `params/`), or the `config.json` of any of these directories. A path that holds none
+    raises FileNotFoundError naming it; a step the run does not have, naming the steps it has.
+    """
+    if isinstance(checkpoint, Resolved):
+        return checkpoint
+    if checkpoint is None or str(checkpoint).isdigit():
+        if workdir is None:
+            raise FileNotFoundError("no checkpoint given: pass --checkpoint or --workdir")
+        return _in_run(fileio.absolute(str(workdir)).rstrip("/"),
+                       None if checkpoint is None else int(checkpoint))
+    path = fileio.absolute(str(checkpoint)).rstrip("/")  # Orbax reads no relative paths.
+    if fileio.basename(path) == "config.json":
+        path = fileio.dirname(path)
+    name, parent = fileio.basename(path), fileio.dirname(path)
+    if name.isdigit() and fileio.basename(parent) == "checkpoints":
+        return _in_run(fileio.dirname(parent), int(name))
+    if name == "checkpoints":
+        return _in_run(parent, None)
+    if fileio.isdir(str(orbax_path(fileio.join(path, "checkpoints")))):
+        return _in_run(path, None)
+    candidates = [fileio.join(path, "default"), fileio.join(path, "params"), path]
+    item = next((c for c in candidates if _is_item(orbax_path(c))), None)
+    if item is None:
+        raise FileNotFoundError(
+            f"no checkpoint in {path}: " + ("it does not exist" if not fileio.exists(path) else
+                                            "not a workdir (checkpoints/), a step directory, "
+                                            "a vivit-convert output or an Orbax directory"))
+    above = fileio.dirname(item)
+    step = int(fileio.basename(above)) if (fileio.basename(item) == "default" and
+                                           fileio.basename(above).isdigit()) else None
+    run_dir = item
+    for _ in range(4):  # The config.json of the run or conversion: up to the workdir.
+        if fileio.isfile(fileio.join(run_dir, "config.json")):
+            return Resolved(orbax_path(item), step, run_dir, fileio.join(run_dir, "config.json"))
+        run_dir = fileio.dirname(run_dir)
+    run_dir = fileio.dirname(fileio.dirname(above)) if step is not None else above
+    return Resolved(orbax_path(item), step, run_dir, None)
+
+
+def _is_item(directory) -> bool:
+    return fileio.isdir(str(directory)) and any(
+        fileio.exists(str(directory / n)) for n in _ITEM_MARKERS)
+
+
+def _in_run(workdir: str, step: int | None) -> Resolved:
+    """Step `step` (None: the latest) of the run in `workdir`."""
+    ckpt_dir = orbax_path(fileio.join(workdir, "checkpoints"))  # Where Orbax wrote them.
+    steps = sorted(int(n) for n in fileio.listdir(str(ckpt_dir))
+                   if n.isdigit() and fileio.isdir(str(ckpt_dir / n / "default"))
+                   ) if fileio.isdir(str(ckpt_dir)) else []
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint in {ckpt_dir}")
+    if step is None:
+        step = steps[-1]
+    elif step not in steps:
+        raise FileNotFoundError(f"checkpoint step {step} not in {ckpt_dir} (has {steps})")
+    config = fileio.join(workdir, "config.json")
+    return Resolved(ckpt_dir / str(step) / "default", step, workdir,
+                    config if fileio.isfile(config) else None)
+
+
+def restore_params(checkpoint: str | os.PathLike | Resolved, abstract_params: Any = None,
+                   shardings: Any = None) -> Any:
+    """The parameters of a checkpoint (anything `resolve` takes); never its optimiser state.
+
+    With `abstract_params`: checked against them first (`CheckpointMismatch` names the first
+    tensor that differs), then restored into their shapes and dtypes, placed with `shardings`
+    (a checkpoint written on any mesh or process count loads). Without: the saved tree as
+    host numpy arrays.
+    """
+    found = resolve(checkpoint)
+    tree = _item_tree(found.item)
+    state = "params" in tree  # A train state holds `params`; vivit-convert writes them alone.
+    saved = tree["params"] if state else tree
+    if abstract_params is None:
+        target = saved
+        args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), saved)
+    else:
+        check_shapes(saved, abstract_params, str(found.step_dir))
+        target = (abstract_params if shardings is None
+                  else abstract_with_shardings(abstract_params, shardings))
+        args = jax.tree.map(lambda s: ocp.ArrayRestoreArgs(sharding=s.sharding), target)
+    if state:
+        target, args = {"params": target}, {"params": args}
+    with _absl_errors_only():
+        out = ocp.PyTreeCheckpointer().restore(found.item, args=ocp.args.PyTreeRestore(
+            item=target, restore_args=args, partial_restore=True))
+    return out["params"] if state else out
+
+
+def save_params(directory, params: Any) -> None:
+    """Writes `params` alone as one Orbax item at `directory` (vivit-convert's `params/`)."""
+    directory = orbax_path(directory) if isinstance(directory, str) else directory
+    ckptr = ocp.StandardCheckpointer()
+    ckptr.save(directory, jax.tree.map(jax.numpy.asarray, params))
+    ckptr.wait_until_finished()

@@ -24,8 +24,8 @@ def is_remote(path) -> bool:
 
 
 def native(path) -> pathlib.Path | str:
-    """`pathlib.Path` for a local path (as the API returned before), the URL string for a
-    remote one (which pathlib would fold)."""
+    """`pathlib.Path` for a local path (for callers that join with `/`), the URL string for
+    a remote one (which pathlib would fold)."""
     return str(path) if is_remote(path) else pathlib.Path(path)
 
 
@@ -247,6 +247,17 @@ def remove(path, missing_ok: bool = False) -> None:
     except FileNotFoundError:
         if not missing_ok:
             raise
+
+
+@_remote_call
+def rmtree(path) -> None:
+    """Removes the directory `path` and everything under it."""
+    if is_remote(path):
+        _gfile().rmtree(os.fspath(path))
+    else:
+        import shutil
+
+        shutil.rmtree(path)
 
 
 @_remote_call

@@ -68,9 +68,16 @@ def _parser() -> argparse.ArgumentParser:
                "--config.batch_size=8 --config.optim.lr=3e-4.")
     p.add_argument("--config", required=True, help="config file, optionally FILE:ARG")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and logs go here")
-    p.add_argument("--mode", default="train", choices=("train",),
-                   help="train: train (resuming from workdir) then evaluate")
     return p
+
+
+def _removed_mode(args: list[str]) -> str | None:
+    """The one-line refusal of `--mode`, which had one value (train) and changed nothing: a
+    command line that passes it gets told to drop it, before anything is written."""
+    if any(a == "--mode" or a.startswith("--mode=") for a in args):
+        return ("--mode is no option (vivit-train always trains, resuming from --workdir, then "
+                "evaluates): drop it; vivit-eval evaluates a workdir's checkpoint")
+    return None
 
 
 def run_train(argv: list[str] | None = None) -> int:
@@ -78,6 +85,10 @@ def run_train(argv: list[str] | None = None) -> int:
     if argv is None:
         with_huge_pages()
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
+    refusal = _removed_mode(rest)
+    if refusal:
+        print(f"vivit-train: error: {refusal}", file=sys.stderr, flush=True)
+        return 2  # A usage error, as argparse's.
     args = _parser().parse_args(rest)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imports after argument parsing so `--help` is instant.

@@ -1,7 +1,8 @@
 """Output paths checked before the work that fills them: one line naming the path, not an
 OSError traceback after an hour of decoding or evaluation.
 
-Local paths go through `os`; remote ones (`gs://…`) through `tf.io.gfile` (`fileio`).
+Files are made and removed through `fileio` (local or `gs://…`); what only a local path has
+(an ancestor that is a file, permission bits) is read with `os`.
 """
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ class UnwritableOutput(PermissionError):
     """An output directory or file cannot be written; the message names it."""
 
 
+def nearest_existing(path) -> str:
+    """The local `path` made absolute, or its nearest ancestor that exists."""
+    parent = os.path.abspath(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    return parent
+
+
 def _no_file_in_the_way(directory: str, label: str) -> None:
     """Refuses a local `directory` that is, or lies under, an existing file (os.makedirs would
     say only "File exists" or "Not a directory")."""
-    parent = os.path.abspath(directory)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = nearest_existing(directory)
     if not os.path.isdir(parent):
         raise UnwritableOutput(f"{label}: {parent!r} is a file, not a directory")
 
@@ -32,16 +39,10 @@ def writable_dir(path, what: str = "output directory") -> None:
     if not _remote(path):
         _no_file_in_the_way(path, f"{what} {path!r}")
     try:
-        if _remote(path):
-            fileio.makedirs(path)
-            fileio.write_text(probe, "ok")
-            fileio.remove(probe)
-            return
-        os.makedirs(path, exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except Exception as e:  # noqa: BLE001 — OSError locally, tf.errors.* remotely.
+        fileio.makedirs(path)
+        fileio.write_text(probe, "ok")
+        fileio.remove(probe)
+    except Exception as e:  # noqa: BLE001 — OSError, and whatever else a file system raises.
         reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
         raise UnwritableOutput(f"{what} {path!r} is not writable: {reason}") from None
 
@@ -66,8 +67,6 @@ def creatable_dir(path, what: str = "output directory") -> None:
     if _remote(path):
         return
     _no_file_in_the_way(path, f"{what} {path!r}")
-    parent = os.path.abspath(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = nearest_existing(path)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UnwritableOutput(f"{what} {path!r}: {parent!r} is not writable")

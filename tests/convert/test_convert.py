@@ -10,9 +10,10 @@ import pytest
 from flax import nnx
 
 from tests.convert import vit_fixtures as vf
+from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
 from vivit_jax import state as state_lib
-from vivit_jax.convert import convert, readers
+from vivit_jax.convert import convert
 
 VIVIT = "configs/synthetic/vivit_tiny.py"
 TIMESFORMER = "configs/synthetic/timesformer_divided_tiny.py"
@@ -30,7 +31,7 @@ def run_convert(repo, tmp_path, vit_file, config, *extra, name="out"):
 
 def converted_model(repo, out, config, *extra):
     cfg = config_lib.load(str(repo / config), TINY + list(extra))
-    params, _ = readers.read_orbax_params(out)
+    params = ckpt_lib.restore_params(out)
     model = state_lib.create_model(cfg, nnx.Rngs(123))  # Another seed: every value comes from out.
     state = nnx.state(model, nnx.Param)
     nnx.replace_by_pure_dict(state, params)
@@ -87,7 +88,7 @@ def test_model1_position_embedding_is_tiled_time_major(repo, tmp_path):
     rc, out = run_convert(repo, tmp_path, tmp_path / "hf.safetensors", VIVIT,
                           "--config.model.variant=Ti/8x2", "--posemb", "tile")
     assert rc == 0
-    pos = readers.read_orbax_params(out)[0]["Transformer"]["posembed_input"]["pos_embedding"]
+    pos = ckpt_lib.restore_params(out)["Transformer"]["posembed_input"]["pos_embedding"]
     vit_pos = p["Transformer/posembed_input/pos_embedding"]
     assert pos.shape == (1, 1 + 2 * 4, vf.D)  # CLS + t=2 × 2×2 patches.
     np.testing.assert_array_equal(pos[:, 0], vit_pos[:, 0])
@@ -101,7 +102,7 @@ def test_model2_temporal_encoder_stays_freshly_initialised(repo, tmp_path):
              "--config.model.temporal_layers=1"]
     rc, out = run_convert(repo, tmp_path, tmp_path / "vt.npz", VIVIT, *extra)
     assert rc == 0
-    params = readers.read_orbax_params(out)[0]
+    params = ckpt_lib.restore_params(out)
     cfg = config_lib.load(str(repo / VIVIT), TINY + extra)
     fresh = nnx.to_pure_dict(nnx.state(state_lib.create_model(cfg, nnx.Rngs(cfg.seed)), nnx.Param))
     for a, b in zip(jax.tree.leaves(params["TemporalTransformer"]),
@@ -152,7 +153,7 @@ def test_model3_vidtr_convert_and_keep_head(repo, tmp_path, capsys):
           *GAP]
     rc, out = run_convert(repo, tmp_path, tmp_path / "t.safetensors", VIVIT, *m3, "--keep-head")
     assert rc == 0
-    params = readers.read_orbax_params(out)[0]
+    params = ckpt_lib.restore_params(out)
     blk = params["Transformer"]["encoderblock_1"]
     np.testing.assert_array_equal(blk["MultiHeadDotProductAttention_temporal"]["key"]["kernel"],
                                   p["Transformer/encoderblock_1/MultiHeadDotProductAttention_1/"
@@ -165,7 +166,7 @@ def test_model3_vidtr_convert_and_keep_head(repo, tmp_path, capsys):
                           "configs/synthetic/vidtr_tiny.py", "--config.model.variant=Ti/8",
                           "--config.model.pool_layers=()", name="vidtr")
     assert rc == 0, capsys.readouterr().err
-    params = readers.read_orbax_params(out)[0]
+    params = ckpt_lib.restore_params(out)
     np.testing.assert_array_equal(params["cls"], p["cls"])
     np.testing.assert_array_equal(params["Transformer"]["posembed_input"]["pos_embedding"],
                                   p["Transformer/posembed_input/pos_embedding"])
@@ -191,7 +192,7 @@ def test_refusals_name_the_culprit(repo, tmp_path, capsys):
     rc, out = run_convert(repo, tmp_path, tmp_path / "vit.npz", VIVIT, *v1, "--posemb", "resize",
                           "--config.dataset.image_size=32", name="big")
     assert rc == 0
-    pos = readers.read_orbax_params(out)[0]["Transformer"]["posembed_input"]["pos_embedding"]
+    pos = ckpt_lib.restore_params(out)["Transformer"]["posembed_input"]["pos_embedding"]
     assert pos.shape == (1, 1 + 2 * 16, vf.D)
     rc, _ = run_convert(repo, tmp_path, tmp_path / "vit.npz", VIVIT, *v1, "--keep-head")
     assert "--keep-head: tensor 'head/kernel'" in _error(capsys, rc)

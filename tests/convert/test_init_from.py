@@ -11,7 +11,7 @@ from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
 from vivit_jax import state as state_lib
 from vivit_jax import train
-from vivit_jax.convert import convert, readers, transfer
+from vivit_jax.convert import convert, transfer
 from vivit_jax.convert.init_from import load_init
 
 CONFIG = "configs/synthetic/vivit_tiny.py:runlocal"
@@ -40,7 +40,7 @@ def test_init_from_converted_vit_then_from_a_run_with_more_frames(repo, data_cac
     assert convert.main(["--vit", str(tmp_path / "vit.npz"), "--config", str(repo / CONFIG),
                          "--out", str(conv), "--keep-head", *TINY,
                          "--config.dataset.num_classes=1000"]) == 0
-    converted = transfer.flatten(readers.read_orbax_params(conv)[0])
+    converted = transfer.flatten(ckpt_lib.restore_params(conv))
     data = [f"--config.dataset.data_dir={data_cache}"]
 
     cfg = config_lib.load(str(repo / CONFIG), TINY + RUN + data + [

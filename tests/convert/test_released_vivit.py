@@ -165,8 +165,8 @@ def test_scenic_vit_b_model1_converts_to_a_workdir(tmp_path):
             cfg["dataset"]["min_resize"], cfg["dataset"]["num_classes"]) == (32, 224, 256, 400)
     assert (cfg["dataset"]["test_clips"], cfg["dataset"]["test_crops"]) == (4, 3)
     assert (out / "checkpoints" / "0").is_dir() and (out / "convert.json").is_file()
-    from vivit_jax.convert import readers
-    saved, _ = readers.read_orbax_params(out)
+    from vivit_jax import checkpoint as ckpt_lib
+    saved = ckpt_lib.restore_params(out)
     np.testing.assert_array_equal(saved["embedding"]["conv"]["kernel"],
                                   params["embedding"]["kernel"])
 

@@ -13,9 +13,10 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from tests.evaluate.helpers import moving_square, write_video
+from vivit_jax import checkpoint as ckpt_lib
 from vivit_jax import config as config_lib
 from vivit_jax import train
-from vivit_jax.convert import convert, readers, released, transfer
+from vivit_jax.convert import convert, released, transfer
 from vivit_jax.data import synthetic
 from vivit_jax.evaluate import multiview, predict, predictions
 
@@ -64,7 +65,7 @@ def test_convert_writes_a_workdir_with_every_tensor(checkpoint, workdir, capsys)
                 "vivit", "spatio_temporal", 8, 4, 32)
     rel = released.read(str(checkpoint))
     assert rel.format == "hf_vivit"
-    saved = transfer.flatten(readers.read_orbax_params(workdir)[0])
+    saved = transfer.flatten(ckpt_lib.restore_params(workdir))
     assert sorted(saved) == sorted(rel.params)  # Every tensor, nothing fresh.
     for k, v in rel.params.items():
         np.testing.assert_array_equal(saved[k], v, err_msg=k)
@@ -119,8 +120,8 @@ def test_fine_tune_from_it_with_more_frames(workdir, data_cache, tmp_path, monke
     cfg = config_lib.load(str(workdir / "config.json"), run + [
         "--config.dataset.num_frames=8", f"--config.init_from.checkpoint={workdir.name}"])
     train.train_and_evaluate(cfg, str(tmp_path / "ft"))
-    tuned = transfer.flatten(readers.read_orbax_params(tmp_path / "ft")[0])
-    base = transfer.flatten(readers.read_orbax_params(workdir)[0])
+    tuned = transfer.flatten(ckpt_lib.restore_params(tmp_path / "ft"))
+    base = transfer.flatten(ckpt_lib.restore_params(workdir))
     pos = "Transformer/posembed_input/pos_embedding"
     assert base[pos].shape == (1, 1 + 2 * 16, 32) and tuned[pos].shape == (1, 1 + 4 * 16, 32)
     np.testing.assert_array_equal(tuned[pos][0, 0], base[pos][0, 0])  # CLS slot kept.

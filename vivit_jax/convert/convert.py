@@ -63,10 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
             posemb: str = "resize_tile", keep_head: bool = False, log=print) -> dict:
     """Converts and writes `out/`; returns the conversion record (also `out/convert.json`)."""
-    import jax
-    import orbax.checkpoint as ocp
-
-    from vivit_jax.checkpoint import orbax_path
+    from vivit_jax.checkpoint import orbax_path, save_params
     from vivit_jax.convert import readers, transfer
     from vivit_jax.convert.initializers import TokenLayout
     from vivit_jax.models import tokenizers
@@ -108,9 +105,7 @@ def convert(vit_path: str, config, out: str, *, init: str = "central_frame",
                                     f"{vit.gelu == 'tanh'})" if "approximate_gelu"
                                     in config.model else "") + "; fine-tuning absorbs it")
     fileio.makedirs(out_dir)
-    ckptr = ocp.StandardCheckpointer()
-    ckptr.save(params_dir, jax.tree.map(jax.numpy.asarray, new))
-    ckptr.wait_until_finished()
+    save_params(params_dir, new)
     fileio.write_text(fileio.join(out_dir, "config.json"), config.to_json_best_effort(indent=2))
     record = dict(vit=str(vit_path), layout=vit.layout, init=init, posemb=posemb,
                   keep_head=keep_head, loaded=report.loaded, adapted=report.adapted,

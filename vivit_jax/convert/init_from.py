@@ -1,6 +1,7 @@
 """`config.init_from`: start a training run from a converted ViT, an earlier run or a ViT file."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -8,6 +9,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from vivit_jax import checkpoint as ckpt_lib
+from vivit_jax import fileio
 from vivit_jax.convert import readers, transfer
 from vivit_jax.convert.initializers import POSEMB_MODES, TokenLayout
 
@@ -52,9 +55,10 @@ def load_init(params, config: ml_collections.ConfigDict, *,
         src_layouts = {transfer.POS: TokenLayout(1, (1, *vit.grid))}
         what, zero = f"{vit.layout} ViT", transfer.zeros(model)
     else:
-        tree, src_config = readers.read_orbax_params(path)
-        src = transfer.flatten(tree)
-        src_layouts = source_layouts(src_config, log)
+        found = ckpt_lib.resolve(path)
+        src = transfer.flatten(ckpt_lib.restore_params(found))
+        src_layouts = source_layouts(
+            json.loads(fileio.read_text(found.config)) if found.config else None, log)
         what, zero = "checkpoint", ()
     new, report = transfer.transfer(
         jax.device_get(params), src, dst_layouts=dst_layouts, src_layouts=src_layouts,

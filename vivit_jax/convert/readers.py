@@ -1,5 +1,5 @@
-"""Readers: the one raw-tensor loader (`.npz`, `.safetensors`, Flax msgpack); ViT files →
-the canonical form; Orbax params → numpy.
+"""Readers: the one raw-tensor loader (`.npz`, `.safetensors`, Flax msgpack) and ViT files →
+the canonical form (Orbax checkpoints are read by `vivit_jax.checkpoint`).
 
 Nothing here unpickles: `.npz` is read with `allow_pickle=False`, torch pickles
 (`.bin`/`.pth`/`.pt`) are refused with the one-line command that turns them into safetensors.
@@ -7,8 +7,6 @@ Nothing here unpickles: `.npz` is read with `allow_pickle=False`, torch pickles
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import math
 import os
 import pathlib
@@ -200,65 +198,3 @@ def read_vit(path: str | pathlib.Path, *, num_heads: int | None = None) -> ViTCh
     return ViTCheckpoint(params=params, layout=layout.name, num_heads=heads, num_layers=depth,
                          patch_size=tuple(kernel.shape[:2]), grid=grid, has_cls="cls" in params,
                          gelu=layout.gelu, ignored=ignored)
-
-
-# ---------------------------------------------------------------------------------------
-# Orbax checkpoints (vivit-convert output, a run's checkpoints/<step>, a workdir).
-# ---------------------------------------------------------------------------------------
-def _is_orbax(path: str) -> bool:
-    return fileio.isdir(path) and any(fileio.exists(fileio.join(path, n)) for n in
-                                      ("_CHECKPOINT_METADATA", "_METADATA", "_sharding"))
-
-
-def resolve_params_dir(path: str | pathlib.Path):
-    """`(orbax directory, config.json or None)` of a converted dir, a workdir or a step.
-
-    Local or `gs://…`: the directory is what Orbax reads (`checkpoint.orbax_path`: an absolute
-    `pathlib.Path` or an `epath.Path`), config.json a `pathlib.Path` or a URL string."""
-    from vivit_jax.checkpoint import orbax_path
-
-    p = fileio.absolute(path).rstrip("/")  # Orbax reads no metadata via relative paths.
-    if not fileio.exists(p):
-        raise FileNotFoundError(f"checkpoint {p!r} does not exist")
-    ckpts = fileio.join(p, "checkpoints")
-    if fileio.isdir(ckpts):  # A workdir: its latest step.
-        steps = sorted(int(s) for s in fileio.listdir(ckpts) if s.isdigit())
-        if not steps:
-            raise FileNotFoundError(f"workdir {p!r} has no checkpoints/<step>")
-        p = fileio.join(ckpts, str(steps[-1]))
-    candidates = [fileio.join(p, "params"), fileio.join(p, "default"), p]  # convert output,
-    orbax_dir = next((c for c in candidates if _is_orbax(c)), None)  # manager step, plain.
-    if orbax_dir is None:
-        raise ValueError(f"{str(path)!r} is not an Orbax checkpoint, a vivit-convert output or "
-                         f"a workdir (no _CHECKPOINT_METADATA under it)")
-    above = [orbax_dir]
-    for _ in range(3):
-        above.append(fileio.dirname(above[-1]))
-    config = next((fileio.join(c, "config.json") for c in above
-                   if fileio.isfile(fileio.join(c, "config.json"))), None)
-    return orbax_path(orbax_dir), None if config is None else fileio.native(config)
-
-
-def read_orbax_params(path: str | pathlib.Path) -> tuple[dict, dict | None]:
-    """`(params pure-dict tree of numpy arrays, the run's config as a dict or None)`."""
-    import jax
-    import orbax.checkpoint as ocp
-
-    orbax_dir, config_file = resolve_params_dir(path)
-    ckptr = ocp.PyTreeCheckpointer()
-    absl_log = logging.getLogger("absl")
-    level = absl_log.level
-    absl_log.setLevel(logging.ERROR)  # A manager step keeps its metadata a level up: fine.
-    try:
-        tree = ckptr.metadata(orbax_dir).item_metadata.tree
-        # Only the params of a train state (not the optimizer moments), as host numpy
-        # arrays: the checkpoint may come from another mesh or process count.
-        sub = {"params": tree["params"]} if "params" in tree else tree
-        args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), sub)
-        restored = ckptr.restore(orbax_dir, args=ocp.args.PyTreeRestore(
-            item=sub, restore_args=args, partial_restore=True))
-    finally:
-        absl_log.setLevel(level)
-    params = restored.get("params", restored)
-    config = json.loads(fileio.read_text(config_file)) if config_file else None
-    return params, config

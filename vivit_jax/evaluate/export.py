@@ -1,9 +1,10 @@
 """`vivit-export`: a trained model as artifacts that run without this codebase.
 
-  vivit-export --checkpoint WORKDIR_OR_STEP_DIR --out DIR [--format saved_model,stablehlo]
+  vivit-export --checkpoint CHECKPOINT --out DIR [--format saved_model,stablehlo]
                [--views TxS|none] [--platforms cpu,cuda,tpu]
 
-Writes into DIR (which must not exist yet, or be empty):
+CHECKPOINT is anything `vivit_jax.checkpoint.resolve` takes (a training workdir, a step
+directory, a vivit-convert output). Writes into DIR (which must not exist yet, or be empty):
 
 - `saved_model/`: a TensorFlow SavedModel. Signature `serving_default` takes `video`, uint8
   [batch, F, H, W, 3] decoded clips (any batch size; F, H, W fixed by the config) and returns
@@ -142,20 +143,17 @@ def _bind(call, params, shape):
 
 def check_out(out: str) -> None:
     """Refuse an `--out` that holds anything, or whose parent cannot be written."""
-    from vivit_jax.data.tf_quiet import tf
+    from vivit_jax import fileio, outputs
 
-    gfile = tf.io.gfile
-    if gfile.exists(out):
-        if not gfile.isdir(out):
+    if fileio.exists(out):
+        if not fileio.isdir(out):
             raise ValueError(f"--out {out} exists and is not a directory")
-        if gfile.listdir(out):
-            what = "an export" if gfile.exists(os.path.join(out, "export.json")) else "files"
+        if fileio.listdir(out):
+            what = "an export" if fileio.exists(fileio.join(out, "export.json")) else "files"
             raise ValueError(f"--out {out} already holds {what}; pass a new directory")
-    if "://" in out:
+    if fileio.is_remote(out):
         return  # Remote: the first write tells; local parents are checked below.
-    parent = os.path.abspath(out)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = outputs.nearest_existing(out)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: {parent} is not a writable directory")
 
@@ -163,6 +161,7 @@ def check_out(out: str) -> None:
 def run(checkpoint: str, out: str, formats=FORMATS, views: str | None = None,
         platforms=("cpu", "cuda", "tpu"), log=print) -> dict[str, Any]:
     """Exports `checkpoint` into `out`; returns what `export.json` holds plus timings."""
+    from vivit_jax import checkpoint as ckpt_lib
     from vivit_jax.evaluate import multiview, predict, restore
 
     formats = tuple(formats)
@@ -174,14 +173,14 @@ def run(checkpoint: str, out: str, formats=FORMATS, views: str | None = None,
     if not platforms or any(p not in PLATFORMS for p in platforms):
         raise ValueError(f"--platforms {','.join(platforms)}: expected a subset of "
                          f"{','.join(PLATFORMS)}")
-    step_dir, _ = restore.resolve_checkpoint(None, checkpoint)
-    restore.load_workdir_config(step_dir.parent.parent)  # Readable config, before writing.
+    found = ckpt_lib.resolve(checkpoint)
+    restore.load_workdir_config(found.workdir)  # Readable config, before writing.
     if views is not None and views.lower() != "none":
         multiview.parse_views(views)
     check_out(out)
 
     t0 = time.perf_counter()
-    cfg, model, step, workdir = predict.load(checkpoint)
+    cfg, model, step, workdir = predict.load(found)
     d = cfg.dataset
     if views is None:
         views = f"{d.test_clips}x{d.test_crops}"
@@ -217,31 +216,27 @@ def write(out, formats, exported, fns, shapes, params, labels, meta, platforms) 
 
     import numpy as np
 
+    from vivit_jax import fileio
     from vivit_jax.data.tf_quiet import tf
 
-    gfile = tf.io.gfile
-    created = not gfile.exists(out)
+    created = not fileio.exists(out)
     try:
-        gfile.makedirs(out)
-        labels_path = os.path.join(out, "labels.txt")
-        with gfile.GFile(labels_path, "w") as f:
-            f.write("".join(f"{n}\n" for n in labels))
+        fileio.makedirs(out)
+        labels_path = fileio.join(out, "labels.txt")
+        fileio.write_text(labels_path, "".join(f"{n}\n" for n in labels))
         if "stablehlo" in formats:
             for name, exp in exported.items():
-                with gfile.GFile(os.path.join(out, f"{name}.jax_exported"), "wb") as f:
-                    f.write(exp.serialize())
+                fileio.write_bytes(fileio.join(out, f"{name}.jax_exported"), exp.serialize())
             buf = io.BytesIO()
             np.savez(buf, **{f"p{i:04d}": np.asarray(p) for i, p in enumerate(params)})
-            with gfile.GFile(os.path.join(out, "params.npz"), "wb") as f:
-                f.write(buf.getvalue())
+            fileio.write_bytes(fileio.join(out, "params.npz"), buf.getvalue())
         if "saved_model" in formats:
             module, signatures = saved_model_module(fns, params, shapes, platforms, labels_path)
-            tf.saved_model.save(module, os.path.join(out, "saved_model"), signatures=signatures)
-        with gfile.GFile(os.path.join(out, "export.json"), "w") as f:
-            f.write(json.dumps(meta, indent=2))
+            tf.saved_model.save(module, fileio.join(out, "saved_model"), signatures=signatures)
+        fileio.write_text(fileio.join(out, "export.json"), json.dumps(meta, indent=2))
     except BaseException:
-        if created and gfile.exists(out):
-            gfile.rmtree(out)
+        if created and fileio.exists(out):
+            fileio.rmtree(out)
         raise
 
 
@@ -251,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="vivit-export", description=(
         "Export a checkpoint as a TensorFlow SavedModel and jax.export StableHLO."))
-    p.add_argument("--checkpoint", required=True, help="training workdir or step directory")
+    p.add_argument("--checkpoint", required=True,
+                   help="training workdir (its latest step), step directory, vivit-convert "
+                        "output, or the config.json of one")
     p.add_argument("--out", required=True, help="new (or empty) output directory; gs:// ok")
     p.add_argument("--format", default=",".join(FORMATS),
                    help="comma-separated: saved_model, stablehlo (default both)")

@@ -184,11 +184,13 @@ def run(cfg, *, workdir: str, checkpoint: str | None, split: str, num_clips: int
     """Evaluates, writes the outputs (process 0) and returns the summary."""
     import jax
 
+    from vivit_jax import checkpoint as ckpt_lib
     from vivit_jax.evaluate import restore
 
     if aggregate not in metrics_lib.AGGREGATES:
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
-    step_dir, step = restore.resolve_checkpoint(workdir, checkpoint)
+    found = ckpt_lib.resolve(checkpoint, workdir)
+    step_dir, step = found.step_dir, found.step
     multi = bool(cfg.dataset.multi_label)
     sets = label_sets.of(cfg.dataset)
     # A checkpoint that carries its classes (a converted release) is scored in the data's

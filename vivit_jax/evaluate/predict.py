@@ -71,16 +71,16 @@ def load(checkpoint: str, config: str | None = None, overrides: list[str] = ()):
     import jax
     from flax import nnx
 
+    from vivit_jax import checkpoint as ckpt_lib
     from vivit_jax import sharding
     from vivit_jax.cli import load_config
     from vivit_jax.evaluate import restore
 
-    step_dir, step = restore.resolve_checkpoint(None, checkpoint)
-    workdir = step_dir.parent.parent
-    cfg = load_config(config, str(workdir), list(overrides))
+    found = ckpt_lib.resolve(checkpoint)
+    cfg = load_config(config, found.workdir, list(overrides))
     mesh = sharding.make_mesh((("data", 1), ("fsdp", 1), ("model", 1)), jax.devices()[:1])
-    graphdef, params, _, _ = restore.load_model(cfg, step_dir, mesh)
-    return cfg, nnx.merge(graphdef, params), step, workdir
+    graphdef, params, _, _ = restore.load_model(cfg, found, mesh)
+    return cfg, nnx.merge(graphdef, params), found.step, found.workdir
 
 
 def forward(model, cfg, video: np.ndarray, **kwargs):
