@@ -247,3 +247,76 @@ def test_the_file_and_checkpoint_checks_can_fail(tmp_path):
                  "    return ocp.CheckpointManager(p).latest_step()\n")
     assert _checkpoint_finding(b) == ["2: pick() picks numbered entries of a listing",
                                       "5: defines resolve_checkpoint()", "8: imports orbax"]
+
+# --- The dataset kind is decided only in data/sources.py ----------------------------------
+
+KIND_MODULE = "vivit_jax.data.sources"
+_KINDS = {"synthetic_motion", "dmvr"}  # And every 'tfds:<name>'.
+# Names that choose or test a kind: the TFDS prefix, the kind test, the Source classes.
+_KIND_NAMES = {"is_tfds", "TFDS_PREFIX", "KNOWN_DATASETS", "Tfds", "DmvrShards",
+               "SyntheticMotion"}
+# Literals that mean something else there: vivit-prepare's annotation format 'dmvr' (a CSV
+# layout, data/annotations.py), not a dataset kind.
+_OTHER_MEANING = {"vivit_jax.data.annotations": {"dmvr"}}
+
+
+def _is_kind(value, module: str) -> bool:
+    return isinstance(value, str) and (value.startswith("tfds") or (
+        value in _KINDS and value not in _OTHER_MEANING.get(module, ())))
+
+
+def _kind_decisions(module: str, source: str) -> list[str]:
+    """Lines of `source` that ask which dataset kind a config names: a comparison, `match`
+    case, dict key or `startswith` with a kind's name ('synthetic_motion', 'dmvr', 'tfds…'),
+    a use of the kind test / TFDS prefix / Source classes, an import of tensorflow_datasets."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        literals = []
+        if isinstance(node, ast.Compare):
+            literals = [n for side in (node.left, *node.comparators) for n in ast.walk(side)]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("startswith", "endswith", "removeprefix"):
+            literals = [n for a in node.args for n in ast.walk(a)]
+        elif isinstance(node, ast.MatchValue):
+            literals = [node.value]
+        elif isinstance(node, ast.Dict):
+            literals = [k for k in node.keys if k is not None]
+        if any(isinstance(n, ast.Constant) and _is_kind(n.value, module) for n in literals):
+            found.append(f"{node.lineno}: compares with a dataset kind's name")
+        if (isinstance(node, ast.Attribute) and node.attr in _KIND_NAMES) or (
+                isinstance(node, ast.Name) and node.id in _KIND_NAMES):
+            found.append(f"{node.lineno}: uses {getattr(node, 'attr', getattr(node, 'id', ''))}")
+        if isinstance(node, ast.ImportFrom) and any(a.name in _KIND_NAMES for a in node.names):
+            found.append(f"{node.lineno}: imports a kind name from {node.module}")
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n.split(".")[0] == "tensorflow_datasets" for n in names):
+            found.append(f"{node.lineno}: imports tensorflow_datasets")
+    return found
+
+
+def test_the_dataset_kind_is_decided_only_in_the_sources_module():
+    """Everyone else calls `sources.for_config(cfg.dataset)` and the Source's methods."""
+    offences = [f"{MODULES[m].relative_to(ROOT)}:{where}" for m in MODULES if m != KIND_MODULE
+                for where in _kind_decisions(m, MODULES[m].read_text())]
+    assert not offences, "\n".join(offences)
+    assert _kind_decisions(KIND_MODULE, MODULES[KIND_MODULE].read_text())  # It does decide.
+
+
+def test_the_dataset_kind_check_can_fail():
+    planted = {
+        "if cfg.dataset.name == 'synthetic_motion':\n    pass\n": "compares",
+        "ok = d.name in ('dmvr', 'x')\n": "compares",
+        "tf = cfg.name.startswith('tfds:')\n": "compares",
+        "from vivit_jax.data import sources\nt = sources.is_tfds(cfg.name)\n": "uses is_tfds",
+        "x = isinstance(src, sources.Tfds)\n": "uses Tfds",
+        "from vivit_jax.data.sources import TFDS_PREFIX\n": "imports a kind name",
+        "import tensorflow_datasets as tfds\n": "imports tensorflow_datasets",
+        "match cfg.name:\n    case 'dmvr':\n        pass\n": "compares",
+        "reader = {'dmvr': 1, 'synthetic_motion': 2}[name]\n": "compares",
+    }
+    for source, what in planted.items():
+        found = _kind_decisions("vivit_jax.fake", source)
+        assert any(what in f for f in found), (source, found)
+    assert not _kind_decisions("vivit_jax.fake", "c = dict(name='dmvr', num_classes=3)\n")
+    assert not _kind_decisions("vivit_jax.data.annotations", "if fmt == 'dmvr':\n    pass\n")

@@ -285,3 +285,36 @@ def copy(path, dst) -> None:
         import shutil
 
         shutil.copyfile(path, dst)
+
+
+class _RecordWriter:
+    """A `tf.io.TFRecordWriter` whose write and close failures are OSErrors."""
+
+    def __init__(self, path):
+        from vivit_jax.data.tf_quiet import tf
+
+        self._path, self._errors = path, tf.errors.OpError
+        with self._failures():
+            self._w = tf.io.TFRecordWriter(os.fspath(path))
+
+    @contextlib.contextmanager
+    def _failures(self):
+        try:
+            yield
+        except self._errors as e:
+            raise OSError(f"writing {self._path} failed: {e.message.strip()}") from None
+
+    def write(self, record: bytes) -> None:
+        with self._failures():
+            self._w.write(record)
+
+    def close(self) -> None:
+        with self._failures():
+            self._w.close()
+
+
+def record_writer(path) -> _RecordWriter:
+    """A TFRecord file writer at `path` (local or remote: TensorFlow writes it); `write(bytes)`
+    and `close()` raise `OSError('writing <path> failed: <reason>')` (a full disk, a
+    read-only bucket…)."""
+    return _RecordWriter(path)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tests.evaluate.helpers import make_workdir, moving_square, write_video
 from vivit_jax import config as config_lib
-from vivit_jax.data import pipeline, synthetic
+from vivit_jax.data import examples, synthetic
 from vivit_jax.evaluate import predict
 
 
@@ -22,7 +22,7 @@ def test_views_match_the_eval_pipeline(repo):
     frames = moving_square(n=21, h=40, w=56)
     ex = {"frames": tf.stack([tf.io.encode_png(f) for f in frames]),
           "label_index": tf.constant([3], tf.int64), "video_id": tf.constant(b"v")}
-    want = pipeline._eval_example(ex, cfg, num_clips=2, num_crops=3)["video"].numpy()
+    want = examples.eval_example(ex, cfg, num_clips=2, num_crops=3)["video"].numpy()
     assert want.dtype == np.uint8  # Normalised on the device, as make_views does here.
     np.testing.assert_array_equal(predict.make_views(frames, cfg, 2, 3, normalize=False), want)
     got = predict.make_views(frames, cfg, 2, 3)

@@ -1,8 +1,13 @@
-"""Defaults of the `config.dataset` section (read by `vivit_jax.data.pipeline`)."""
+"""The `config.dataset` section: its defaults and the checks of its fields that need no data
+(the data-dependent ones, e.g. num_classes against a label map, are the sources' own)."""
 
 from __future__ import annotations
 
 import ml_collections
+
+SAMPLINGS = ("dense", "tsn")
+ON_CORRUPT = ("error", "skip")
+PROCESS_SPLITS = ("files", "examples")
 
 
 def default_data_config() -> ml_collections.ConfigDict:
@@ -56,7 +61,7 @@ def default_data_config() -> ml_collections.ConfigDict:
             # Truncated/corrupt shard: 'error' (ValueError naming it) | 'skip' (read the
             # records before the damage, warn).
             on_corrupt="error",
-            # Multi-view evaluation (pipeline.multiview_iterator): temporal clips x spatial
+            # Multi-view evaluation (iterators.eval_iterator with views): temporal clips x spatial
             # crops (1 = centre, 3 = left/centre/right of the long side).
             test_clips=1,
             test_crops=1,
@@ -91,3 +96,34 @@ def default_data_config() -> ml_collections.ConfigDict:
             ),
         )
     )
+
+
+def check(cfg: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first field of `config.dataset` that no pipeline can use."""
+    from vivit_jax.data.preprocess import NORMALIZATIONS
+
+    if cfg.normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"unknown dataset.normalization {cfg.normalization!r}; expected one of {NORMALIZATIONS}"
+        )
+    if cfg.image_size > cfg.min_resize:
+        raise ValueError(
+            f"dataset.image_size={cfg.image_size} exceeds dataset.min_resize={cfg.min_resize}"
+        )
+    if cfg.num_frames < 1 or cfg.stride < 1:
+        raise ValueError(
+            f"dataset.num_frames={cfg.num_frames} and dataset.stride={cfg.stride} must be >= 1"
+        )
+    if cfg.sampling not in SAMPLINGS:
+        raise ValueError(f"unknown dataset.sampling {cfg.sampling!r}; expected one of {SAMPLINGS}")
+    if cfg.on_corrupt not in ON_CORRUPT:
+        raise ValueError(
+            f"unknown dataset.on_corrupt {cfg.on_corrupt!r}; expected one of {ON_CORRUPT}"
+        )
+
+
+def check_process_split(cfg: ml_collections.ConfigDict) -> None:
+    """`dataset.process_split` (read by the train iterator only)."""
+    if cfg.process_split not in PROCESS_SPLITS:
+        raise ValueError(f"dataset.process_split={cfg.process_split!r}: expected 'files' or "
+                         f"'examples'")

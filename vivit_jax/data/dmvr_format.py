@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from vivit_jax import fileio  # noqa: E402
 
 # The label map, shard names and JPEG encoding live in TF-free modules (vivit-prepare reads
-# them before it imports TensorFlow); importable from here as before.
+# them before it imports TensorFlow); importable from here too, beside the schema.
 from vivit_jax.data.dmvr_files import (  # noqa: E402, F401
     LABEL_MAP_FILE,
     read_label_map,

@@ -116,7 +116,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     t0 = time.time()
     ann = pathlib.Path(args.annotations)
-    out_dir = str(fileio.native(args.output_dir))  # Local, or `gs://…` (tf.io.gfile).
+    out_dir = str(fileio.native(args.output_dir))  # Local, or `gs://…` (fileio).
     split = args.split or _default_split(ann)
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
     sets = label_sets.parse(args.label_sets or (annotations.EPIC_KITCHENS_100_SETS if
@@ -125,26 +125,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     had_label_map = fileio.exists(fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE))
     outputs.writable_dir(out_dir)
     labels = _label_map(args, out_dir, rows, sets)
-    index = {name: i for i, name in enumerate(labels)}
-
-    skipped: list[dict] = []
-    usable = []
-    codes = {}  # Row line → (label indices, texts, per-set labels).
-    for r in rows:
-        try:
-            codes[r.line] = label_maps.encode(r, labels, index, sets)
-        except label_maps.UnknownLabel as e:
-            unknown = e.args[0]
-            msg = (f"{ann}:{r.line}: label {unknown!r} is not in the label map "
-                   f"{fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)} ({len(labels)} labels)")
-            if args.on_unknown_label == "error":
-                raise ValueError(f"{msg}; pass --on_unknown_label=skip to skip such rows")
-            skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown!r}"))
-            continue
-        if args.on_bad_video == "error" and not os.path.exists(r.path):
-            raise FileNotFoundError(f"{ann}:{r.line}: video {r.path} does not exist "
-                                    "(--on_bad_video=skip skips and reports such rows)")
-        usable.append(r)
+    codes, usable, skipped = _usable_rows(args, ann, out_dir, rows, labels, sets)
     if args.shuffle_seed >= 0:
         random.Random(args.shuffle_seed).shuffle(usable)
     n_shards = args.num_shards or max(1, int(math.sqrt(len(usable))))
@@ -183,20 +164,53 @@ def run(argv: Sequence[str] | None = None) -> dict:
             bounds=bounds, opts=opts, fingerprint=fingerprint, progress=progress, done=done,
             progress_path=progress_path, report_path=report_path))
     except NothingConverted:  # Shards of nothing would make a rerun ask for --overwrite.
-        for name in fileio.listdir(out_dir):
-            if fnmatch.fnmatchcase(name, f"{split}-*-of-*") or name in (
-                    f".{split}.prepare.json", f"{split}.report.json") or (
-                    not had_label_map and name == dmvr_files.LABEL_MAP_FILE):
-                fileio.remove(fileio.join(out_dir, name), missing_ok=True)
-        for d in new_dirs:
-            try:
-                os.rmdir(d)  # Created by this run, empty again (a bucket has no directories).
-            except OSError:
-                pass
+        _remove_outputs(out_dir, split, had_label_map, new_dirs)
         raise
     finally:
         if pool:
             pool.terminate()
+
+
+def _usable_rows(args, ann, out_dir: str, rows, labels: list[str], sets
+                 ) -> tuple[dict, list, list[dict]]:
+    """(row line → (label indices, texts, per-set labels), the rows to convert, the rows
+    skipped for an unknown label as report entries)."""
+    index = {name: i for i, name in enumerate(labels)}
+    skipped: list[dict] = []
+    usable = []
+    codes = {}
+    for r in rows:
+        try:
+            codes[r.line] = label_maps.encode(r, labels, index, sets)
+        except label_maps.UnknownLabel as e:
+            unknown = e.args[0]
+            msg = (f"{ann}:{r.line}: label {unknown!r} is not in the label map "
+                   f"{fileio.join(out_dir, dmvr_files.LABEL_MAP_FILE)} ({len(labels)} labels)")
+            if args.on_unknown_label == "error":
+                raise ValueError(f"{msg}; pass --on_unknown_label=skip to skip such rows")
+            skipped.append(dict(line=r.line, path=r.path, reason=f"unknown label {unknown!r}"))
+            continue
+        # Videos are decoded by PyAV from local files.
+        if args.on_bad_video == "error" and not os.path.exists(r.path):
+            raise FileNotFoundError(f"{ann}:{r.line}: video {r.path} does not exist "
+                                    "(--on_bad_video=skip skips and reports such rows)")
+        usable.append(r)
+    return codes, usable, skipped
+
+
+def _remove_outputs(out_dir: str, split: str, had_label_map: bool, new_dirs: list[str]) -> None:
+    """Removes what a run that converted nothing wrote: the split's shards, progress and
+    report, the label map and directories it created."""
+    for name in fileio.listdir(out_dir):
+        if fnmatch.fnmatchcase(name, f"{split}-*-of-*") or name in (
+                f".{split}.prepare.json", f"{split}.report.json") or (
+                not had_label_map and name == dmvr_files.LABEL_MAP_FILE):
+            fileio.remove(fileio.join(out_dir, name), missing_ok=True)
+    for d in new_dirs:
+        try:
+            os.rmdir(d)  # Created by this run, empty again (a bucket has no directories).
+        except OSError:
+            pass
 
 
 def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
@@ -216,7 +230,6 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
     writers, shard_info = {}, {s: dict(written=0, skipped=[]) for s in pending}
     print(f"vivit-prepare: {len(usable)} videos → {n_shards} '{split}' shards in {out_dir} "
           f"({len(done)} already done)", flush=True)
-    tf = dmvr_format.tf
 
     def finish(s: int) -> None:
         if s in writers:
@@ -224,13 +237,12 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
         final = fileio.join(out_dir, dmvr_format.shard_name(split, s, n_shards))
         tmp = fileio.join(out_dir, f".{dmvr_format.shard_name(split, s, n_shards)}.tmp")
         if not fileio.exists(tmp):  # Empty shard (every video skipped): still a valid file.
-            tf.io.TFRecordWriter(tmp).close()
+            fileio.record_writer(tmp).close()
         fileio.rename(tmp, final)
         done[s] = shard_info.pop(s)
         progress["done"] = {str(k): v for k, v in done.items()}
         _write_json(progress_path, progress)
 
-    s = None
     try:
         for s in [s for s, n in remaining.items() if n == 0]:
             finish(s)
@@ -245,7 +257,7 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             else:
                 if s not in writers:
                     name = dmvr_format.shard_name(split, s, n_shards)
-                    writers[s] = tf.io.TFRecordWriter(fileio.join(out_dir, f".{name}.tmp"))
+                    writers[s] = fileio.record_writer(fileio.join(out_dir, f".{name}.tmp"))
                 idx, texts, per_set = codes[row.line]
                 writers[s].write(dmvr_format.make_sequence_example(
                     clip["jpegs"], label_index=idx, label_text=texts, label_sets=per_set,
@@ -256,14 +268,11 @@ def _convert_all(args, ann, out_dir, split, rows, pool, t0, plan) -> dict:
             remaining[s] -= 1
             if remaining[s] == 0:
                 finish(s)
-    except tf.errors.OpError as e:  # Disk full, read-only…: one line naming the shard.
-        shard = fileio.join(out_dir, f".{dmvr_format.shard_name(split, s or 0, n_shards)}.tmp")
-        raise OSError(f"writing {shard} failed: {e.message.strip()}") from None
-    finally:
+    finally:  # A failed write (disk full, read-only…) is one OSError naming the shard.
         for w in writers.values():
             try:
                 w.close()
-            except tf.errors.OpError:
+            except OSError:
                 pass  # Already reported; the temporary shard is rewritten by the next run.
 
     skipped += [x for s in range(n_shards) for x in done[s]["skipped"]]

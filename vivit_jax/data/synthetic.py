@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from vivit_jax import fileio
 from vivit_jax.data import dmvr_format
 
 CLASSES = (
@@ -204,6 +205,18 @@ def label_names(num_classes: int, label_sets: str = "") -> list[str]:
         return ([f"noun:{s}" for s in SHAPES]
                 + [f"verb:{c}" for c in CLASSES[:num_classes - len(SHAPES)]])
     return list(CLASSES[:num_classes])
+
+
+def cache_root(data_dir: str) -> pathlib.Path:
+    """Where `dataset.data_dir` puts the generated set: that local directory, else
+    $VIVIT_JAX_CACHE, else ~/.cache/vivit_jax."""
+    if fileio.is_remote(data_dir):  # pathlib would fold the URL into a local directory.
+        raise ValueError(f"dataset.data_dir={data_dir}: synthetic_motion is generated into a "
+                         f"local cache directory; give a local path (or '' for the default)")
+    if data_dir:
+        return pathlib.Path(data_dir).expanduser()
+    env = os.environ.get("VIVIT_JAX_CACHE")
+    return pathlib.Path(env).expanduser() if env else pathlib.Path.home() / ".cache" / "vivit_jax"
 
 
 def ensure_synthetic_motion(

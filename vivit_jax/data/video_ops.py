@@ -1,7 +1,7 @@
 """Per-clip tf ops: frame sampling (dense / TSN), crops, flips, colour, RandAugment, erasing.
 
 The pipelines use the sampling, crops and resizes (through `host_ops`); colour, RandAugment,
-erasing and normalisation now run on the device (`device_augment`), and the tf versions here
+erasing and normalisation run on the device (`device_augment`), and the tf versions here
 are their reference: the tests apply both with the same random parameters.
 
 Every random op is *stateless* (`tf.random.stateless_*` with an explicit [2] int seed) and

@@ -63,20 +63,9 @@ def checkpoint_label_names(workdir, num_classes: int) -> list[str] | None:
 
 def dataset_label_names(cfg: ml_collections.ConfigDict) -> list[str] | None:
     """The dataset's class names (synthetic_motion's, or the shards' `label_map.json`)."""
-    from vivit_jax.data import dmvr_format, pipeline
+    from vivit_jax.data import sources
 
-    k = int(cfg.dataset.num_classes)
-    if cfg.dataset.name == "synthetic_motion":  # Known names; no need to generate the data.
-        from vivit_jax.data import synthetic
-        return synthetic.label_names(k, cfg.dataset.get("label_sets", ""))
-    try:
-        if cfg.dataset.name == "dmvr":
-            names = dmvr_format.read_label_map(pipeline.resolve_data_dir(cfg.dataset))
-            if len(names) == k:
-                return list(names)
-    except (OSError, ValueError):
-        pass
-    return None
+    return sources.label_names(cfg.dataset)
 
 
 def align_classes(model_names: list[str] | None, data_names: list[str] | None,
