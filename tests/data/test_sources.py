@@ -182,3 +182,19 @@ def test_tfds_dataset_not_prepared_says_how_and_where(repo, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"^dataset.name='tfds:no_such_set': TFDS has no "
                                          r"dataset 'no_such_set' \(`tfds build --help`"):
         pipeline.num_examples(_with(cfg, name="tfds:no_such_set"), "train")
+
+
+def test_tfds_per_process_counts_follow_even_splits(monkeypatch):
+    """Each process's part of a TFDS split is counted by TFDS's even_splits rule (the first
+    n % P parts one longer), also for 'a+b' splits; the parts sum to the split."""
+    from types import SimpleNamespace
+
+    splits = {"train": SimpleNamespace(num_examples=9537), "test": SimpleNamespace(
+        num_examples=3784)}
+    monkeypatch.setattr(sources, "tfds_builder",
+                        lambda cfg: SimpleNamespace(info=SimpleNamespace(splits=splits)))
+    cfg = _with(data_config.default_data_config(), name="tfds:ucf101/ucf101_1_256")
+    parts = [sources.tfds_process_split("test", p, 3) for p in range(3)]
+    assert [sources.tfds_num_examples(cfg, s) for s in parts] == [1262, 1261, 1261]
+    both = [sources.tfds_process_split("test+train", p, 2) for p in range(2)]
+    assert [sources.tfds_num_examples(cfg, s) for s in both] == [1892 + 4769, 1892 + 4768]
