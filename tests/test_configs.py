@@ -50,3 +50,20 @@ def test_synthetic_tiny_runlocal_shrinks():
     assert (full.num_train_steps, small.num_train_steps) == (3000, 20)
     assert (full.model.num_layers, small.model.num_layers) == (4, 1)
     assert small.dataset.synthetic.train_size == 64
+
+
+def test_runlocal_shrinks_the_recipe_not_its_shape():
+    # STAT's T argument combines with runlocal; the sizes of train_pp scale to 32².
+    assert recipes.runlocal_split("32,runlocal") == ("32", "runlocal")
+    assert recipes.runlocal_split("runlocal") == (None, "runlocal")
+    assert recipes.runlocal_split("64") == ("64", None)
+    assert recipes.shrink_pp("scale_jitter(259, 383)|random_crop(256)|randaug(2, 10)|flip",
+                             32 / 256) == "scale_jitter(32, 48)|random_crop(32)|randaug(2, 10)|flip"
+    assert recipes.shrink_pp("random_resized_crop(224, scale=(0.5, 1.0))", 1 / 7) == \
+        "random_resized_crop(32, scale=(0.5, 1.0))"
+    stat = config_lib.load(str(REPO / "configs/kinetics400/stat_b_k400.py:64,runlocal"))
+    assert (stat.model.family, stat.dataset.sampling, stat.dataset.test_clips,
+            stat.dataset.test_crops, stat.dataset.num_frames) == ("stat", "tsn", 3, 3, 8)
+    mit = config_lib.load(str(REPO / "configs/moments_in_time/vivit_l16x2_st_32x1x1_mit.py"))
+    assert (mit.model.variant, mit.model.model_type, mit.dataset.num_classes,
+            mit.dataset.stride) == ("L/16x2", "spatio_temporal", 339, 1)

@@ -13,9 +13,9 @@ once here:
 - `vivit_epic_kitchens(model)`: Scenic's Epic-Kitchens-100 recipe (noun + verb label sets).
 - `synthetic_tiny(...)`: a whole tiny experiment on the embedded `synthetic_motion` set,
   with the `runlocal` smoke-test shrink.
-- `fine_tune_runlocal(c, arg)`: a fine-tuning recipe's parameter groups on a tiny model of
-  its family and `synthetic_motion` (`:runlocal`), so the recipe runs anywhere.
-- `no_arg(arg)`: refuse a config argument a config does not take.
+- `runlocal(c, arg)`: every paper config's `:runlocal` variant: the same family, model type,
+  head, label sets, optimiser, schedule kind, augmentation, views and parameter groups at a
+  tiny size on `synthetic_motion`, so each recipe runs anywhere.
 """
 from __future__ import annotations
 
@@ -31,12 +31,6 @@ KINETICS_600_TRAIN_SIZE = 363213  # Scenic's count.
 KINETICS_700_TRAIN_SIZE = 545317  # Kinetics-700-2020's training list.
 MOMENTS_IN_TIME_TRAIN_SIZE = 802264  # Moments in Time v1.
 EPIC_KITCHENS_100_TRAIN_SIZE = 67217  # Scenic's count (action segments).
-
-
-def no_arg(arg: str | None) -> None:
-    """Refuses `FILE:ARG` for a config that takes no argument (every paper config but STAT's)."""
-    if arg:
-        raise ValueError(f"unknown config arg {arg!r}; this config takes none")
 
 
 def dmvr_video(*, num_classes: int, num_frames: int, flip: bool, normalization: str,
@@ -237,25 +231,98 @@ def synthetic_tiny(model: dict[str, Any], arg: str | None, *, num_train_steps: i
 
 # The optimiser fields that make a fine-tuning recipe (vivit_jax/param_groups.py).
 PARAM_GROUP_FIELDS = ("frozen", "train_only", "lr_mult", "layer_decay")
+# What a `:runlocal` variant keeps of its paper config (the rest is `synthetic_tiny`'s):
+# the optimiser and its schedule kind (not the learning rate: the tiny recipe's 1e-3) ...
+RUNLOCAL_OPTIM = ("name", "momentum", "nesterov", "b1", "b2", "weight_decay", "grad_clip_norm",
+                  "schedule", "step_boundaries", "step_decay", *PARAM_GROUP_FIELDS)
+# ... and the data recipe: frame sampling, augmentation, normalisation, views, mixing.
+RUNLOCAL_DATASET = ("sampling", "random_crop", "random_flip", "normalization", "mean", "std",
+                    "mixup_alpha", "cutmix_alpha", "mix_switch_prob", "test_clips",
+                    "test_crops", "test_aggregate")
+# Ops of `dataset.train_pp` whose leading arguments are pixel sizes (rescaled to 32²).
+_SIZED_OPS = {"resize_small": 1, "scale_jitter": 2, "random_crop": 1, "center_crop": 1,
+              "random_resized_crop": 1}
 
 
-def fine_tune_runlocal(c: ml_collections.ConfigDict, arg: str | None
-                       ) -> ml_collections.ConfigDict:
-    """`c` itself, or for `arg='runlocal'` its model family and type, shrunk (2 layers of
-    width 32), with its parameter groups and optimiser, on the runlocal `synthetic_motion`
-    set: the recipe's groups match the tiny model's names as they match the full one's."""
+def _tiny_model(model: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Size fields that shrink `model` to 2 blocks of width 32 (STAT: one block per stage of
+    widths 48 / 96 / 192 over a 4×4 grid) keeping its family, type and readout; ViViT takes
+    8×8×4 tubelets (2×4×4 tokens), TimeSformer / VidTr 8×8 patches per frame as theirs."""
+    if model.family == "stat":
+        return dict(hidden_size=48, depths=(1, 1, 1), num_heads=2, stem_channels=(8, 16),
+                    kv_pool_strides=(1, 1, 1), window=3)  # t_o = 3 of 4 temporal tokens.
+    small = dict(variant="Ti/8x4" if model.family == "vivit" else "Ti/8", hidden_size=32,
+                 num_heads=2, mlp_dim=64, num_layers=2)
+    if "temporal_layers" in model:
+        small["temporal_layers"] = 2
+    if model.get("pool_layers"):  # C-VidTr: one pooling layer halving the 8 frames.
+        small["pool_layers"] = (1,)
+        small["pool_drop"] = (4,) if isinstance(model.get("pool_drop"), tuple) else 4
+    return small
+
+
+def shrink_pp(pp: str, scale: float) -> str:
+    """`dataset.train_pp` with its sizes × `scale` (the other ops and arguments as they are)."""
+    from vivit_jax.data import preprocess  # Light (ast, numpy): only a runlocal needs it.
+
+    ops = []
+    for name, args, kwargs in preprocess.parse(pp):
+        n = _SIZED_OPS.get(name, 0)
+        args = tuple(max(1, round(a * scale)) for a in args[:n]) + args[n:]
+        text = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        ops.append(f"{name}({text})" if text else name)
+    return "|".join(ops)
+
+
+def runlocal_split(arg: str | None) -> tuple[str | None, str | None]:
+    """A config argument that has its own values (STAT's T) and may add `runlocal`:
+    `'32,runlocal'` → ('32', 'runlocal'); `'runlocal'` → (None, 'runlocal'); `'32'` →
+    ('32', None)."""
+    parts = [p.strip() for p in (arg or "").split(",")]
+    local = "runlocal" if "runlocal" in parts else None
+    rest = ",".join(p for p in parts if p and p != "runlocal")
+    return rest or None, local
+
+
+def runlocal(c: ml_collections.ConfigDict, arg: str | None, *, data_recipe: bool = True
+             ) -> ml_collections.ConfigDict:
+    """`c` itself, or for `arg='runlocal'` the same experiment at a size that runs anywhere:
+    its model family, type and readout shrunk (`_tiny_model`, no stochastic depth), its
+    optimiser, schedule kind and parameter groups (`RUNLOCAL_OPTIM`) on `synthetic_tiny`'s
+    runlocal set and step counts. `data_recipe`: also its data recipe (`RUNLOCAL_DATASET`,
+    label smoothing, `train_pp` rescaled to 32², stride capped at the 2 the 16-frame videos
+    allow) and label sets (synthetic_motion's noun = shape, verb = motion); False keeps the
+    tiny set's own (the fine-tuning recipes, whose runlocal is about their groups).
+    The parameter-group patterns match the tiny model's names as they match the full one's."""
     if not arg:
         return c
     if arg != "runlocal":
         raise ValueError(f"unknown config arg {arg!r}; expected nothing or 'runlocal'")
-    small = dict(variant="Ti/8x4", hidden_size=32, num_heads=2, mlp_dim=64, num_layers=2)
-    if "temporal_layers" in c.model:
-        small["temporal_layers"] = 2
-    tiny = synthetic_tiny(dict(c.model), "runlocal", runlocal_model=small)
+    tiny = synthetic_tiny(dict(c.model), "runlocal", runlocal_model=_tiny_model(c.model))
     if "drop_path" in tiny.model:
         tiny.model.drop_path = 0.0
     with tiny.optim.ignore_type():
-        for key in ("name", "momentum", "weight_decay", "grad_clip_norm", *PARAM_GROUP_FIELDS):
+        for key in RUNLOCAL_OPTIM:
             if key in c.optim:
                 tiny.optim[key] = c.optim[key]
+    if not data_recipe:
+        return tiny
+    d, t = c.dataset, tiny.dataset
+    with t.ignore_type():
+        for key in RUNLOCAL_DATASET:
+            if key in d:
+                t[key] = d[key]
+    t.stride = min(d.get("stride", t.stride), t.stride)
+    if d.get("train_pp"):
+        t.train_pp = shrink_pp(d.train_pp, t.image_size / d.image_size)
+    if d.get("label_sets"):
+        from vivit_jax.data import synthetic
+
+        names = [s.split(":")[0].strip() for s in d.label_sets.split(",")]
+        if names != ["noun", "verb"]:
+            raise ValueError(f"dataset.label_sets={d.label_sets!r}: a runlocal variant has "
+                             "synthetic_motion's 'noun,verb' sets only")
+        t.num_classes = len(synthetic.SHAPES) + len(synthetic.CLASSES)
+        t.label_sets = f"noun:{len(synthetic.SHAPES)},verb:{len(synthetic.CLASSES)}"
+    tiny.label_smoothing = c.get("label_smoothing", tiny.label_smoothing)
     return tiny

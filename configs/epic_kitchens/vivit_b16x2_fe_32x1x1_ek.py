@@ -26,6 +26,6 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_epic_kitchens(dict(
+    c = recipes.vivit_epic_kitchens(dict(
         family="vivit", variant="B/16x2", model_type="factorised_encoder", temporal_layers=4))
+    return recipes.runlocal(c, arg)

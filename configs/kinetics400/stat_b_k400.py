@@ -23,6 +23,7 @@ SETTINGS = {16: (3, 5, 1), 32: (5, 5, 1), 64: (7, 3, 3)}
 
 
 def get_config(arg=None):
+    arg, local = recipes.runlocal_split(arg)
     if str(arg or 16) not in {str(t) for t in SETTINGS}:
         raise ValueError(f"unknown config arg {arg!r}; expected one of {sorted(SETTINGS)}")
     frames = int(arg or 16)
@@ -39,4 +40,4 @@ def get_config(arg=None):
     recipes.epoch_schedule(c, train_size=recipes.KINETICS_400_TRAIN_SIZE_STAT, epochs=200,
                            batch_size=512, optim=recipes.stat_adamw(), warmup_epochs=30,
                            eval_every_epochs=10)
-    return c
+    return recipes.runlocal(c, local)

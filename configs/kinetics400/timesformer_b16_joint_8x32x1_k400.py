@@ -19,9 +19,9 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.timesformer_kinetics400(dict(
+    c = recipes.timesformer_kinetics400(dict(
         family="timesformer", variant="B/16", attention_type="joint_space_time",
         drop_path=0.1,  # Official vit_base_patch16_224.
     ), num_frames=8, stride=32, test_clips=1, nesterov=True,
         normalization="mean_std", mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225))
+    return recipes.runlocal(c, arg)

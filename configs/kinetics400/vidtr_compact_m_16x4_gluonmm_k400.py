@@ -21,6 +21,6 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.gluonmm_vidtr_kinetics400(
+    c = recipes.gluonmm_vidtr_kinetics400(
         num_frames=16, stride=4, pool_layers=(1, 2, 4), pool_drop=(8, 4, 2), pool_type="topk_std")
+    return recipes.runlocal(c, arg)

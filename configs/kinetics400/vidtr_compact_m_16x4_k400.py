@@ -23,10 +23,10 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.timesformer_kinetics400(dict(
+    c = recipes.timesformer_kinetics400(dict(
         family="vidtr", variant="B/16", drop_path=0.1,
         # C-VidTr: topK_std pooling at layers 1, 3, 5 dropping 4 frames each (16 → 12 → 8 → 4),
         # the 8-frame schedule scaled to 16 frames (the exact M schedule is not in the paper).
         pool_layers=(1, 3, 5), pool_drop=4, pool_type="topk_std"
     ), num_frames=16, stride=4, test_clips=10, normalization="imagenet")
+    return recipes.runlocal(c, arg)

@@ -19,6 +19,6 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.gluonmm_vidtr_kinetics400(
+    c = recipes.gluonmm_vidtr_kinetics400(
         num_frames=8, stride=8, pool_layers=(1, 3, 5), pool_drop=(2, 2, 2), pool_type="topk_std")
+    return recipes.runlocal(c, arg)

@@ -23,10 +23,10 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.timesformer_kinetics400(dict(
+    c = recipes.timesformer_kinetics400(dict(
         family="vidtr", variant="B/16", drop_path=0.1,
         # C-VidTr: topK_std pooling at layers 1, 3, 5 dropping 2 frames each (8 → 6 → 4 → 2),
         # the official 8-frame schedule (Section 3.3, Eq. 5).
         pool_layers=(1, 3, 5), pool_drop=2, pool_type="topk_std"
     ), num_frames=8, stride=8, test_clips=10, normalization="imagenet")
+    return recipes.runlocal(c, arg)

@@ -19,5 +19,5 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.gluonmm_vidtr_kinetics400(num_frames=16, stride=4)
+    c = recipes.gluonmm_vidtr_kinetics400(num_frames=16, stride=4)
+    return recipes.runlocal(c, arg)

@@ -22,7 +22,7 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.timesformer_kinetics400(dict(
+    c = recipes.timesformer_kinetics400(dict(
         family="vidtr", variant="B/16", drop_path=0.1
     ), num_frames=16, stride=4, test_clips=10, normalization="imagenet")
+    return recipes.runlocal(c, arg)

@@ -18,5 +18,5 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.gluonmm_vidtr_kinetics400(num_frames=8, stride=8)
+    c = recipes.gluonmm_vidtr_kinetics400(num_frames=8, stride=8)
+    return recipes.runlocal(c, arg)

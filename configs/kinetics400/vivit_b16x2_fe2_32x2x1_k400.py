@@ -22,8 +22,8 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="B/16x2", model_type="factorised_encoder",
         temporal_layers=2,  # Table 2 (see docstring).
     ), lr=0.05)
+    return recipes.runlocal(c, arg)

@@ -33,4 +33,4 @@ def get_config(arg=None):
     # position embedding, blocks and final norm). `TemporalTransformer/`, `cls_temporal` and
     # the head train.
     c.optim.frozen = (r"^embedding/", r"^cls$", r"^Transformer/")
-    return recipes.fine_tune_runlocal(c, arg)
+    return recipes.runlocal(c, arg, data_recipe=False)

@@ -19,9 +19,9 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="B/16x2", model_type="factorised_self_attention",
         attention_order="space_time",  # Section 3.3: spatial then temporal.
         temporal_attention_init="copy_spatial",  # Scenic; "zero" = Section 3.4.
     ), lr=0.1)
+    return recipes.runlocal(c, arg)

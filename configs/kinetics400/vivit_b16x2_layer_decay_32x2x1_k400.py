@@ -24,4 +24,4 @@ def get_config(arg=None):
         family="vivit", variant="B/16x2", model_type="spatio_temporal", drop_path=0.1,
     ), lr=2.5e-4)
     c.optim.update(name="adamw", weight_decay=0.05, layer_decay=0.75)
-    return recipes.fine_tune_runlocal(c, arg)
+    return recipes.runlocal(c, arg, data_recipe=False)

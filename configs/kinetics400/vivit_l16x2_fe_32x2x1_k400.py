@@ -20,8 +20,8 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="L/16x2", model_type="factorised_encoder",
         temporal_layers=24,  # Scenic's K400 ViViT-L FE recipe.
     ), lr=0.1)
+    return recipes.runlocal(c, arg)

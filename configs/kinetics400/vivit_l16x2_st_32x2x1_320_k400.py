@@ -17,7 +17,7 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="L/16x2", model_type="spatio_temporal"), lr=0.1,
         image_size=320)
+    return recipes.runlocal(c, arg)

@@ -16,8 +16,8 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="L/16x2", model_type="factorised_encoder",
         temporal_layers=24), lr=0.05, num_classes=600,
         train_size=recipes.KINETICS_600_TRAIN_SIZE)
+    return recipes.runlocal(c, arg)

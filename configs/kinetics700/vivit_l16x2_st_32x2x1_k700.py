@@ -17,7 +17,7 @@ from vivit_jax import recipes
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
-    return recipes.vivit_kinetics400(dict(
+    c = recipes.vivit_kinetics400(dict(
         family="vivit", variant="L/16x2", model_type="spatio_temporal"), lr=0.1,
         num_classes=700, train_size=recipes.KINETICS_700_TRAIN_SIZE)
+    return recipes.runlocal(c, arg)

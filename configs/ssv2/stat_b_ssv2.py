@@ -19,6 +19,7 @@ SETTINGS = {16: 3, 32: 5, 64: 7}  # frames → t_o (Table 2).
 
 
 def get_config(arg=None):
+    arg, local = recipes.runlocal_split(arg)
     if str(arg or 16) not in {str(t) for t in SETTINGS}:
         raise ValueError(f"unknown config arg {arg!r}; expected one of {sorted(SETTINGS)}")
     frames = int(arg or 16)
@@ -33,4 +34,4 @@ def get_config(arg=None):
     c.label_smoothing = 0.1
     recipes.epoch_schedule(c, train_size=recipes.SSV2_TRAIN_SIZE, epochs=100, batch_size=512,
                            optim=recipes.stat_adamw(), warmup_epochs=10)
-    return c
+    return recipes.runlocal(c, local)

@@ -19,7 +19,6 @@ TRAIN_PP = "scale_jitter(259, 383)|random_crop(256)|randaug(2, 10)"
 
 
 def get_config(arg=None):
-    recipes.no_arg(arg)
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.model = ml_collections.ConfigDict(dict(
@@ -33,4 +32,4 @@ def get_config(arg=None):
     c.label_smoothing = 0.3
     recipes.epoch_schedule(c, train_size=recipes.SSV2_TRAIN_SIZE, epochs=35, batch_size=64,
                            optim=recipes.scenic_sgd(lr=0.4), warmup_epochs=2.5)
-    return c
+    return recipes.runlocal(c, arg)

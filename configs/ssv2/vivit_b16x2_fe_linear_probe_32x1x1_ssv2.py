@@ -36,4 +36,4 @@ def get_config(arg=None):
     recipes.epoch_schedule(c, train_size=recipes.SSV2_TRAIN_SIZE, epochs=10, batch_size=64,
                            optim=recipes.scenic_sgd(lr=0.1), warmup_epochs=0.5)
     c.optim.train_only = (r"^head/",)
-    return recipes.fine_tune_runlocal(c, arg)
+    return recipes.runlocal(c, arg, data_recipe=False)

@@ -14,8 +14,8 @@ from flax import serialization
 from vivit_jax import config as config_lib
 from vivit_jax import train
 from vivit_jax.convert import released
+from vivit_jax.data import annotations, prepare
 from vivit_jax.data import dmvr_format as dm
-from vivit_jax.data import prepare
 from vivit_jax.evaluate import multiview, predictions
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -39,11 +39,14 @@ def ek(tmp_path_factory):
     src = standin.make(tmp_path_factory.mktemp("ek_standin"))
     out = tmp_path_factory.mktemp("ek_shards")
     reports = {}
+    # No --split: the file names give train and validation; the test CSV is known by its
+    # columns (no verb / noun: EPIC_100_test_timestamps.csv ends at stop_frame).
     for split, csv in (("train", "EPIC_100_train.csv"), ("validation", "EPIC_100_validation.csv"),
                        ("test", "EPIC_100_test_timestamps.csv")):
         reports[split] = prepare.run(["--annotations", str(src / csv), "--video_dir",
                                       str(src / "videos"), "--output_dir", str(out),
-                                      "--split", split, "--min_resize", "32", "--workers", "1"])
+                                      "--min_resize", "32", "--workers", "1"])
+        assert reports[split]["split"] == split
     return src, out, reports
 
 
@@ -82,6 +85,33 @@ def test_prepare_cuts_segments_with_both_label_sets(ek):
     test = _records(out, "test")
     assert sorted(test) == ["P01_01_3", "P01_02_3", "P02_01_3"]
     assert all(not t.get(dm.LABEL_INDEX_KEY) for t in test.values())  # No labels.
+
+
+def test_test_csv_known_by_its_columns_and_half_labelled_refused(ek, tmp_path, capsys):
+    src, _, _ = ek
+    test_csv = src / "EPIC_100_test_timestamps.csv"
+    header = test_csv.read_text().splitlines()[0].split(",")
+    assert header == list(standin.TEST_HEADER) and header[-1] == "stop_frame"
+    renamed = tmp_path / "segments.csv"  # Any name: the columns tell.
+    renamed.write_text(test_csv.read_text())
+    for fmt in ("auto", "epic_kitchens"):
+        assert annotations.is_epic_kitchens_test(renamed, fmt)
+        assert not annotations.is_epic_kitchens_test(src / "EPIC_100_validation.csv", fmt)
+    # A CSV with some label columns but not all: one line naming the missing ones, nothing
+    # written.
+    lines = (src / "EPIC_100_train.csv").read_text().splitlines()
+    cols = lines[0].split(",")
+    keep = [i for i, c in enumerate(cols) if c not in ("verb_class", "noun")]
+    half = tmp_path / "EPIC_100_train.csv"
+    half.write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in lines) + "\n")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert prepare.main(["--annotations", str(half), "--video_dir", str(src / "videos"),
+                         "--output_dir", str(out), "--format", "epic_kitchens"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vivit-prepare: error: ")
+    assert str(half) in err[0] and "missing ['verb_class', 'noun']" in err[0], err
+    assert not out.exists()
 
 
 def _cut_frames_see_the_segment(out):

@@ -20,7 +20,8 @@ Accepted (`--format auto` picks by file suffix and CSV header):
   epic_kitchens
             Epic-Kitchens-100 CSV (`narration_id, participant_id, video_id, …,
             start_timestamp, stop_timestamp, …, verb, verb_class, noun, noun_class, …`;
-            timestamps HH:MM:SS.ff; the test CSVs stop at `stop_frame`: no labels). One row
+            timestamps HH:MM:SS.ff; the test CSVs stop at `stop_frame`: no labels, and
+            their split is `test` unless --split says otherwise). One row
             per action segment of a long video `{video_dir}/P01/videos/P01_01.MP4` (or
             `{video_dir}/P01_01.MP4`), trimmed to [start, stop); two label sets per row,
             noun (`noun_class`) and verb (`verb_class`): see vivit_jax/label_sets.py.
@@ -72,6 +73,35 @@ _COLUMNS = {"simple": ("path", "label"), "dmvr": ("video_path",),
             "charades": ("id", "actions"),
             "epic_kitchens": ("narration_id", "participant_id", "video_id", "start_timestamp",
                               "stop_timestamp")}
+
+
+# Epic-Kitchens-100's label columns: a CSV has all of them (train, validation) or none (the
+# test CSVs, `EPIC_100_test_timestamps.csv`, whose columns stop at `stop_frame`).
+_EPIC_KITCHENS_LABELS = ("verb", "verb_class", "noun", "noun_class")
+
+
+def _epic_kitchens_labelled(path: pathlib.Path, header: list[str]) -> bool:
+    """Whether an Epic-Kitchens CSV has labels (False: a test CSV); one with only some of the
+    label columns is refused, naming the missing ones."""
+    missing = [c for c in _EPIC_KITCHENS_LABELS if c not in header]
+    if missing and len(missing) < len(_EPIC_KITCHENS_LABELS):
+        raise ValueError(f"{path}: an Epic-Kitchens CSV has all of the label columns "
+                         f"{list(_EPIC_KITCHENS_LABELS)} or none (a test CSV); missing "
+                         f"{missing}")
+    return not missing
+
+
+def is_epic_kitchens_test(path: str | pathlib.Path, fmt: str = "auto") -> bool:
+    """Whether `path` is an Epic-Kitchens-100 test CSV: the official columns up to
+    `stop_frame`, none of the label columns (whatever the file is called)."""
+    path = pathlib.Path(path)
+    if fmt == "auto" and path.suffix not in (".json", ".txt"):
+        fmt = detect_format(path)
+    if fmt != "epic_kitchens":
+        return False
+    with open(path, newline="") as f:
+        header = [h.strip() for h in next(csv.reader(f), [])]
+    return not _epic_kitchens_labelled(path, header)
 
 
 def _read_csv(path: pathlib.Path, fieldnames: Sequence[str] | None = None
@@ -160,6 +190,8 @@ def read_annotations(
     if missing:
         raise ValueError(f"{path}: the {fmt!r} format needs the column(s) {missing} in its "
                          f"header line; found {header}")
+    if fmt == "epic_kitchens":
+        _epic_kitchens_labelled(path, header)  # All label columns or none.
     rows = []
     for line, r in records:
         try:

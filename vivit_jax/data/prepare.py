@@ -52,7 +52,9 @@ from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predic
 # import).
 
 
-def _default_split(path: pathlib.Path) -> str:
+def _default_split(path: pathlib.Path, fmt: str) -> str:
+    if annotations.is_epic_kitchens_test(path, fmt):  # EPIC_100_test_timestamps.csv
+        return "test"
     stem = path.stem
     for s in ("train", "validation", "validate", "val", "test"):
         if stem == s or stem.endswith(f"-{s}") or stem.endswith(f"_{s}"):
@@ -85,7 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--video_dir", default="", help="root of the video paths (default: "
                    "the annotation file's directory)")
     p.add_argument("--output_dir", required=True)
-    p.add_argument("--split", default="", help="shard name prefix (default from the file)")
+    p.add_argument("--split", default="", help="shard name prefix (default from the file "
+                   "name; an Epic-Kitchens test CSV: test)")
     p.add_argument("--format", default="auto", choices=annotations.FORMATS)
     p.add_argument("--num_shards", type=int, default=0, help="0: sqrt(#videos), as DMVR")
     p.add_argument("--fps", type=float, default=10.0, help="0 keeps every frame")
@@ -117,8 +120,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     t0 = time.time()
     ann = pathlib.Path(args.annotations)
     out_dir = str(fileio.native(args.output_dir))  # Local, or `gs://…` (fileio).
-    split = args.split or _default_split(ann)
     rows = annotations.read_annotations(ann, args.video_dir or ann.parent, args.format)
+    split = args.split or _default_split(ann, args.format)
     sets = label_sets.parse(args.label_sets or (annotations.EPIC_KITCHENS_100_SETS if
                                                 label_maps.kind(rows) == "sets" else ""))
     new_dirs = _missing_dirs(out_dir)  # What a run that converts nothing removes again.
