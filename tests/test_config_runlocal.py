@@ -33,7 +33,22 @@ def _run_config(rel, data_cache):
         "--config.batch_size=8", "--config.eval_batch_size=16"])
 
 
+# The configs whose runlocal variant also trains and evaluates here: one per family and per
+# data recipe (Scenic's K400 and SSv2, TimeSformer's, VidTr's, Epic-Kitchens' label sets).
+# The others' models train in test_train.py / tests/models at the synthetic tiny size, and
+# the three fine-tuning recipes run end to end in test_param_groups.py; running all 34 here
+# would add ~5 CPU-minutes to the suite.
+TRAINED = {
+    "configs/epic_kitchens/vivit_b16x2_fe_32x1x1_ek.py",
+    "configs/kinetics400/vivit_b16x2_st_32x2x1_k400.py",
+    "configs/kinetics400/timesformer_b16_divided_8x32x1_k400.py",
+    "configs/kinetics400/vidtr_compact_s_8x8_k400.py",
+    "configs/ssv2/vivit_b16x2_fe_32x1x1_ssv2.py",
+}
+
+
 def test_every_paper_config_is_listed():
+    assert TRAINED <= set(PAPER)
     assert len(PAPER) >= 30 and "configs/moments_in_time/vivit_l16x2_st_32x1x1_mit.py" in PAPER
 
 
@@ -59,6 +74,8 @@ def test_runlocal_variant_keeps_the_recipe_and_trains(rel, data_cache, tmp_path)
     # vivit-profile's model and parameter count (test_configs.py profiles the full size).
     assert 10_000 < profile.count_params(cfg, profile.abstract_model(cfg)) < 2_000_000
 
+    if rel not in TRAINED:
+        return
     workdir, results = _train(cfg, tmp_path)
     rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if r["split"] == "train"]
