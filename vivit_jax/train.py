@@ -16,7 +16,7 @@ import os
 import pathlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import ml_collections
@@ -319,7 +319,7 @@ def _loop(run: _Run, state, ckpt, writer, preemption, stop_at_step) -> _Outcome:
 
 
 def _stop_on_corrupt_data(e: Exception, step: int, guard: DivergenceGuard, saved_step: int,
-                          ckpt, state) -> None:
+                          ckpt, state) -> NoReturn:
     """A damaged shard: keep the last completed step, then stop naming it."""
     from vivit_jax.data import pipeline
 
