@@ -90,17 +90,20 @@ def test_logical_to_spec():
 def test_activation_specs_and_rule_errors():
     m = sharding.make_mesh((("data", 2), ("fsdp", 1), ("model", 4)))
     spec = lambda axes, shape: sharding.activation_spec(axes, shape, ACT_RULES, m)
-    assert spec(("batch", ..., "embed"), (16, 65, 32)) == P("data", None, None)
-    assert spec(("batch", ..., "embed"), (16, 4, 16, 32)) == P("data", None, None, None)
-    assert spec(("batch", ..., "heads", "kv"), (16, 65, 4, 8)) == P("data", None, "model", None)
-    assert spec(("batch", ..., "mlp"), (16, 65, 64)) == P("data", None, "model")
+    tokens = ("activation_batch", ..., "activation_embed")
+    heads = ("activation_batch", ..., "activation_heads", "activation_kv")
+    assert spec(tokens, (16, 65, 32)) == P("data", None, None)
+    assert spec(tokens, (16, 4, 16, 32)) == P("data", None, None, None)
+    assert spec(heads, (16, 65, 4, 8)) == P("data", None, "model", None)
+    assert spec(("activation_batch", ..., "activation_mlp"), (16, 65, 64)) == \
+        P("data", None, "model")
     # What the rules cannot split evenly (2 heads on model=4, a batch of 3) is left to XLA.
-    assert spec(("batch", ..., "heads", "kv"), (3, 65, 2, 8)) == P(U, None, U, None)
+    assert spec(heads, (3, 65, 2, 8)) == P(U, None, U, None)
     m2 = sharding.make_mesh((("data", 2), ("fsdp", 2), ("model", 2)))
-    assert sharding.activation_spec(("batch", ..., "embed"), (16, 9, 8), ACT_RULES, m2) == \
+    assert sharding.activation_spec(tokens, (16, 9, 8), ACT_RULES, m2) == \
         P(("data", "fsdp"), None, None)
     with pytest.raises(ValueError, match="do not match shape"):
-        spec(("batch", "embed"), (16, 65, 32))
+        spec(("activation_batch", "activation_embed"), (16, 65, 32))
 
     with pytest.raises(ValueError, match=r"config.activation_rules: unknown logical axis "
                                          r"'length'"):

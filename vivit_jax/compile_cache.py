@@ -16,6 +16,7 @@ writes; every process reads. Time to the first step, cold vs warm: `benchmarks/c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import jax
 
@@ -56,3 +57,22 @@ def enable(setting: str, workdir: str) -> str:
     jax.config.update("jax_compilation_cache_dir", path or None)
     cc.reset_cache()
     return path
+
+
+def for_run(setting: str, workdir: str) -> Callable[[], str]:
+    """The cache of a training run in `workdir`, enabled in the one order that keeps a refused
+    run's workdir untouched: a directory outside the workdir at once (the set-up's
+    compilations use it), one inside it (a `gs://` workdir's default) only when the returned
+    `ready()` is called, once the run is known to fit the workdir. `ready()` returns the
+    directory ('' = off)."""
+    path = resolve(setting, workdir)
+    inside = bool(path) and path.startswith(str(workdir).rstrip("/") + "/")
+    if not inside:
+        enable(path, workdir)
+
+    def ready() -> str:
+        if inside:
+            enable(path, workdir)
+        return path
+
+    return ready

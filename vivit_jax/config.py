@@ -76,8 +76,9 @@ def defaults() -> ml_collections.ConfigDict:
                         ("kv", None), ("classes", None))
     # Logical activation axes → mesh axes, applied at block boundaries (sharding.constrain).
     # A name without a rule, or a dimension its mesh axes do not divide, is left to XLA.
-    c.activation_rules = (("batch", ("data", "fsdp")), ("tokens", None), ("embed", None),
-                          ("heads", "model"), ("kv", None), ("mlp", "model"))
+    c.activation_rules = (("activation_batch", ("data", "fsdp")), ("activation_tokens", None),
+                          ("activation_embed", None), ("activation_heads", "model"),
+                          ("activation_kv", None), ("activation_mlp", "model"))
 
     # Fine-tuning: start from `checkpoint` (a vivit-convert output, an earlier run's workdir
     # or checkpoints/<step>, or a ViT .npz/.safetensors) when the workdir has no checkpoint

@@ -6,10 +6,12 @@ the config (`config.sharding_rules`), MaxText-style, so a strategy is swapped by
 the rule list. The batch is split over `data` and `fsdp` together (FSDP is data
 parallelism with sharded weights).
 
-Activations carry logical names too (`batch`, `tokens`, `embed`, `heads`, `kv`, `mlp`): the
-blocks call `constrain(x, axes)` at their boundaries, which lays `x` out by
-`config.activation_rules` while `activation_sharding(mesh, rules)` is active (the train and
-eval steps of `vivit_jax.state` enter it around the model) and does nothing otherwise.
+Activations carry logical names of their own (`activation_batch`, `activation_tokens`,
+`activation_embed`, `activation_heads`, `activation_kv`, `activation_mlp`; MaxText keeps
+them apart from the parameters' names, which map to other mesh axes): the blocks call
+`constrain(x, axes)` at their boundaries, which lays `x` out by `config.activation_rules`
+while `activation_sharding(mesh, rules)` is active (the train and eval steps of
+`vivit_jax.state` enter it around the model) and does nothing otherwise.
 
 The mesh is topology-aware (`mesh_utils.create_device_mesh`: the last axes of `config.mesh`,
 `model` then `fsdp` by default, get the fastest links); over several TPU slices (or, when
@@ -35,7 +37,8 @@ from jax.sharding import PartitionSpec as P
 MESH_AXES = ("data", "fsdp", "model")
 BATCH_AXES = ("data", "fsdp")
 # Logical activation axes (`config.activation_rules`); the blocks name their activations so.
-ACTIVATION_AXES = ("batch", "tokens", "embed", "heads", "kv", "mlp")
+ACTIVATION_AXES = ("activation_batch", "activation_tokens", "activation_embed",
+                   "activation_heads", "activation_kv", "activation_mlp")
 # One slice/host: data parallelism over however many slices there are (MaxText's
 # `dcn_data_parallelism=-1`), nothing else over the data-centre network.
 DEFAULT_DCN_MESH = (("data", -1), ("fsdp", 1), ("model", 1))
@@ -224,7 +227,7 @@ def activation_sharding(mesh: Mesh | None, rules):
 
 
 def activation_spec(axes: Sequence, shape: Sequence[int], rules, mesh: Mesh) -> P:
-    """`axes` (names; one `...` stands for `tokens` on every dimension it covers) → the
+    """`axes` (names; one `...` stands for `activation_tokens` on every dimension it covers) → the
     activation's PartitionSpec. A dimension the rules cannot split evenly is unconstrained."""
     axes = tuple(axes)
     if ... in axes:
@@ -232,7 +235,7 @@ def activation_spec(axes: Sequence, shape: Sequence[int], rules, mesh: Mesh) -> 
         if len(shape) < len(axes) - 1:
             raise ValueError(f"constrain: axes {axes} need at least {len(axes) - 1} dims, "
                              f"got shape {tuple(shape)}")
-        axes = axes[:i] + ("tokens",) * (len(shape) - len(axes) + 1) + axes[i + 1:]
+        axes = axes[:i] + ("activation_tokens",) * (len(shape) - len(axes) + 1) + axes[i + 1:]
     if len(axes) != len(shape):
         raise ValueError(f"constrain: axes {axes} do not match shape {tuple(shape)}")
     return logical_to_spec(axes, shape, rules, mesh, fallback=P.UNCONSTRAINED)
@@ -240,7 +243,8 @@ def activation_spec(axes: Sequence, shape: Sequence[int], rules, mesh: Mesh) -> 
 
 def constrain(x: jax.Array, axes: Sequence) -> jax.Array:
     """`with_sharding_constraint` of activation `x` by its logical `axes` (e.g.
-    `("batch", ..., "embed")`) under `activation_sharding`; `x` unchanged outside it."""
+    `("activation_batch", ..., "activation_embed")`) under `activation_sharding`; `x`
+    unchanged outside it."""
     active = _ACTIVATION_CONTEXT.get()
     if active is None:
         return x

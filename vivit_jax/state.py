@@ -7,11 +7,11 @@ and benchmarks all build on.
   optimizer and a jitted initialiser that creates the train state already sharded.
 - `make_train_step` / `make_eval_step`: the pure update and evaluation functions (the
   trainer jits them with explicit shardings); the losses and hit counts they use.
-- `evaluate(...)`: one full, masked pass over a split.
+- `evaluate_split(...)`: one full, masked pass of the eval step over a split.
 
 The train state is a plain pytree `{"params", "opt", "step"}`. Nothing here imports
-TensorFlow at module level (tf.data is imported only where data is read, in `evaluate`),
-so the model, state and step builders import on a bare accelerator image.
+TensorFlow at module level (tf.data is imported only where data is read, in
+`evaluate_split`), so the model, state and step builders import on a bare accelerator image.
 """
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def make_eval_step(graphdef, config, mesh=None):
     return eval_fn
 
 
-def evaluate(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
+def evaluate_split(eval_step, params, config, split: str, batch_sh) -> dict[str, float]:
     """One full pass over `split`; every example counted once (padding masked)."""
     from vivit_jax.data import pipeline
 

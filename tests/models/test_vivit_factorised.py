@@ -224,7 +224,7 @@ def test_scan_over_layers_equals_loop():
 
 def test_temporal_posemb_std_scales_only_the_temporal_encoders_embedding():
     """Model 2's temporal position embedding is drawn with `temporal_posemb_std`; the spatial
-    one keeps ViT's 0.02, and the default leaves both at 0.02 (same draws as before)."""
+    one keeps ViT's 0.02, and the default leaves both at 0.02."""
     shape = (16, 8, 8)  # 8 temporal indices: enough draws for a std estimate.
     base = make(tiny_cfg(model_type=FE), shape=shape)
     wide = make(tiny_cfg(model_type=FE, temporal_posemb_std=1.0), shape=shape)

@@ -10,10 +10,11 @@ nearly an identity map. The CPU-only forms of the projections and convolutions l
 
 Every parameter carries logical axis names in its `logical_axes` metadata (`embed`, `mlp`,
 `heads`, `kv`, `classes`); `vivit_jax.sharding` maps them to mesh axes from the config.
-Activations are named at block boundaries with `constrain` (`batch`, `tokens`, `embed`,
-`heads`, `kv`, `mlp`; `config.activation_rules`): block input and output, q/k/v and the
-attention output per head, the MLP hidden layer. It is a no-op unless the train/eval step
-traces the model under `sharding.activation_sharding` (a model used alone is untouched).
+Activations are named at block boundaries with `constrain` (`activation_batch`, `…_tokens`,
+`…_embed`, `…_heads`, `…_kv`, `…_mlp`; `config.activation_rules`): block input and output,
+q/k/v and the attention output per head, the MLP hidden layer. It is a no-op unless the
+train/eval step traces the model under `sharding.activation_sharding` (a model used alone is
+untouched).
 """
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ Dtype = Any
 Initializer = Callable[..., jax.Array]
 
 # Logical activation axes: dim 0 is the batch (frames folded into it stay with their clip),
-# `...` every axis between it and the feature axes, each named `tokens` (factorised models
-# keep `[B, t, s, D]` or attend over a swapped `[B, s, t, D]` view).
-TOKENS = ("batch", ..., "embed")
-HEADS = ("batch", ..., "heads", "kv")
-HIDDEN = ("batch", ..., "mlp")
+# `...` every axis between it and the feature axes, each named `activation_tokens`
+# (factorised models keep `[B, t, s, D]` or attend over a swapped `[B, s, t, D]` view).
+TOKENS = ("activation_batch", ..., "activation_embed")
+HEADS = ("activation_batch", ..., "activation_heads", "activation_kv")
+HIDDEN = ("activation_batch", ..., "activation_mlp")
 
 
 def constrain(x: jax.Array, axes: Sequence = TOKENS) -> jax.Array:

@@ -198,7 +198,7 @@ class _Transformer(layers.Encoder):
                  approximate_gelu: bool, rngs: nnx.Rngs):
         d = s["hidden_size"]
         self.attention_type = attention_type
-        # Drawn before the blocks, as before the stack moved to layers.Encoder: same init.
+        # Drawn before the blocks: this order of rng draws fixes what a seed initialises.
         self.posembed_input = tokenizers.PositionEmbedding(num_tokens, d, rngs=rngs)
         self.input_dropout = nnx.Dropout(dropout)
         super().__init__(s["num_layers"], d, s["num_heads"], s["mlp_dim"], dropout=dropout,
