@@ -1,6 +1,7 @@
 """Command-line pieces every CLI shares, light enough for an instant `--help` (no jax, no
 TensorFlow at import): `--config.FIELD=VALUE` overrides set apart from a command's own
-arguments, the one way a command loads its config, and the exit code of a refusal."""
+arguments, the one way a command loads its config, `--views`, and the exit code of a
+refusal."""
 from __future__ import annotations
 
 
@@ -42,3 +43,16 @@ def exit_code(error: BaseException) -> int:
     from vivit_jax.config import ConfigError  # Only once there is an error: --help stays fast.
 
     return 2 if isinstance(error, ConfigError) else 1
+
+
+def parse_views(text: str) -> tuple[int, int]:
+    """'4x3' → (4 clips, 3 crops); crops must be 1 or 3 (centre / three along the long side)."""
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"--views {text!r}: expected CLIPSxCROPS such as 4x3")
+    clips, crops = int(parts[0]), int(parts[1])
+    if clips < 1:
+        raise ValueError(f"--views {text!r}: the number of temporal clips must be >= 1")
+    if crops not in (1, 3):
+        raise ValueError(f"--views {text!r}: the number of spatial crops must be 1 or 3")
+    return clips, crops

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from vivit_jax import cli
 from vivit_jax.evaluate import metrics, multiview, predictions
 
 
@@ -80,14 +81,14 @@ def test_assemble_counts_every_video_once():
 
 @pytest.mark.parametrize("text,expected", [("4x3", (4, 3)), ("1X1", (1, 1)), ("10x3", (10, 3))])
 def test_parse_views(text, expected):
-    assert multiview.parse_views(text) == expected
+    assert cli.parse_views(text) == expected
 
 
 @pytest.mark.parametrize("text,msg", [("0x3", "clips must be >= 1"), ("2x2", "1 or 3"),
                                       ("4", "CLIPSxCROPS"), ("ax3", "CLIPSxCROPS")])
 def test_parse_views_errors(text, msg):
     with pytest.raises(ValueError, match=msg):
-        multiview.parse_views(text)
+        cli.parse_views(text)
 
 
 def test_multi_label_report_writes_ap_per_class(tmp_path):

@@ -162,7 +162,8 @@ def run(checkpoint: str, out: str, formats=FORMATS, views: str | None = None,
         platforms=("cpu", "cuda", "tpu"), log=print) -> dict[str, Any]:
     """Exports `checkpoint` into `out`; returns what `export.json` holds plus timings."""
     from vivit_jax import checkpoint as ckpt_lib
-    from vivit_jax.evaluate import multiview, predict, restore
+    from vivit_jax import cli
+    from vivit_jax.evaluate import predict, restore
 
     formats = tuple(formats)
     bad = [f for f in formats if f not in FORMATS] or ([] if formats else ["(none)"])
@@ -176,7 +177,7 @@ def run(checkpoint: str, out: str, formats=FORMATS, views: str | None = None,
     found = ckpt_lib.resolve(checkpoint)
     restore.load_workdir_config(found.workdir)  # Readable config, before writing.
     if views is not None and views.lower() != "none":
-        multiview.parse_views(views)
+        cli.parse_views(views)
     check_out(out)
 
     t0 = time.perf_counter()
@@ -188,7 +189,7 @@ def run(checkpoint: str, out: str, formats=FORMATS, views: str | None = None,
     params, clips_fn, views_fn = serving_functions(cfg, model)
     fns, shapes = {"clips": clips_fn}, {"clips": clip_shape}
     if views.lower() != "none":
-        c, s = multiview.parse_views(views)
+        c, s = cli.parse_views(views)
         fns["views"], shapes["views"] = views_fn, (c * s,) + clip_shape[1:]
     labels = restore.label_names(cfg, workdir)
     meta = {"checkpoint": str(checkpoint), "step": step, "model": cfg.model.family,

@@ -34,19 +34,6 @@ from vivit_jax.evaluate import metrics as metrics_lib
 from vivit_jax.evaluate import predictions
 
 
-def parse_views(text: str) -> tuple[int, int]:
-    """'4x3' → (4 clips, 3 crops); crops must be 1 or 3 (centre / three along the long side)."""
-    parts = str(text).lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"--views {text!r}: expected CLIPSxCROPS such as 4x3")
-    clips, crops = int(parts[0]), int(parts[1])
-    if clips < 1:
-        raise ValueError(f"--views {text!r}: the number of temporal clips must be >= 1")
-    if crops not in (1, 3):
-        raise ValueError(f"--views {text!r}: the number of spatial crops must be 1 or 3")
-    return clips, crops
-
-
 def assemble(batches: list[dict[str, np.ndarray]], num_videos: int | None = None):
     """Per-batch `{logits [B, V, K], label, video_index}` → arrays sorted by video index.
 
@@ -269,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry of `vivit-eval`; user errors print one line and return non-zero."""
-    from vivit_jax.cli import exit_code, load_config, split_args
+    from vivit_jax.cli import exit_code, load_config, parse_views, split_args
 
     rest, overrides = split_args(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(rest)

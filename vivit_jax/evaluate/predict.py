@@ -114,17 +114,18 @@ def run(videos: list[str], *, checkpoint: str, config: str | None = None, overri
         fps: float = 10.0,
         out=print, err=None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Predicts each video; returns (results, failures [(video, reason)])."""
-    from vivit_jax.evaluate import multiview, restore
+    from vivit_jax import cli
+    from vivit_jax.evaluate import restore
 
     err = err or (lambda m: print(m, file=sys.stderr, flush=True))
     if views:  # Both checked before the model is loaded.
-        multiview.parse_views(views)
+        cli.parse_views(views)
     if aggregate and aggregate not in metrics_lib.AGGREGATES:
         raise ValueError(f"--aggregate {aggregate!r}: expected one of {metrics_lib.AGGREGATES}")
     cfg, model, step, workdir = load(checkpoint, config, list(overrides))
     # The config's test protocol by default, as vivit-eval and the exported `views` use.
     d = cfg.dataset
-    clips, crops = multiview.parse_views(views or f"{d.test_clips}x{d.test_crops}")
+    clips, crops = cli.parse_views(views or f"{d.test_clips}x{d.test_crops}")
     aggregate = aggregate or d.test_aggregate
     names = restore.label_names(cfg, workdir)
     results, failures = [], []
