@@ -8,15 +8,12 @@
 
 `for_config(cfg.dataset)` picks the Source; everyone else calls its methods: `data_dir`,
 `num_examples`, `train_epochs` / `eval_elements` (this process's elements as tf.data),
-`checked` (read errors named) and `label_names`. Every source yields dicts `frames`
-(string [T]: one encoded image per frame, JPEG or PNG), `label_index` (int64 [L]),
-`video_id` (string []) and `video_span` (int64 [2]: the clip's start and end in µs, end -1
-if unknown), so sampling, decoding and augmentation (`examples`) are the same whatever the
-source; only the sampled frames are ever decoded.
-
-Per process: DMVR shards are split by file (`files[p::P]`, records when there are fewer
-files than processes); TFDS splits by `tfds.even_splits(split, P)[p]` (contiguous, sizes
-differ by at most one).
+`checked` (read errors named), `label_names`. Every source yields dicts `frames` (string
+[T]: encoded JPEG / PNG frames), `label_index` (int64 [L]), `video_id` (string []) and
+`video_span` (int64 [2]: start and end in µs, end -1 if unknown), so sampling, decoding (of
+the sampled frames only) and augmentation (`examples`) are the same whatever the source.
+Per process: DMVR shards split by file (`files[p::P]`; by record when there are fewer files
+than processes); TFDS by `tfds.even_splits(split, P)[p]` (contiguous, sizes differ by ≤ 1).
 """
 
 from __future__ import annotations
