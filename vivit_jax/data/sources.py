@@ -420,10 +420,8 @@ def tfds_examples(cfg, split: str) -> tf.data.Dataset:
 
 def tfds_num_examples(cfg, split) -> int:
     """Examples in a TFDS (sub)split (from the dataset info; counted if the info has none),
-    or in one process's part of it (`tfds_process_split`'s `tfds.even_splits` object).
-
-    A split the dataset does not have raises FileNotFoundError, as missing shards do.
-    """
+    or in one process's part of it (`tfds_process_split`'s `tfds.even_splits` object). A
+    split the dataset does not have raises FileNotFoundError, as missing shards do."""
     if not isinstance(split, str):  # tfds.even_splits: each '+' part cut in `count` ranges,
         total = 0  # the first `n % count` ranges one example longer (TFDS's own rule).
         for part in split.split.split("+"):
