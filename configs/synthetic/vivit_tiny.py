@@ -1,9 +1,11 @@
 r"""Tiny ViViT Model 1 (spatio-temporal attention), 8 frames × 32² at stride 2, synthetic_motion.
 
-The default experiment (README's main command): ViViT Model 1 (Arnab et al. 2021) scaled down to
-2×8×8 tubelets (4×4×4 tokens), hidden 96, 4 layers, CLS readout, 2000 steps of
-`recipes.synthetic_tiny`. Target: ≥ 90 % validation top-1 (BENCHMARKS.md). synthetic_motion
-is generated on first use (no download); its 8 classes are only visible through motion.
+ViViT Model 1 (Arnab et al. 2021) scaled down to 2×8×8 tubelets (4×4×4 tokens), hidden 96, 4
+layers, CLS readout, 2000 steps of `recipes.synthetic_tiny`: ≥ 90 % validation top-1
+(BENCHMARKS.md). Its `:runlocal` copy is the tests' tiny model. The README's main command
+trains Model 4 (`vivit_fdp_tiny.py`), which reaches ≥ 95 % in about the same time.
+synthetic_motion is generated on first use (no download); its 8 classes are only visible
+through motion.
 
 Train it, or smoke-test a shrunk copy with `:runlocal`:
 
