@@ -330,7 +330,7 @@ def test_a_run_that_converts_nothing_fails_and_leaves_nothing(videos, tmp_path, 
 def test_kinetics_validate_csv_is_the_validation_split():
     # Issue 32: Kinetics' `validate.csv` became split 'validate'; the trainer reads
     # 'validation'.
-    split = prepare._default_split
+    split = prepare._split_from_name
     assert [split(pathlib.Path(p)) for p in (
         "kinetics400/validate.csv", "k700-2020_validate.csv", "validation.csv", "val.csv",
         "train.csv", "ssv2-test.json", "clips.csv")] == [

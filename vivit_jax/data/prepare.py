@@ -55,6 +55,11 @@ from vivit_jax.data.video_decode import decode_video  # noqa: F401 (vivit-predic
 def _default_split(path: pathlib.Path, fmt: str) -> str:
     if annotations.is_epic_kitchens_test(path, fmt):  # EPIC_100_test_timestamps.csv
         return "test"
+    return _split_from_name(path)
+
+
+def _split_from_name(path: pathlib.Path) -> str:
+    """The split an annotation file's name says (`…_validate.csv` → 'validation')."""
     stem = path.stem
     for s in ("train", "validation", "validate", "val", "test"):
         if stem == s or stem.endswith(f"-{s}") or stem.endswith(f"_{s}"):
