@@ -166,14 +166,9 @@ class DmvrShards(Source):
 
         def epoch(e: tf.Tensor) -> tf.data.Dataset:
             file_seed = tf.random.experimental.stateless_fold_in(seed, e)  # [2] int64
-            ds = tf.data.Dataset.from_tensor_slices(files)
-            ds = ds.shuffle(len(files), seed=file_seed[0])
-            ds = ds.interleave(
-                lambda f: read_tfrecords(f, cfg.on_corrupt),
-                cycle_length=min(len(files), 8),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
+            order = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files),
+                                                                      seed=file_seed[0])
+            ds = interleave_records(order, len(files), cfg.on_corrupt)
             if shard:
                 ds = ds.shard(*shard)
             return ds.shuffle(cfg.shuffle_buffer, seed=file_seed[1]).map(parse_dmvr)
@@ -293,10 +288,16 @@ def read_tfrecords(path: tf.Tensor, on_corrupt: str) -> tf.data.Dataset:
 
 def dmvr_records(files: list[str], on_corrupt: str, cycle_length: int = 8) -> tf.data.Dataset:
     """Serialized records of `files`, round-robin over up to `cycle_length` files (ordered)."""
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    return ds.interleave(
+    return interleave_records(tf.data.Dataset.from_tensor_slices(files), len(files),
+                              on_corrupt, cycle_length)
+
+
+def interleave_records(files: tf.data.Dataset, num_files: int, on_corrupt: str,
+                       cycle_length: int = 8) -> tf.data.Dataset:
+    """Records of the files `files` names, up to `cycle_length` open files in turn."""
+    return files.interleave(
         lambda f: read_tfrecords(f, on_corrupt),
-        cycle_length=max(1, min(len(files), cycle_length)),
+        cycle_length=max(1, min(num_files, cycle_length)),
         block_length=1,
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
